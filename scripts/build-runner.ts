@@ -1,0 +1,10 @@
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildRunnerBundle, REPO_ROOT } from '../src/runner-bundle';
+
+// `npm run build`: the same bytes the stack puts in the runner ConfigMap, as the package's bin.
+const out = join(REPO_ROOT, 'dist', 'gpu-dev-db.js');
+mkdirSync(join(REPO_ROOT, 'dist'), { recursive: true });
+writeFileSync(out, buildRunnerBundle());
+chmodSync(out, 0o755);
+process.stdout.write(`built ${out}\n`);

@@ -1,0 +1,268 @@
+import type { Client, DatabaseError } from 'pg';
+import { displayName, type Bundle, type BundleFile } from './bundle';
+import { isConnectionLost } from './connection';
+import { ExitCode, MigrationError } from './exit-codes';
+import { ensureHistoryTables, readHistory, recordRun, type FileRun } from './history';
+import { seconds, sleep, type Logger } from './log';
+import type { Statement } from './sql-split';
+
+export interface RunTimeouts {
+  /** `lock_timeout` for every statement: how long one statement may wait for a table lock. */
+  readonly lockTimeoutMs: number;
+  /** `statement_timeout` for every statement. */
+  readonly statementTimeoutMs: number;
+}
+
+export interface LockRetryPolicy {
+  /** Extra attempts after a statement hit lock_timeout (0 = fail at once). */
+  readonly retries: number;
+  readonly initialDelayMs: number;
+  readonly maxDelayMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: RunTimeouts = { lockTimeoutMs: 3000, statementTimeoutMs: 300_000 };
+export const DEFAULT_LOCK_RETRY: LockRetryPolicy = { retries: 5, initialDelayMs: 1000, maxDelayMs: 15_000 };
+
+export interface ApplyOptions {
+  readonly bundle: Bundle;
+  readonly lockRetry: LockRetryPolicy;
+  /** Apply even when the last run applied this very bundle. */
+  readonly force: boolean;
+  /** Who ran it, for the history (the Job's name in the cluster). */
+  readonly appliedBy: string;
+  readonly log: Logger;
+}
+
+export interface ApplyResult {
+  readonly outcome: 'applied' | 'already-applied';
+  readonly bundleHash: string;
+  readonly files: readonly FileRun[];
+  readonly durationMs: number;
+  readonly runId?: number;
+}
+
+const LOCK_NOT_AVAILABLE = '55P03';
+const QUERY_CANCELED = '57014';
+
+/** Sets the run's timeouts on the session, so every statement of every file is bounded. */
+export async function setRunTimeouts(client: Client, timeouts: RunTimeouts): Promise<void> {
+  await client.query(`SET lock_timeout = ${Math.round(timeouts.lockTimeoutMs)}; SET statement_timeout = ${Math.round(timeouts.statementTimeoutMs)}`);
+}
+
+/**
+ * Applies the bundle on a connection that holds the migration lock. Consecutive transactional
+ * files run in one transaction; a no-transaction file runs alone between them. The history
+ * row is written in the last transaction, so "applied" and "recorded" commit together.
+ */
+export async function applyBundle(client: Client, options: ApplyOptions): Promise<ApplyResult> {
+  const { bundle, log } = options;
+  const [latest] = await readHistory(client, 1);
+  if (latest?.bundleHash === bundle.hash && !options.force) {
+    log.info(`bundle ${bundle.hash} was already applied by ${latest.appliedBy} at ${latest.appliedAt.toISOString()}; nothing to do (use --force to re-apply)`);
+    return { outcome: 'already-applied', bundleHash: bundle.hash, files: [], durationMs: 0 };
+  }
+  const started = performance.now();
+  const results: FileRun[] = [];
+  const segments = splitIntoSegments(bundle.files);
+  let runId: number | undefined;
+  for (const [index, segment] of segments.entries()) {
+    const isLast = index === segments.length - 1;
+    const record = async (segmentResults: readonly FileRun[]) => {
+      await ensureHistoryTables(client);
+      runId = await recordRun(client, {
+        bundle,
+        files: [...results, ...segmentResults],
+        durationMs: performance.now() - started,
+        appliedBy: options.appliedBy,
+        forced: options.force,
+      });
+    };
+    if (segment.transactional) {
+      results.push(...(await runTransaction(client, segment.files, options, isLast ? record : undefined, index > 0)));
+    } else {
+      results.push(await runOutsideTransaction(client, segment.files[0], options));
+      if (isLast) await runTransaction(client, [], options, record, true);
+    }
+  }
+  const durationMs = performance.now() - started;
+  const statements = results.reduce((sum, file) => sum + file.statements, 0);
+  log.info(`applied ${results.length} files (${statements} statements) in ${Math.round(durationMs)} ms; bundle ${bundle.hash}`);
+  return { outcome: 'applied', bundleHash: bundle.hash, files: results, durationMs, runId };
+}
+
+interface Segment {
+  readonly transactional: boolean;
+  readonly files: BundleFile[];
+}
+
+function splitIntoSegments(files: readonly BundleFile[]): Segment[] {
+  const segments: Segment[] = [];
+  for (const file of files) {
+    const current = segments[segments.length - 1];
+    if (file.transactional && current?.transactional) current.files.push(file);
+    else segments.push({ transactional: file.transactional, files: [file] });
+  }
+  return segments;
+}
+
+async function runTransaction(
+  client: Client,
+  files: readonly BundleFile[],
+  options: ApplyOptions,
+  beforeCommit: ((segmentResults: readonly FileRun[]) => Promise<void>) | undefined,
+  earlierCommitted: boolean,
+): Promise<FileRun[]> {
+  return withLockRetry(client, options, async () => {
+    await client.query('BEGIN');
+    try {
+      const results: FileRun[] = [];
+      for (const file of files) results.push(await runFile(client, file, options.log));
+      await beforeCommit?.(results);
+      await client.query('COMMIT');
+      return results;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw explain(error, earlierCommitted ? 'this transaction was rolled back; files before it, committed earlier, stay applied' : 'the run was rolled back: the database is as it was before');
+    }
+  });
+}
+
+async function runOutsideTransaction(client: Client, file: BundleFile, options: ApplyOptions): Promise<FileRun> {
+  options.log.info(`${displayName(file)}: runs outside the transaction (first line opts out)`);
+  return withLockRetry(client, options, async () => {
+    try {
+      return await runFile(client, file, options.log);
+    } catch (error) {
+      throw explain(error, 'the file ran outside a transaction: its statements before the failing one stay applied');
+    }
+  });
+}
+
+async function runFile(client: Client, file: BundleFile, log: Logger): Promise<FileRun> {
+  const started = performance.now();
+  const rowCounts: (number | null)[] = [];
+  for (const statement of file.statements) {
+    try {
+      const result = await client.query(statement.text);
+      rowCounts.push(result.command === 'INSERT' || result.command === 'UPDATE' || result.command === 'DELETE' || result.command === 'MERGE' ? result.rowCount : null);
+    } catch (error) {
+      throw new StatementFailure(file, statement, rowCounts.length + 1, error);
+    }
+  }
+  const durationMs = performance.now() - started;
+  log.info(`${displayName(file).padEnd(40)} ${String(file.statements.length).padStart(4)} statements ${String(Math.round(durationMs)).padStart(6)} ms`);
+  return { file, statements: file.statements.length, durationMs, rowCounts };
+}
+
+/** A statement failed; carries where, so the message can name file, line and column. */
+export class StatementFailure extends Error {
+  constructor(
+    readonly file: BundleFile,
+    readonly statement: Statement,
+    readonly index: number,
+    readonly error: unknown,
+  ) {
+    super(String((error as Error)?.message), { cause: error });
+  }
+
+  get sqlState(): string | undefined {
+    return (this.error as DatabaseError)?.code;
+  }
+}
+
+async function withLockRetry<T>(client: Client, options: ApplyOptions, attempt: () => Promise<T>): Promise<T> {
+  const { retries, initialDelayMs, maxDelayMs } = options.lockRetry;
+  let delay = initialDelayMs;
+  for (let retry = 0; ; retry++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      const failure = (error as MigrationError).cause;
+      if (!(failure instanceof StatementFailure) || failure.sqlState !== LOCK_NOT_AVAILABLE) throw error;
+      if (retry >= retries) {
+        const blockers = await describeBlockers(client, failure.statement.text).catch(() => []);
+        const found = blockers.length > 0 ? blockers : ['no session holds a lock on a table this statement names any more; run again'];
+        throw new MigrationError(`${(error as Error).message}\n${found.map((b) => `  ${b}`).join('\n')}`, ExitCode.tableLockTimeout, { cause: failure });
+      }
+      options.log.warn(
+        `${displayName(failure.file)} line ${failure.statement.line}: lock_timeout reached waiting for a table lock (retry ${retry + 1}/${retries} in ${seconds(delay)}): ${excerpt(failure.statement.text)}`,
+      );
+      await sleep(delay);
+      delay = Math.min(delay * 2, maxDelayMs);
+    }
+  }
+}
+
+/** Turns a failure into the message on-call reads: file, line, column, SQLSTATE, message, detail, hint. */
+function explain(error: unknown, rolledBack: string): MigrationError {
+  if (!(error instanceof StatementFailure)) {
+    if (error instanceof MigrationError) return error;
+    return isConnectionLost(error)
+      ? new MigrationError(`lost the database connection (${(error as Error).message}); ${rolledBack}. Run again once the database is back`, ExitCode.cannotConnect, { cause: error })
+      : new MigrationError(`unexpected failure: ${(error as Error)?.message}`, ExitCode.internal, { cause: error });
+  }
+  const pgError = error.error as Partial<DatabaseError>;
+  const where = locate(error);
+  if (isConnectionLost(pgError)) {
+    return new MigrationError(
+      `${where}: lost the database connection (${pgError.message}); ${rolledBack}. Run again once the database is back`,
+      ExitCode.cannotConnect,
+      { cause: error },
+    );
+  }
+  const lines = [`${where}: ${pgError.message ?? String(pgError)}${pgError.code ? ` (SQLSTATE ${pgError.code})` : ''}`];
+  lines.push(`  statement ${error.index} of ${error.file.statements.length}, from line ${error.statement.line}: ${excerpt(error.statement.text)}`);
+  if (pgError.detail) lines.push(`  detail: ${pgError.detail}`);
+  if (pgError.hint) lines.push(`  hint: ${pgError.hint}`);
+  if (pgError.where) lines.push(`  context: ${pgError.where.split('\n')[0]}`);
+  let exitCode: (typeof ExitCode)[keyof typeof ExitCode] = ExitCode.sqlFailure;
+  if (pgError.code === LOCK_NOT_AVAILABLE) {
+    exitCode = ExitCode.tableLockTimeout;
+    lines.push('  the table stayed locked by another session through every lock_timeout retry (--lock-timeout, --lock-retries); see the blocking sessions below');
+  } else if (pgError.code === QUERY_CANCELED) {
+    lines.push('  the statement ran longer than statement_timeout (--statement-timeout)');
+  }
+  lines.push(`  ${rolledBack}`);
+  return new MigrationError(lines.join('\n'), exitCode, { cause: error });
+}
+
+function locate(failure: StatementFailure): string {
+  const position = Number((failure.error as DatabaseError)?.position);
+  let line = failure.statement.line;
+  let column = failure.statement.column;
+  if (Number.isInteger(position) && position > 0) {
+    // PostgreSQL counts characters (code points), JavaScript strings count UTF-16 units.
+    const inStatement = Array.from(failure.statement.text).slice(0, position - 1).join('').length;
+    const before = failure.file.sql.slice(0, failure.statement.offset + inStatement);
+    const lines = before.split('\n');
+    line = lines.length;
+    column = lines[lines.length - 1].length + 1;
+  }
+  return `${displayName(failure.file)} line ${line}, column ${column}`;
+}
+
+function excerpt(sql: string): string {
+  const flat = sql.replace(/\s+/g, ' ').trim();
+  return flat.length > 160 ? `${flat.slice(0, 157)}...` : flat;
+}
+
+/** Sessions holding locks on tables the statement names: who to talk to when a lock never came. */
+export async function describeBlockers(client: Client, statementText: string): Promise<string[]> {
+  const { rows } = await client.query<{ relname: string; pid: number; application_name: string; state: string; seconds: number | null; mode: string }>(
+    `SELECT DISTINCT c.relname, l.pid, a.application_name, a.state, l.mode,
+            extract(epoch FROM now() - coalesce(a.xact_start, a.query_start))::int AS seconds
+       FROM pg_locks l
+       JOIN pg_class c ON c.oid = l.relation
+       JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.granted AND l.pid <> pg_backend_pid() AND c.relkind IN ('r', 'p')
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+  );
+  const words = new Set(statementText.toLowerCase().match(/[a-z_][a-z0-9_$]*/g) ?? []);
+  return rows
+    .filter((row) => words.has(row.relname.toLowerCase()))
+    .map(
+      (row) =>
+        `table ${row.relname} is locked (${row.mode}) by pid ${row.pid}${row.application_name ? ` (${row.application_name})` : ''}, ${row.state ?? 'unknown state'} for ${row.seconds ?? '?'}s; ` +
+        `inspect it with SELECT pid, state, query FROM pg_stat_activity WHERE pid = ${row.pid};`,
+    );
+}

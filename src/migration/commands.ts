@@ -1,0 +1,160 @@
+import { applyBundle, setRunTimeouts } from './apply';
+import { loadBundle, type Bundle } from './bundle';
+import { connectionFromEnv, withConnection, type ConnectionTarget } from './connection';
+import { checkContract, describeContractFailure } from './contract';
+import { ExitCode, MigrationError } from './exit-codes';
+import { compareWithRun, readHistory } from './history';
+import { withMigrationLock } from './lock';
+import type { Logger } from './log';
+import type { RunnerSettings } from './settings';
+
+export interface CommandContext {
+  readonly settings: RunnerSettings;
+  readonly env: NodeJS.ProcessEnv;
+  readonly log: Logger;
+  /** sha256 of the runner's own code, part of the bundle hash. */
+  readonly runnerDigest: string;
+}
+
+export interface CommandResult {
+  readonly exitCode: number;
+  /** What --json prints. */
+  readonly report: Record<string, unknown>;
+}
+
+export const APPLICATION_NAME = 'gpu-dev-db';
+
+/** Discover, validate and hash the files, before anything connects. */
+export function loadCheckedBundle(context: CommandContext): Bundle {
+  const { settings, log } = context;
+  const bundle = loadBundle({ schemaDir: settings.schemaDir, fixturesDir: settings.fixturesDir, runnerDigest: context.runnerDigest });
+  if (settings.expectedHash && settings.expectedHash !== bundle.hash) {
+    throw new MigrationError(
+      `the files on disk hash to ${bundle.hash}, but this run expects ${settings.expectedHash} (--expected-hash / EXPECTED_BUNDLE_HASH). ` +
+        'The mounted ConfigMaps do not match the Job that mounts them: nothing was applied. Re-run the deploy so the Job and its ConfigMaps come from one synth.',
+      ExitCode.bundleHashMismatch,
+    );
+  }
+  log.info(`bundle ${bundle.hash}: ${bundle.files.length} files from ${settings.schemaDir} and ${settings.fixturesDir}`);
+  return bundle;
+}
+
+function target(context: CommandContext): ConnectionTarget {
+  const suffix = context.settings.appliedBy ? ` ${context.settings.appliedBy}` : '';
+  return connectionFromEnv(context.env, `${APPLICATION_NAME}${suffix}`.slice(0, 63));
+}
+
+export async function runApply(context: CommandContext): Promise<CommandResult> {
+  const { settings, log } = context;
+  const bundle = loadCheckedBundle(context);
+  const database = target(context);
+  log.info(`apply: database ${database.description}`);
+  return withConnection(database, settings.connectRetry, log, async (client) => {
+    await setRunTimeouts(client, settings.timeouts);
+    const result = await withMigrationLock(client, settings.lockWait, log, () =>
+      applyBundle(client, { bundle, lockRetry: settings.lockRetry, force: settings.force, appliedBy: settings.appliedBy, log }),
+    );
+    return {
+      exitCode: ExitCode.ok,
+      report: {
+        command: 'apply',
+        database: database.description,
+        outcome: result.outcome,
+        bundleHash: result.bundleHash,
+        runId: result.runId ?? null,
+        durationMs: Math.round(result.durationMs),
+        files: result.files.map((f) => ({ file: `${f.file.folder}/${f.file.name}`, statements: f.statements, durationMs: Math.round(f.durationMs) })),
+      },
+    };
+  });
+}
+
+export async function runStatus(context: CommandContext): Promise<CommandResult> {
+  const { settings, log } = context;
+  const bundle = loadCheckedBundle(context);
+  const database = target(context);
+  return withConnection(database, settings.connectRetry, log, async (client) => {
+    const history = await readHistory(client, 5);
+    const latest = history[0];
+    const comparison = compareWithRun(bundle, latest);
+    log.info(`database ${database.description}`);
+    if (!latest) {
+      log.info('no migration has been applied to this database (no schema_migrations history)');
+    } else {
+      log.info(`last applied bundle ${latest.bundleHash} by ${latest.appliedBy} at ${latest.appliedAt.toISOString()} in ${latest.durationMs} ms${latest.forced ? ' (forced)' : ''}`);
+      log.info(latest.bundleHash === bundle.hash ? 'the files on disk are that bundle: up to date' : `the files on disk are bundle ${bundle.hash}: not applied yet`);
+    }
+    for (const file of comparison.files) log.info(`  ${file.state.padEnd(9)} ${file.name}`);
+    for (const name of comparison.missingOnDisk) log.info(`  ${'gone'.padEnd(9)} ${name} (applied before, no longer on disk)`);
+    if (history.length > 1) {
+      log.info('earlier runs:');
+      for (const run of history.slice(1)) log.info(`  ${run.appliedAt.toISOString()} ${run.bundleHash} by ${run.appliedBy}${run.forced ? ' (forced)' : ''}`);
+    }
+    return {
+      exitCode: ExitCode.ok,
+      report: {
+        command: 'status',
+        database: database.description,
+        bundleHash: bundle.hash,
+        upToDate: latest?.bundleHash === bundle.hash,
+        lastRun: latest ?? null,
+        files: comparison.files,
+        missingOnDisk: comparison.missingOnDisk,
+        history,
+      },
+    };
+  });
+}
+
+export async function runPlan(context: CommandContext): Promise<CommandResult> {
+  const { settings, log } = context;
+  const bundle = loadCheckedBundle(context);
+  const database = target(context);
+  return withConnection(database, settings.connectRetry, log, async (client) => {
+    const [latest] = await readHistory(client, 1);
+    const comparison = compareWithRun(bundle, latest);
+    const upToDate = latest?.bundleHash === bundle.hash;
+    log.info(`plan for ${database.description}, bundle ${bundle.hash}`);
+    log.info(
+      upToDate
+        ? 'nothing to do: this bundle is already applied (apply --force would re-run every file)'
+        : `apply would run all ${bundle.files.length} files in order, in one transaction (every statement is re-runnable):`,
+    );
+    for (const [i, file] of bundle.files.entries()) {
+      const state = comparison.files[i].state;
+      log.info(`  ${file.folder}/${file.name.padEnd(36)} ${String(file.statements.length).padStart(4)} statements  ${latest ? state : 'new'}${file.transactional ? '' : ' (outside the transaction)'}`);
+    }
+    for (const name of comparison.missingOnDisk) log.info(`  ${name}: applied before, no longer on disk (what it created stays)`);
+    return {
+      exitCode: ExitCode.ok,
+      report: {
+        command: 'plan',
+        database: database.description,
+        bundleHash: bundle.hash,
+        upToDate,
+        lastAppliedHash: latest?.bundleHash ?? null,
+        files: bundle.files.map((file, i) => ({
+          file: `${file.folder}/${file.name}`,
+          statements: file.statements.length,
+          state: comparison.files[i].state,
+          transactional: file.transactional,
+        })),
+        missingOnDisk: comparison.missingOnDisk,
+      },
+    };
+  });
+}
+
+export async function runVerify(context: CommandContext): Promise<CommandResult> {
+  const { settings, log } = context;
+  const database = target(context);
+  return withConnection(database, settings.connectRetry, log, async (client) => {
+    const report = await checkContract(client, { pgmq: !settings.skipPgmq });
+    if (report.ok) log.info(`verify: ${database.description} has every table, column${settings.skipPgmq ? '' : ' and PGMQ function'} the API needs`);
+    else log.error(describeContractFailure(report, database.description));
+    return {
+      exitCode: report.ok ? ExitCode.ok : ExitCode.schemaIncomplete,
+      report: { command: 'verify', database: database.description, ...report },
+    };
+  });
+}

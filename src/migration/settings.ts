@@ -1,0 +1,149 @@
+import { parseArgs } from 'node:util';
+import { hostname, userInfo } from 'node:os';
+import { DEFAULT_LOCK_RETRY, DEFAULT_TIMEOUTS, type LockRetryPolicy, type RunTimeouts } from './apply';
+import { DEFAULT_CONNECT_RETRY, type RetryPolicy } from './connection';
+import { ExitCode, MigrationError } from './exit-codes';
+import { DEFAULT_LOCK_WAIT, type LockWaitPolicy } from './lock';
+
+export const COMMANDS = ['apply', 'status', 'plan', 'verify'] as const;
+export type Command = (typeof COMMANDS)[number];
+
+/** Everything a run is told, validated once from flags and environment (flags win). */
+export interface RunnerSettings {
+  readonly command: Command;
+  readonly schemaDir: string;
+  readonly fixturesDir: string;
+  readonly expectedHash?: string;
+  readonly timeouts: RunTimeouts;
+  readonly lockRetry: LockRetryPolicy;
+  readonly lockWait: LockWaitPolicy;
+  readonly connectRetry: RetryPolicy;
+  readonly force: boolean;
+  readonly json: boolean;
+  readonly appliedBy: string;
+  readonly skipPgmq: boolean;
+}
+
+/** Each option with the environment variable that can set it instead. */
+const OPTIONS = {
+  'schema-dir': { type: 'string', env: 'SCHEMA_DIR' },
+  'fixtures-dir': { type: 'string', env: 'FIXTURES_DIR' },
+  'expected-hash': { type: 'string', env: 'EXPECTED_BUNDLE_HASH' },
+  'lock-timeout': { type: 'string', env: 'MIGRATION_LOCK_TIMEOUT' },
+  'statement-timeout': { type: 'string', env: 'MIGRATION_STATEMENT_TIMEOUT' },
+  'lock-retries': { type: 'string', env: 'MIGRATION_LOCK_RETRIES' },
+  'lock-wait': { type: 'string', env: 'MIGRATION_LOCK_WAIT' },
+  'connect-attempts': { type: 'string', env: 'MIGRATION_CONNECT_ATTEMPTS' },
+  'applied-by': { type: 'string', env: 'MIGRATION_JOB_NAME' },
+  force: { type: 'boolean' },
+  json: { type: 'boolean' },
+  'skip-pgmq': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const USAGE = `Usage: gpu-dev-db <command> [options]
+
+Commands:
+  apply    apply the bundle (schema, then fixtures) in one transaction, under the migration lock
+  status   what the database has applied, and how the files on disk differ from it
+  plan     what apply would run against the database, without changing it
+  verify   the API's start-up check: required tables, columns and PGMQ
+
+Options (each can also be set by the environment variable in brackets):
+  --schema-dir DIR          schema folder [SCHEMA_DIR] (default: database/schema)
+  --fixtures-dir DIR        fixtures folder [FIXTURES_DIR] (default: database/fixtures)
+  --expected-hash HASH      refuse to run unless the files hash to HASH [EXPECTED_BUNDLE_HASH]
+  --lock-timeout DUR        lock_timeout per statement [MIGRATION_LOCK_TIMEOUT] (default: 3s)
+  --statement-timeout DUR   statement_timeout per statement [MIGRATION_STATEMENT_TIMEOUT] (default: 300s)
+  --lock-retries N          retries after a lock_timeout, with back-off [MIGRATION_LOCK_RETRIES] (default: 5)
+  --lock-wait DUR           how long to wait for another runner [MIGRATION_LOCK_WAIT] (default: 300s)
+  --connect-attempts N      connection attempts, with back-off [MIGRATION_CONNECT_ATTEMPTS] (default: 15)
+  --applied-by NAME         who runs it, for the history [MIGRATION_JOB_NAME] (default: user@host)
+  --force                   apply even if this bundle is already applied
+  --skip-pgmq               verify: do not check for PGMQ
+  --json                    print the result as JSON on stdout (progress goes to stderr)
+  -h, --help                this text
+
+Database: DATABASE_URL, or POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB with POSTGRES_HOST
+(default postgres-primary) and POSTGRES_PORT (default 5432).
+Durations: a number with ms, s or m (500ms, 3s, 5m).
+
+Exit codes: 0 ok, 1 internal error, 2 usage or configuration, 3 bad input files, 4 cannot connect,
+5 migration lock busy, 6 table lock timeouts exhausted, 7 SQL failure, 8 bundle hash mismatch,
+9 schema incomplete (verify), 10 stale bundle, 11 schema drift.`;
+
+function usage(message: string): MigrationError {
+  return new MigrationError(`${message}\nRun gpu-dev-db --help for the options.`, ExitCode.usage);
+}
+
+/** Parses flags and environment; `null` means --help was asked for. */
+export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): RunnerSettings | null {
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (cause) {
+    throw usage((cause as Error).message);
+  }
+  if (parsed.values.help) return null;
+  const [command, ...extra] = parsed.positionals;
+  if (!command) throw usage('no command given: use apply, status, plan or verify');
+  if (!(COMMANDS as readonly string[]).includes(command)) throw usage(`unknown command "${command}": use apply, status, plan or verify`);
+  if (extra.length > 0) throw usage(`unexpected argument "${extra[0]}"`);
+  const value = (name: keyof typeof OPTIONS): { text: string; source: string } | undefined => {
+    const flag = parsed.values[name];
+    if (typeof flag === 'string') return { text: flag, source: `--${name}` };
+    const envName = 'env' in OPTIONS[name] ? (OPTIONS[name] as { env: string }).env : undefined;
+    const fromEnv = envName ? env[envName]?.trim() : undefined;
+    return fromEnv ? { text: fromEnv, source: envName as string } : undefined;
+  };
+  const duration = (name: keyof typeof OPTIONS, fallback: number) => {
+    const v = value(name);
+    return v ? parseDuration(v.text, v.source) : fallback;
+  };
+  const count = (name: keyof typeof OPTIONS, fallback: number, min: number, max: number) => {
+    const v = value(name);
+    if (!v) return fallback;
+    const n = Number(v.text);
+    if (!/^\d+$/.test(v.text) || n < min || n > max) throw usage(`${v.source} must be a whole number from ${min} to ${max}, got "${v.text}"`);
+    return n;
+  };
+  const expected = value('expected-hash');
+  if (expected && !/^[0-9a-f]{64}$/.test(expected.text)) {
+    throw usage(`${expected.source} must be a sha256 hex digest (64 characters 0-9a-f), got "${expected.text}"`);
+  }
+  const lockTimeoutMs = duration('lock-timeout', DEFAULT_TIMEOUTS.lockTimeoutMs);
+  const statementTimeoutMs = duration('statement-timeout', DEFAULT_TIMEOUTS.statementTimeoutMs);
+  return {
+    command: command as Command,
+    schemaDir: value('schema-dir')?.text ?? 'database/schema',
+    fixturesDir: value('fixtures-dir')?.text ?? 'database/fixtures',
+    expectedHash: expected?.text,
+    timeouts: { lockTimeoutMs, statementTimeoutMs },
+    lockRetry: { ...DEFAULT_LOCK_RETRY, retries: count('lock-retries', DEFAULT_LOCK_RETRY.retries, 0, 100) },
+    lockWait: { ...DEFAULT_LOCK_WAIT, timeoutMs: duration('lock-wait', DEFAULT_LOCK_WAIT.timeoutMs) },
+    connectRetry: { ...DEFAULT_CONNECT_RETRY, attempts: count('connect-attempts', DEFAULT_CONNECT_RETRY.attempts, 1, 1000) },
+    force: parsed.values.force ?? false,
+    json: parsed.values.json ?? false,
+    appliedBy: value('applied-by')?.text ?? defaultAppliedBy(),
+    skipPgmq: parsed.values['skip-pgmq'] ?? false,
+  };
+}
+
+/** "500ms", "3s", "5m" to milliseconds; a bare number is refused (ms or s would be a guess). */
+export function parseDuration(text: string, source: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(text.trim());
+  if (!match) throw usage(`${source} must be a duration such as 500ms, 3s or 5m, got "${text}"`);
+  const ms = Number(match[1]) * { ms: 1, s: 1000, m: 60_000 }[match[2] as 'ms' | 's' | 'm'];
+  if (ms < 1 || ms > 86_400_000) throw usage(`${source} must be between 1ms and 24h, got "${text}"`);
+  return Math.round(ms);
+}
+
+function defaultAppliedBy(): string {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // A container user without a passwd entry has no name; the host still says where it ran.
+  }
+  return `${user}@${hostname()}`;
+}

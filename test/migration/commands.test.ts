@@ -1,0 +1,74 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Client } from 'pg';
+import { createTestDatabase, type TestDatabase } from '../support/database';
+import { copyOfDatabaseFolders, folderArgs, runRunner } from '../support/runner';
+
+describe('gpu-dev-db status, plan and verify', () => {
+  let db: TestDatabase;
+  let client: Client;
+  let dirs: ReturnType<typeof copyOfDatabaseFolders>;
+  const run = (args: string[]) => runRunner([...args, ...folderArgs(dirs)], { DATABASE_URL: db.url });
+
+  beforeAll(async () => {
+    db = await createTestDatabase('commands');
+    client = await db.connect();
+    dirs = copyOfDatabaseFolders();
+  });
+  afterAll(() => db.drop());
+
+  it('when nothing was applied, then status says so, plan lists every file as new, and verify exits 9 naming all five tables', async () => {
+    const status = await run(['status']);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain('no migration has been applied to this database');
+    const plan = await run(['plan']);
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toContain('apply would run all 5 files in order, in one transaction');
+    expect(plan.stdout).toMatch(/schema\/002_reservations\.sql\s+\d+ statements\s+new/);
+    const verify = await run(['verify', '--skip-pgmq']);
+    expect(verify.code).toBe(9);
+    expect(verify.stderr).toContain('missing tables: api_users, api_keys, reservations, disks, gpu_types');
+    expect(verify.stderr).toContain('kubectl logs -n gpu-controlplane -l app=database-migration');
+    const tables = await client.query(`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`);
+    expect(tables.rows[0].n).toBe(0);
+  });
+
+  it('when the bundle is applied and a file then changes, then status and plan name the changed file and the new one', async () => {
+    expect((await run(['apply'])).code).toBe(0);
+    expect((await run(['status'])).stdout).toContain('the files on disk are that bundle: up to date');
+    expect((await run(['plan'])).stdout).toContain('nothing to do: this bundle is already applied');
+    writeFileSync(join(dirs.fixturesDir, '001_initial_gpu_types.sql'), '\n-- edited\n', { flag: 'a' });
+    writeFileSync(join(dirs.schemaDir, '005_add_priority.sql'), 'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS priority INTEGER;\n');
+    const status = await run(['status', '--json']);
+    const report = JSON.parse(status.stdout);
+    expect(report.upToDate).toBe(false);
+    expect(report.files).toEqual([
+      { name: 'schema/001_users_and_keys.sql', state: 'unchanged' },
+      { name: 'schema/002_reservations.sql', state: 'unchanged' },
+      { name: 'schema/003_disks.sql', state: 'unchanged' },
+      { name: 'schema/004_gpu_types.sql', state: 'unchanged' },
+      { name: 'schema/005_add_priority.sql', state: 'new' },
+      { name: 'fixtures/001_initial_gpu_types.sql', state: 'changed' },
+    ]);
+    const columns = await client.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'reservations' AND column_name = 'priority'`);
+    expect(columns.rowCount).toBe(0);
+  });
+
+  it('when a column the API reads is dropped, then verify names that column', async () => {
+    await client.query('ALTER TABLE disks DROP COLUMN operation_status');
+    const verify = await run(['verify', '--skip-pgmq']);
+    expect(verify.code).toBe(9);
+    expect(verify.stderr).toContain('missing columns: disks.operation_status');
+    expect(verify.stderr).not.toContain('missing tables');
+  });
+
+  it('when a file opts out of the transaction, then it runs on its own and CREATE INDEX CONCURRENTLY succeeds', async () => {
+    writeFileSync(join(dirs.schemaDir, '006_concurrent_index.sql'), '-- migration: no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS idx_disks_size ON disks (size_gb);\n');
+    const result = await run(['apply']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('schema/006_concurrent_index.sql: runs outside the transaction');
+    expect(result.stdout).toMatch(/applied 7 files/);
+    const index = await client.query(`SELECT indisvalid FROM pg_index WHERE indexrelid = 'idx_disks_size'::regclass`);
+    expect(index.rows).toEqual([{ indisvalid: true }]);
+  });
+});

@@ -1,0 +1,49 @@
+import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildRunnerBundle, REPO_ROOT } from '../../src/runner-bundle';
+
+let bundlePath: string | undefined;
+
+/** The bundled runner, the very bytes the Job runs, written once per test file. */
+export function runnerBundlePath(): string {
+  if (!bundlePath) {
+    bundlePath = join(mkdtempSync(join(tmpdir(), 'gpu-dev-runner-')), 'gpu-dev-db.js');
+    writeFileSync(bundlePath, buildRunnerBundle());
+  }
+  return bundlePath;
+}
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `node gpu-dev-db.js ARGS` with only the given environment (plus PATH). */
+export function runRunner(args: readonly string[], env: Record<string, string>, timeoutMs = 60_000): Promise<RunResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [runnerBundlePath(), ...args],
+      { env: { PATH: process.env.PATH ?? '', ...env }, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** A writable copy of the product's database/ folders, for tests that edit or add files. */
+export function copyOfDatabaseFolders(): { root: string; schemaDir: string; fixturesDir: string } {
+  const root = mkdtempSync(join(tmpdir(), 'gpu-dev-sql-'));
+  cpSync(join(REPO_ROOT, 'database', 'schema'), join(root, 'schema'), { recursive: true });
+  cpSync(join(REPO_ROOT, 'database', 'fixtures'), join(root, 'fixtures'), { recursive: true });
+  return { root, schemaDir: join(root, 'schema'), fixturesDir: join(root, 'fixtures') };
+}
+
+export function folderArgs(dirs: { schemaDir: string; fixturesDir: string }): string[] {
+  return ['--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir];
+}
