@@ -1,8 +1,10 @@
 import type { Client, DatabaseError } from 'pg';
 import { displayName, type Bundle, type BundleFile } from './bundle';
 import { isConnectionLost } from './connection';
+import type { Declarations } from './declarations';
+import { checkDrift, describeDrift } from './drift';
 import { ExitCode, MigrationError } from './exit-codes';
-import { ensureHistoryTables, readHistory, recordRun, type FileRun } from './history';
+import { ensureHistoryTables, findStaleness, readHistory, recordRun, type FileRun } from './history';
 import { seconds, sleep, type Logger } from './log';
 import type { Statement } from './sql-split';
 
@@ -30,8 +32,13 @@ export interface ApplyOptions {
   readonly force: boolean;
   /** Who ran it, for the history (the Job's name in the cluster). */
   readonly appliedBy: string;
+  readonly declarations: Declarations;
+  /** `warn` commits despite schema drift (an emergency setting, logged loudly). */
+  readonly drift: DriftMode;
   readonly log: Logger;
 }
+
+export type DriftMode = 'fail' | 'warn';
 
 export interface ApplyResult {
   readonly outcome: 'applied' | 'already-applied';
@@ -61,6 +68,17 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
     log.info(`bundle ${bundle.hash} was already applied by ${latest.appliedBy} at ${latest.appliedAt.toISOString()}; nothing to do (use --force to re-apply)`);
     return { outcome: 'already-applied', bundleHash: bundle.hash, files: [], durationMs: 0 };
   }
+  const stale = await findStaleness(client, bundle);
+  if (stale.length > 0) {
+    if (!options.force) {
+      throw new MigrationError(
+        `refusing to apply an outdated bundle ${bundle.hash}: applying it would roll the database back.\n${stale.map((reason) => `  ${reason}`).join('\n')}\n` +
+          '  Deploy from an up-to-date checkout. If going back is what you want, run with --force.',
+        ExitCode.staleBundle,
+      );
+    }
+    for (const reason of stale) log.warn(`--force: applying an outdated bundle anyway: ${reason}`);
+  }
   const started = performance.now();
   const results: FileRun[] = [];
   const segments = splitIntoSegments(bundle.files);
@@ -68,6 +86,7 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
   for (const [index, segment] of segments.entries()) {
     const isLast = index === segments.length - 1;
     const record = async (segmentResults: readonly FileRun[]) => {
+      await checkDriftBeforeCommit(client, options);
       await ensureHistoryTables(client);
       runId = await recordRun(client, {
         bundle,
@@ -81,6 +100,7 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
       results.push(...(await runTransaction(client, segment.files, options, isLast ? record : undefined, index > 0)));
     } else {
       results.push(await runOutsideTransaction(client, segment.files[0], options));
+      await failOnInvalidIndexes(client, segment.files[0], options.declarations);
       if (isLast) await runTransaction(client, [], options, record, true);
     }
   }
@@ -88,6 +108,50 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
   const statements = results.reduce((sum, file) => sum + file.statements, 0);
   log.info(`applied ${results.length} files (${statements} statements) in ${Math.round(durationMs)} ms; bundle ${bundle.hash}`);
   return { outcome: 'applied', bundleHash: bundle.hash, files: results, durationMs, runId };
+}
+
+async function checkDriftBeforeCommit(client: Client, options: ApplyOptions): Promise<void> {
+  const report = await checkDrift(client, options.declarations);
+  for (const warning of report.warnings) options.log.warn(`drift: ${warning.message}`);
+  if (report.errors.length === 0) return;
+  if (options.drift === 'warn') {
+    options.log.warn(`DRIFT CHECK OVERRIDDEN (--drift warn): committing although the database does not match ${report.errors.length} declaration(s):`);
+    for (const line of describeDrift({ errors: report.errors, warnings: [] })) options.log.warn(line);
+    return;
+  }
+  throw new MigrationError(
+    `the files ran, but the database does not match what they declare (schema drift); the run was rolled back: the database is as it was before.\n` +
+      `${report.errors.map((p) => `  ${p.message}`).join('\n')}\n` +
+      '  In an emergency, --drift warn (MIGRATION_DRIFT=warn) commits anyway and logs this report.',
+    ExitCode.drift,
+  );
+}
+
+/**
+ * A failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind, which IF NOT EXISTS then
+ * skips forever: name it and say how to rebuild it.
+ */
+async function invalidIndexes(client: Client, file: BundleFile, declarations: Declarations): Promise<string[]> {
+  const names = declarations.indexes.filter((index) => index.file === file).map((index) => index.name);
+  if (names.length === 0) return [];
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+      WHERE NOT i.indisvalid AND c.relname = ANY($1::text[]) AND pg_table_is_visible(c.oid) ORDER BY 1`,
+    [names],
+  );
+  return rows.map((row) => row.name);
+}
+
+function invalidIndexRemedy(names: readonly string[]): string {
+  return (
+    `index ${names.join(', ')} is INVALID: a CREATE INDEX CONCURRENTLY failed part-way and left it, and IF NOT EXISTS would skip it on every later run. ` +
+    `Remedy: fix the cause (e.g. duplicate rows for a UNIQUE index), then ${names.map((n) => `DROP INDEX CONCURRENTLY IF EXISTS ${n};`).join(' ')} and run again`
+  );
+}
+
+async function failOnInvalidIndexes(client: Client, file: BundleFile, declarations: Declarations): Promise<void> {
+  const names = await invalidIndexes(client, file, declarations);
+  if (names.length > 0) throw new MigrationError(`${displayName(file)}: ${invalidIndexRemedy(names)}`, ExitCode.sqlFailure);
 }
 
 interface Segment {
@@ -133,17 +197,26 @@ async function runOutsideTransaction(client: Client, file: BundleFile, options: 
     try {
       return await runFile(client, file, options.log);
     } catch (error) {
-      throw explain(error, 'the file ran outside a transaction: its statements before the failing one stay applied');
+      const invalid = isConnectionLost(error) ? [] : await invalidIndexes(client, file, options.declarations).catch(() => []);
+      const note = invalid.length > 0 ? `; ${invalidIndexRemedy(invalid)}` : '';
+      throw explain(error, `the file ran outside a transaction: its statements before the failing one stay applied${note}`);
     }
   });
 }
 
-async function runFile(client: Client, file: BundleFile, log: Logger): Promise<FileRun> {
+/** Runs a file's statements one by one; `afterEach` observes the transaction after each (plan counts rows). */
+export async function runFile(
+  client: Client,
+  file: BundleFile,
+  log: Logger,
+  afterEach?: (statement: Statement, index: number) => Promise<void>,
+): Promise<FileRun> {
   const started = performance.now();
   const rowCounts: (number | null)[] = [];
-  for (const statement of file.statements) {
+  for (const [index, statement] of file.statements.entries()) {
     try {
       const result = await client.query(statement.text);
+      await afterEach?.(statement, index);
       rowCounts.push(result.command === 'INSERT' || result.command === 'UPDATE' || result.command === 'DELETE' || result.command === 'MERGE' ? result.rowCount : null);
     } catch (error) {
       throw new StatementFailure(file, statement, rowCounts.length + 1, error);
@@ -170,7 +243,7 @@ export class StatementFailure extends Error {
   }
 }
 
-async function withLockRetry<T>(client: Client, options: ApplyOptions, attempt: () => Promise<T>): Promise<T> {
+export async function withLockRetry<T>(client: Client, options: Pick<ApplyOptions, 'lockRetry' | 'log'>, attempt: () => Promise<T>): Promise<T> {
   const { retries, initialDelayMs, maxDelayMs } = options.lockRetry;
   let delay = initialDelayMs;
   for (let retry = 0; ; retry++) {
@@ -194,7 +267,7 @@ async function withLockRetry<T>(client: Client, options: ApplyOptions, attempt: 
 }
 
 /** Turns a failure into the message on-call reads: file, line, column, SQLSTATE, message, detail, hint. */
-function explain(error: unknown, rolledBack: string): MigrationError {
+export function explain(error: unknown, rolledBack: string): MigrationError {
   if (!(error instanceof StatementFailure)) {
     if (error instanceof MigrationError) return error;
     return isConnectionLost(error)

@@ -2,10 +2,12 @@ import { applyBundle, setRunTimeouts } from './apply';
 import { loadBundle, type Bundle } from './bundle';
 import { connectionFromEnv, withConnection, type ConnectionTarget } from './connection';
 import { checkContract, describeContractFailure } from './contract';
+import { readDeclarations } from './declarations';
 import { ExitCode, MigrationError } from './exit-codes';
 import { compareWithRun, readHistory } from './history';
 import { withMigrationLock } from './lock';
 import type { Logger } from './log';
+import { describePlan, planBundle } from './plan';
 import type { RunnerSettings } from './settings';
 
 export interface CommandContext {
@@ -48,11 +50,20 @@ export async function runApply(context: CommandContext): Promise<CommandResult> 
   const { settings, log } = context;
   const bundle = loadCheckedBundle(context);
   const database = target(context);
+  const declarations = await readDeclarations(bundle, log);
   log.info(`apply: database ${database.description}`);
   return withConnection(database, settings.connectRetry, log, async (client) => {
     await setRunTimeouts(client, settings.timeouts);
     const result = await withMigrationLock(client, settings.lockWait, log, () =>
-      applyBundle(client, { bundle, lockRetry: settings.lockRetry, force: settings.force, appliedBy: settings.appliedBy, log }),
+      applyBundle(client, {
+        bundle,
+        declarations,
+        drift: settings.drift,
+        lockRetry: settings.lockRetry,
+        force: settings.force,
+        appliedBy: settings.appliedBy,
+        log,
+      }),
     );
     return {
       exitCode: ExitCode.ok,
@@ -110,38 +121,19 @@ export async function runPlan(context: CommandContext): Promise<CommandResult> {
   const { settings, log } = context;
   const bundle = loadCheckedBundle(context);
   const database = target(context);
+  const declarations = await readDeclarations(bundle, log);
   return withConnection(database, settings.connectRetry, log, async (client) => {
-    const [latest] = await readHistory(client, 1);
-    const comparison = compareWithRun(bundle, latest);
-    const upToDate = latest?.bundleHash === bundle.hash;
-    log.info(`plan for ${database.description}, bundle ${bundle.hash}`);
-    log.info(
-      upToDate
-        ? 'nothing to do: this bundle is already applied (apply --force would re-run every file)'
-        : `apply would run all ${bundle.files.length} files in order, in one transaction (every statement is re-runnable):`,
+    await setRunTimeouts(client, settings.timeouts);
+    // Plan takes the same lock as apply: its DDL must not interleave with a real run.
+    const plan = await withMigrationLock(client, settings.lockWait, log, () =>
+      planBundle(client, { bundle, declarations, lockRetry: settings.lockRetry, log }),
     );
-    for (const [i, file] of bundle.files.entries()) {
-      const state = comparison.files[i].state;
-      log.info(`  ${file.folder}/${file.name.padEnd(36)} ${String(file.statements.length).padStart(4)} statements  ${latest ? state : 'new'}${file.transactional ? '' : ' (outside the transaction)'}`);
-    }
-    for (const name of comparison.missingOnDisk) log.info(`  ${name}: applied before, no longer on disk (what it created stays)`);
-    return {
-      exitCode: ExitCode.ok,
-      report: {
-        command: 'plan',
-        database: database.description,
-        bundleHash: bundle.hash,
-        upToDate,
-        lastAppliedHash: latest?.bundleHash ?? null,
-        files: bundle.files.map((file, i) => ({
-          file: `${file.folder}/${file.name}`,
-          statements: file.statements.length,
-          state: comparison.files[i].state,
-          transactional: file.transactional,
-        })),
-        missingOnDisk: comparison.missingOnDisk,
-      },
-    };
+    for (const line of describePlan(plan, database.description)) log.info(line);
+    const exitCode =
+      plan.drift.errors.length > 0 && settings.drift === 'fail' ? ExitCode.drift
+      : plan.applyWould.startsWith('refuse') && !settings.force ? ExitCode.staleBundle
+      : ExitCode.ok;
+    return { exitCode, report: { command: 'plan', database: database.description, ...plan } };
   });
 }
 

@@ -136,3 +136,43 @@ export function compareWithRun(
   const onDisk = new Set(bundle.files.map(displayName));
   return { files, missingOnDisk: [...applied.keys()].filter((name) => !onDisk.has(name)) };
 }
+
+/**
+ * Why applying this bundle would roll the database back, if it would: the bundle was applied
+ * before and superseded since, it lacks files the last run applied, or a file is back to a
+ * version an earlier run had after a newer one ran (an outdated checkout, an old Job's pod).
+ */
+export async function findStaleness(client: ClientBase, bundle: Bundle): Promise<string[]> {
+  const history = await readHistory(client, 1);
+  const latest = history[0];
+  if (!latest) return [];
+  const reasons: string[] = [];
+  const newer = `bundle ${latest.bundleHash}, applied ${latest.appliedAt.toISOString()} by ${latest.appliedBy}`;
+  const earlier = await client.query<{ applied_at: Date }>(
+    'SELECT max(applied_at) AS applied_at FROM schema_migrations WHERE bundle_hash = $1 AND run_id < $2',
+    [bundle.hash, latest.runId],
+  );
+  if (earlier.rows[0].applied_at) {
+    reasons.push(`this bundle was applied ${earlier.rows[0].applied_at.toISOString()} and has been superseded by ${newer}`);
+  }
+  const { missingOnDisk, files } = compareWithRun(bundle, latest);
+  if (missingOnDisk.length > 0) {
+    reasons.push(`it lacks ${missingOnDisk.length === 1 ? 'a file' : 'files'} the database has already applied (in ${newer}): ${missingOnDisk.join(', ')}`);
+  }
+  const changed = bundle.files.filter((_, i) => files[i].state === 'changed');
+  if (changed.length > 0) {
+    const { rows } = await client.query<{ folder: string; file_name: string; bundle_hash: string; applied_at: Date }>(
+      `SELECT DISTINCT ON (f.folder, f.file_name) f.folder, f.file_name, m.bundle_hash, m.applied_at
+         FROM schema_migration_files f JOIN schema_migrations m USING (run_id)
+         JOIN jsonb_to_recordset($1::jsonb) AS c(folder text, file_name text, checksum text)
+           ON c.folder = f.folder AND c.file_name = f.file_name AND c.checksum = f.checksum
+        WHERE m.run_id < $2
+        ORDER BY f.folder, f.file_name, m.run_id DESC`,
+      [JSON.stringify(changed.map((file) => ({ folder: file.folder, file_name: file.name, checksum: file.checksum }))), latest.runId],
+    );
+    for (const row of rows) {
+      reasons.push(`${row.folder}/${row.file_name} is the version bundle ${row.bundle_hash} applied ${row.applied_at.toISOString()}; the database has a newer one (from ${newer})`);
+    }
+  }
+  return reasons;
+}

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { hostname, userInfo } from 'node:os';
-import { DEFAULT_LOCK_RETRY, DEFAULT_TIMEOUTS, type LockRetryPolicy, type RunTimeouts } from './apply';
+import { DEFAULT_LOCK_RETRY, DEFAULT_TIMEOUTS, type DriftMode, type LockRetryPolicy, type RunTimeouts } from './apply';
 import { DEFAULT_CONNECT_RETRY, type RetryPolicy } from './connection';
 import { ExitCode, MigrationError } from './exit-codes';
 import { DEFAULT_LOCK_WAIT, type LockWaitPolicy } from './lock';
@@ -22,6 +22,7 @@ export interface RunnerSettings {
   readonly json: boolean;
   readonly appliedBy: string;
   readonly skipPgmq: boolean;
+  readonly drift: DriftMode;
 }
 
 /** Each option with the environment variable that can set it instead. */
@@ -35,6 +36,7 @@ const OPTIONS = {
   'lock-wait': { type: 'string', env: 'MIGRATION_LOCK_WAIT' },
   'connect-attempts': { type: 'string', env: 'MIGRATION_CONNECT_ATTEMPTS' },
   'applied-by': { type: 'string', env: 'MIGRATION_JOB_NAME' },
+  drift: { type: 'string', env: 'MIGRATION_DRIFT' },
   force: { type: 'boolean' },
   json: { type: 'boolean' },
   'skip-pgmq': { type: 'boolean' },
@@ -46,7 +48,7 @@ export const USAGE = `Usage: gpu-dev-db <command> [options]
 Commands:
   apply    apply the bundle (schema, then fixtures) in one transaction, under the migration lock
   status   what the database has applied, and how the files on disk differ from it
-  plan     what apply would run against the database, without changing it
+  plan     run the bundle in a transaction that is rolled back: schema changes, fixture rows, drift
   verify   the API's start-up check: required tables, columns and PGMQ
 
 Options (each can also be set by the environment variable in brackets):
@@ -59,6 +61,7 @@ Options (each can also be set by the environment variable in brackets):
   --lock-wait DUR           how long to wait for another runner [MIGRATION_LOCK_WAIT] (default: 300s)
   --connect-attempts N      connection attempts, with back-off [MIGRATION_CONNECT_ATTEMPTS] (default: 15)
   --applied-by NAME         who runs it, for the history [MIGRATION_JOB_NAME] (default: user@host)
+  --drift fail|warn         schema drift fails the run, or (emergency) is only logged [MIGRATION_DRIFT] (default: fail)
   --force                   apply even if this bundle is already applied
   --skip-pgmq               verify: do not check for PGMQ
   --json                    print the result as JSON on stdout (progress goes to stderr)
@@ -111,6 +114,8 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
   if (expected && !/^[0-9a-f]{64}$/.test(expected.text)) {
     throw usage(`${expected.source} must be a sha256 hex digest (64 characters 0-9a-f), got "${expected.text}"`);
   }
+  const drift = value('drift');
+  if (drift && drift.text !== 'fail' && drift.text !== 'warn') throw usage(`${drift.source} must be fail or warn, got "${drift.text}"`);
   const lockTimeoutMs = duration('lock-timeout', DEFAULT_TIMEOUTS.lockTimeoutMs);
   const statementTimeoutMs = duration('statement-timeout', DEFAULT_TIMEOUTS.statementTimeoutMs);
   return {
@@ -126,6 +131,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
     json: parsed.values.json ?? false,
     appliedBy: value('applied-by')?.text ?? defaultAppliedBy(),
     skipPgmq: parsed.values['skip-pgmq'] ?? false,
+    drift: (drift?.text as DriftMode | undefined) ?? 'fail',
   };
 }
 
