@@ -1,0 +1,216 @@
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Client } from 'pg';
+import { REPO_ROOT } from '../../src/runner-bundle';
+import { createTestDatabase, snapshot, type TestDatabase } from '../support/database';
+import { copyOfDatabaseFolders, folderArgs, runRunner } from '../support/runner';
+
+/** A small schema of our own, edited version by version the way engineers edit the real one. */
+function smallSchema(files: Record<string, string>): { schemaDir: string; fixturesDir: string } {
+  const root = mkdtempSync(join(tmpdir(), 'gpu-dev-small-'));
+  const dirs = { schemaDir: join(root, 'schema'), fixturesDir: join(root, 'fixtures') };
+  mkdirSync(dirs.schemaDir);
+  mkdirSync(dirs.fixturesDir);
+  for (const [name, sql] of Object.entries(files)) writeFileSync(join(name.startsWith('fixtures/') ? dirs.fixturesDir : dirs.schemaDir, name.replace(/^\w+\//, '')), sql);
+  return dirs;
+}
+
+const ITEMS_V1 = ['-- items', 'CREATE TABLE IF NOT EXISTS items (', '    id integer PRIMARY KEY,', '    name text', ');', 'CREATE INDEX IF NOT EXISTS idx_items_name ON items (name);', ''].join('\n');
+
+describe('drift: the database does not match what the files declare', () => {
+  let db: TestDatabase;
+  let client: Client;
+  const apply = (dirs: { schemaDir: string; fixturesDir: string }, extra: string[] = []) =>
+    runRunner(['apply', ...folderArgs(dirs), ...extra], { DATABASE_URL: db.url });
+
+  beforeEach(async () => {
+    db = await createTestDatabase('drift');
+    client = await db.connect();
+    expect((await apply(smallSchema({ 'schema/001_items.sql': ITEMS_V1 }))).code).toBe(0);
+  });
+  afterEach(() => db.drop());
+
+  it('when a column is added by editing the old CREATE TABLE, then the run fails, rolls back, and names the column, file, line and remedy', async () => {
+    const v2 = ITEMS_V1.replace('    name text\n', '    name text,\n    priority integer DEFAULT 0\n');
+    const before = await snapshot(client);
+    const result = await apply(smallSchema({ 'schema/001_items.sql': v2, 'schema/002_items_by_priority.sql': 'CREATE TABLE IF NOT EXISTS notes (id integer);\n' }));
+    expect(result.code).toBe(11);
+    expect(result.stderr).toContain('column items.priority is missing: schema/001_items.sql line 5: it is declared inside CREATE TABLE IF NOT EXISTS items, but items already existed, so PostgreSQL skipped that whole statement and the column never arrived.');
+    expect(result.stderr).toContain('ALTER TABLE items ADD COLUMN IF NOT EXISTS priority integer DEFAULT 0;');
+    expect(result.stderr).toContain('the run was rolled back: the database is as it was before');
+    expect(result.stderr).toContain('exit code 11 (drift)');
+    // notes, created by the second file in the same run, is gone with the rollback.
+    expect(await snapshot(client)).toBe(before);
+  });
+
+  it('when the same column arrives as an ADD COLUMN IF NOT EXISTS file, then the run passes and the column exists', async () => {
+    const result = await apply(
+      smallSchema({ 'schema/001_items.sql': ITEMS_V1, 'schema/002_add_items_priority.sql': 'ALTER TABLE items ADD COLUMN IF NOT EXISTS priority integer DEFAULT 0;\n' }),
+    );
+    expect(result.code).toBe(0);
+    const column = await client.query(`SELECT data_type, column_default FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'priority'`);
+    expect(column.rows).toEqual([{ data_type: 'integer', column_default: '0' }]);
+  });
+
+  it('when a column type is edited in CREATE TABLE, then the run fails naming both types', async () => {
+    const result = await apply(smallSchema({ 'schema/001_items.sql': ITEMS_V1.replace('name text', 'name varchar(100)') }));
+    expect(result.code).toBe(11);
+    expect(result.stderr).toContain('column items.name is text in the database, but schema/001_items.sql line 4 declares it character varying(100)');
+    expect(result.stderr).toContain('ALTER TABLE items ALTER COLUMN name TYPE character varying(100)');
+  });
+
+  it('when drift is set to warn, then the run commits and logs the drift loudly', async () => {
+    const v2 = ITEMS_V1.replace('    name text\n', '    name text,\n    priority integer\n');
+    const result = await apply(smallSchema({ 'schema/001_items.sql': v2 }), ['--drift', 'warn']);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain('WARNING: DRIFT CHECK OVERRIDDEN (--drift warn): committing although the database does not match 1 declaration(s):');
+    expect(result.stderr).toContain('WARNING: drift: column items.priority is missing');
+  });
+
+  it('when an index is redefined under the same name, then the run warns and succeeds', async () => {
+    const result = await apply(smallSchema({ 'schema/001_items.sql': ITEMS_V1.replace('ON items (name)', 'ON items (lower(name))') }));
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain('WARNING: drift: index idx_items_name exists with a different definition than schema/001_items.sql line 6 declares');
+    expect(result.stderr).toContain('database: CREATE INDEX idx_items_name ON public.items USING btree (name)');
+    expect(result.stdout).toMatch(/applied 1 files/);
+  });
+
+  it('when a concurrent index build fails, then the run names the INVALID index it left, and so does every later run', async () => {
+    await client.query(`INSERT INTO items VALUES (1, 'same'), (2, 'same')`);
+    const dirs = smallSchema({
+      'schema/001_items.sql': ITEMS_V1,
+      'schema/002_unique_name.sql': '-- migration: no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS idx_items_unique_name ON items (name);\n',
+    });
+    const first = await apply(dirs);
+    expect(first.code).toBe(7);
+    expect(first.stderr).toContain('could not create unique index "idx_items_unique_name" (SQLSTATE 23505)');
+    expect(first.stderr).toContain('index idx_items_unique_name is INVALID');
+    const second = await apply(dirs);
+    expect(second.code).toBe(7);
+    expect(second.stderr).toContain('ERROR: schema/002_unique_name.sql: index idx_items_unique_name is INVALID: a CREATE INDEX CONCURRENTLY failed part-way and left it, and IF NOT EXISTS would skip it on every later run.');
+    expect(second.stderr).toContain('DROP INDEX CONCURRENTLY IF EXISTS idx_items_unique_name;');
+  });
+});
+
+describe('plan: the bundle run in a transaction that is rolled back', () => {
+  let db: TestDatabase;
+  let client: Client;
+  const dirs = copyOfDatabaseFolders();
+  const plan = () => runRunner(['plan', '--json', ...folderArgs(dirs)], { DATABASE_URL: db.url });
+
+  beforeAll(async () => {
+    db = await createTestDatabase('plan');
+    client = await db.connect();
+  });
+  afterAll(() => db.drop());
+
+  it('when the database is empty, then plan lists the 5 tables, their indexes and triggers, and 10 fixture rows inserted, and changes nothing', async () => {
+    const before = await snapshot(client);
+    const result = await plan();
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout);
+    const created = (kind: string) => report.changes.filter((c: { change: string; kind: string }) => c.change === 'create' && c.kind === kind).map((c: { name: string }) => c.name);
+    expect(created('table').sort()).toEqual(['api_keys', 'api_users', 'disks', 'gpu_types', 'reservations']);
+    expect(created('index')).toEqual(expect.arrayContaining(['idx_reservations_user_status', 'idx_disks_delete_date', 'idx_gpu_types_active', 'api_users_pkey']));
+    expect(created('trigger').sort()).toEqual(['disks.update_disks_last_updated', 'gpu_types.update_gpu_types_updated_at', 'reservations.trigger_reservations_updated_at']);
+    expect(report.fixtures).toEqual([{ file: 'fixtures/001_initial_gpu_types.sql', statement: 1, line: 7, tables: { gpu_types: { inserted: 10, updated: 0, deleted: 0 } } }]);
+    expect(report.applyWould).toBe('apply');
+    expect(report.drift).toEqual({ errors: [], warnings: [] });
+    expect(result.stderr).toContain('+ table reservations (36 columns)');
+    expect(result.stderr).toContain('fixtures/001_initial_gpu_types.sql statement 1 (line 7): gpu_types 10 inserted, 0 updated');
+    expect(result.stderr).toContain('the database is unchanged (sequences may have advanced)');
+    expect(await snapshot(client)).toBe(before);
+  });
+
+  it('when the database is up to date, then plan reports no schema change and 10 fixture rows upserted, and changes nothing', async () => {
+    expect((await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url })).code).toBe(0);
+    const before = await snapshot(client);
+    const result = await plan();
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout);
+    expect(report.changes).toEqual([]);
+    expect(report.fixtures[0].tables).toEqual({ gpu_types: { inserted: 0, updated: 10, deleted: 0 } });
+    expect(report.applyWould).toBe('skip (already applied)');
+    expect(result.stderr).toContain('schema changes:\n  none');
+    expect(await snapshot(client)).toBe(before);
+  });
+});
+
+describe('stale bundles: an outdated checkout or an old Job must not roll the database back', () => {
+  let db: TestDatabase;
+  let client: Client;
+  const apply = (dirs: { schemaDir: string; fixturesDir: string }, extra: string[] = []) =>
+    runRunner(['apply', ...folderArgs(dirs), ...extra], { DATABASE_URL: db.url });
+
+  beforeAll(async () => {
+    db = await createTestDatabase('stale');
+    client = await db.connect();
+  });
+  afterAll(() => db.drop());
+
+  it('when bundle 1 is applied after bundle 2, then it is refused with exit 10 and the fixture keeps bundle 2\'s value', async () => {
+    const bundle1 = copyOfDatabaseFolders();
+    const bundle2 = copyOfDatabaseFolders();
+    const fixture = join(bundle2.fixturesDir, '001_initial_gpu_types.sql');
+    writeFileSync(fixture, readFileSync(fixture, 'utf8').replace("'NVIDIA H100 80 GB, 8 per node'", "'H100, bundle 2'"));
+    writeFileSync(join(bundle2.schemaDir, '005_add_reservations_priority.sql'), 'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS priority integer;\n');
+    expect((await apply(bundle1)).code).toBe(0);
+    expect((await apply(bundle2)).code).toBe(0);
+    const result = await apply(bundle1);
+    expect(result.code).toBe(10);
+    expect(result.stderr).toMatch(/refusing to apply an outdated bundle [0-9a-f]{64}: applying it would roll the database back/);
+    expect(result.stderr).toMatch(/this bundle was applied \S+ and has been superseded by bundle [0-9a-f]{64}/);
+    expect(result.stderr).toContain('it lacks a file the database has already applied');
+    expect(result.stderr).toContain('schema/005_add_reservations_priority.sql');
+    expect(result.stderr).toContain('fixtures/001_initial_gpu_types.sql is the version bundle');
+    const row = await client.query(`SELECT description FROM gpu_types WHERE gpu_type = 'h100'`);
+    expect(row.rows).toEqual([{ description: 'H100, bundle 2' }]);
+
+    const checkoutWithoutFile = copyOfDatabaseFolders();
+    writeFileSync(join(checkoutWithoutFile.fixturesDir, '001_initial_gpu_types.sql'), readFileSync(fixture));
+    const lacking = await apply(checkoutWithoutFile);
+    expect(lacking.code).toBe(10);
+    expect(lacking.stderr).toContain('it lacks a file the database has already applied');
+    expect(lacking.stderr).toContain(': schema/005_add_reservations_priority.sql');
+    expect(lacking.stderr).not.toContain('superseded');
+
+    const forced = await apply(bundle1, ['--force']);
+    expect(forced.code).toBe(0);
+    expect(forced.stderr).toContain('WARNING: --force: applying an outdated bundle anyway');
+    const restored = await client.query(`SELECT description FROM gpu_types WHERE gpu_type = 'h100'`);
+    expect(restored.rows).toEqual([{ description: 'NVIDIA H100 80 GB, 8 per node' }]);
+  });
+});
+
+describe('npm run lint:sql (squawk)', () => {
+  const lint = (cwd: string) =>
+    new Promise<{ code: number; output: string }>((resolve) => {
+      execFile('npm', ['run', '--silent', 'lint:sql'], { cwd, env: { ...process.env, NO_COLOR: '1' } }, (error, stdout, stderr) =>
+        resolve({ code: error ? Number(error.code ?? 1) : 0, output: stdout + stderr }),
+      );
+    });
+
+  it('when the product SQL is linted, then it has zero findings', async () => {
+    const result = await lint(REPO_ROOT);
+    expect(result.output).toContain('Found 0 issues in 5 files');
+    expect(result.code).toBe(0);
+  });
+
+  it('when a file has a CREATE TABLE without IF NOT EXISTS, then lint fails naming the file and the rule', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'gpu-dev-lint-'));
+    for (const file of ['package.json', '.squawk.toml']) copyFileSync(join(REPO_ROOT, file), join(root, file));
+    symlinkSync(join(REPO_ROOT, 'node_modules'), join(root, 'node_modules'));
+    const dirs = copyOfDatabaseFolders();
+    mkdirSync(join(root, 'database'));
+    symlinkSync(dirs.schemaDir, join(root, 'database', 'schema'));
+    symlinkSync(dirs.fixturesDir, join(root, 'database', 'fixtures'));
+    writeFileSync(join(dirs.schemaDir, '005_api_logs.sql'), 'CREATE TABLE api_logs (log_id bigint PRIMARY KEY);\n');
+    const result = await lint(root);
+    rmSync(root, { recursive: true, force: true });
+    expect(result.code).not.toBe(0);
+    expect(result.output).toContain('prefer-robust-stmts');
+    expect(result.output).toContain('005_api_logs.sql');
+  });
+});
