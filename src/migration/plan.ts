@@ -110,7 +110,11 @@ export function describePlan(plan: Plan, database: string): string[] {
   for (const reason of plan.staleReasons) lines.push(`  ${reason}`);
   lines.push('', 'schema changes:');
   const createdTables = new Set(plan.changes.filter((c) => c.kind === 'table' && c.change === 'create').map((c) => c.name));
-  const shown = plan.changes.filter((c) => !(c.kind === 'column' && c.change === 'create' && createdTables.has(c.name.split('.')[0])));
+  // A new table's columns and NOT NULL constraints are summed up in its own line.
+  const impliedByNewTable = (c: CatalogChange) =>
+    c.change === 'create' && createdTables.has(c.name.split('.')[0]) && (c.kind === 'column' || (c.kind === 'constraint' && c.definition.startsWith('NOT NULL')));
+  const order = ['table', 'column', 'constraint', 'index', 'trigger', 'function'];
+  const shown = plan.changes.filter((c) => !impliedByNewTable(c)).sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || a.name.localeCompare(b.name));
   if (shown.length === 0) lines.push('  none');
   const sign = { create: '+', alter: '~', drop: '-' } as const;
   for (const change of shown) {
