@@ -44,6 +44,8 @@ export interface Declarations {
   readonly indexes: readonly DeclaredIndex[];
   /** Files the parser could not read: their declarations are not checked. */
   readonly unparsed: readonly { file: BundleFile; message: string }[];
+  /** The number a new schema file would take ("005"), for remedies. */
+  readonly nextSchemaNumber: string;
 }
 
 /** Serial types are not types: the column they make is the integer type. */
@@ -134,7 +136,9 @@ export async function readDeclarations(bundle: Bundle, log: Logger): Promise<Dec
       }
     }
   }
-  return { tables: [...tables.values()], columns: [...columns.values()], indexes: [...indexes.values()], unparsed };
+  const schemaNumbers = bundle.files.filter((f) => f.folder === 'schema').map((f) => f.number);
+  const nextSchemaNumber = String(Math.max(0, ...schemaNumbers) + 1).padStart(3, '0');
+  return { tables: [...tables.values()], columns: [...columns.values()], indexes: [...indexes.values()], unparsed, nextSchemaNumber };
 }
 
 function setColumn(columns: Map<string, DeclaredColumn>, column: DeclaredColumn): void {

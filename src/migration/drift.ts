@@ -54,7 +54,7 @@ export async function checkDrift(client: ClientBase, declarations: Declarations)
     if (missingTables.has(column.table) || !row.table_exists) continue;
     const declaredAt = `${displayName(column.file)} line ${column.line}`;
     if (!row.column_exists) {
-      errors.push({ kind: 'missing-column', subject: `${column.table}.${column.column}`, declaredAt, message: missingColumnMessage(column) });
+      errors.push({ kind: 'missing-column', subject: `${column.table}.${column.column}`, declaredAt, message: missingColumnMessage(column, declarations.nextSchemaNumber) });
     } else if (row.declared !== null && row.actual !== row.declared) {
       errors.push({
         kind: 'type-mismatch',
@@ -92,7 +92,7 @@ export async function checkDrift(client: ClientBase, declarations: Declarations)
   return { errors, warnings };
 }
 
-function missingColumnMessage(column: DeclaredColumn): string {
+function missingColumnMessage(column: DeclaredColumn, nextSchemaNumber: string): string {
   const declaredAt = `${displayName(column.file)} line ${column.line}`;
   const why =
     column.via === 'create-table'
@@ -100,7 +100,7 @@ function missingColumnMessage(column: DeclaredColumn): string {
       : 'a later statement may drop or rename it';
   return (
     `column ${column.table}.${column.column} is missing: ${declaredAt}: ${why}.\n` +
-    `    Remedy: add a new schema file (the next number, e.g. NNN_add_${column.table.replace(/\W/g, '_')}_${column.column}.sql) with\n` +
+    `    Remedy: add a new schema file, e.g. database/schema/${nextSchemaNumber}_add_${column.table.replace(/\W/g, '_')}_${column.column}.sql, with\n` +
     `      ALTER TABLE ${column.table} ADD COLUMN IF NOT EXISTS ${column.definition};\n` +
     '    Keeping the column in the CREATE TABLE too is fine: new databases get it there, existing ones from the new file.'
   );

@@ -38,6 +38,7 @@ describe('drift: the database does not match what the files declare', () => {
     const result = await apply(smallSchema({ 'schema/001_items.sql': v2, 'schema/002_items_by_priority.sql': 'CREATE TABLE IF NOT EXISTS notes (id integer);\n' }));
     expect(result.code).toBe(11);
     expect(result.stderr).toContain('column items.priority is missing: schema/001_items.sql line 5: it is declared inside CREATE TABLE IF NOT EXISTS items, but items already existed, so PostgreSQL skipped that whole statement and the column never arrived.');
+    expect(result.stderr).toContain('Remedy: add a new schema file, e.g. database/schema/003_add_items_priority.sql, with');
     expect(result.stderr).toContain('ALTER TABLE items ADD COLUMN IF NOT EXISTS priority integer DEFAULT 0;');
     expect(result.stderr).toContain('the run was rolled back: the database is as it was before');
     expect(result.stderr).toContain('exit code 11 (drift)');
