@@ -51,9 +51,15 @@ export interface ApplyResult {
 const LOCK_NOT_AVAILABLE = '55P03';
 const QUERY_CANCELED = '57014';
 
-/** Sets the run's timeouts on the session, so every statement of every file is bounded. */
+/**
+ * Sets the run's timeouts on the session, so every statement of every file is bounded.
+ * client_connection_check_interval makes PostgreSQL notice a runner that died (kill -9, a
+ * deleted pod) within seconds, instead of finishing its statement and holding its locks.
+ */
 export async function setRunTimeouts(client: Client, timeouts: RunTimeouts): Promise<void> {
-  await client.query(`SET lock_timeout = ${Math.round(timeouts.lockTimeoutMs)}; SET statement_timeout = ${Math.round(timeouts.statementTimeoutMs)}`);
+  await client.query(
+    `SET lock_timeout = ${Math.round(timeouts.lockTimeoutMs)}; SET statement_timeout = ${Math.round(timeouts.statementTimeoutMs)}; SET client_connection_check_interval = 1000`,
+  );
 }
 
 /**

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,23 +17,30 @@ export function runnerBundlePath(): string {
 
 export interface RunResult {
   readonly code: number;
+  readonly signal?: NodeJS.Signals | null;
   readonly stdout: string;
   readonly stderr: string;
 }
 
-/** Runs `node gpu-dev-db.js ARGS` with only the given environment (plus PATH). */
-export function runRunner(args: readonly string[], env: Record<string, string>, timeoutMs = 60_000): Promise<RunResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [runnerBundlePath(), ...args],
-      { env: { PATH: process.env.PATH ?? '', ...env }, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
+/** Starts `node gpu-dev-db.js ARGS` with only the given environment (plus PATH). */
+export function spawnRunner(args: readonly string[], env: Record<string, string>, timeoutMs = 60_000): { child: ChildProcess; result: Promise<RunResult> } {
+  const child = execFile(
+    process.execPath,
+    [runnerBundlePath(), ...args],
+    { env: { PATH: process.env.PATH ?? '', ...env }, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
+  );
+  const result = new Promise<RunResult>((resolve) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (chunk) => (stdout += chunk));
+    child.stderr?.on('data', (chunk) => (stderr += chunk));
+    child.on('close', (code, signal) => resolve({ code: code ?? -1, signal, stdout, stderr }));
   });
+  return { child, result };
+}
+
+export function runRunner(args: readonly string[], env: Record<string, string>, timeoutMs = 60_000): Promise<RunResult> {
+  return spawnRunner(args, env, timeoutMs).result;
 }
 
 /** A writable copy of the product's database/ folders, for tests that edit or add files. */

@@ -1,0 +1,151 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { createTestDatabase, snapshot, type TestDatabase } from '../support/database';
+import { copyOfDatabaseFolders, folderArgs, runRunner, spawnRunner } from '../support/runner';
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** A bundle whose new file sleeps inside the run's transaction, after real DDL. */
+function sleepingBundle(seconds: number) {
+  const dirs = copyOfDatabaseFolders();
+  writeFileSync(join(dirs.schemaDir, '005_slow.sql'), `CREATE TABLE IF NOT EXISTS slow_marker (id integer);\nSELECT pg_sleep(${seconds});\n`);
+  return dirs;
+}
+
+describe('when the runner is killed with SIGKILL in the middle of its transaction', () => {
+  let db: TestDatabase;
+  let client: Client;
+  beforeAll(async () => {
+    db = await createTestDatabase('kill');
+    client = await db.connect();
+  });
+  afterAll(() => db.drop());
+
+  it('then the database is unchanged, the migration lock is free, and the next run succeeds', async () => {
+    const before = await snapshot(client);
+    const { child, result } = spawnRunner(['apply', ...folderArgs(sleepingBundle(60))], { DATABASE_URL: db.url });
+    await waitFor('the runner to sleep inside its transaction', async () => {
+      const { rows } = await client.query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'`);
+      return rows.length === 1;
+    });
+    child.kill('SIGKILL');
+    expect((await result).signal).toBe('SIGKILL');
+    // client_connection_check_interval makes the server notice the dead client within seconds.
+    await waitFor('the server to end the dead runner\'s session', async () => {
+      const { rows } = await client.query(`SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'gpu-dev-db%'`);
+      return rows.length === 0;
+    });
+    const locks = await client.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'`);
+    expect(locks.rows[0].n).toBe(0);
+    expect(await snapshot(client)).toBe(before);
+
+    const next = await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders()), '--lock-wait', '5s'], { DATABASE_URL: db.url });
+    expect(next.code).toBe(0);
+    expect(next.stdout).toMatch(/applied 5 files/);
+  });
+});
+
+describe('when PostgreSQL restarts while the runner works', () => {
+  let server: ChildProcess;
+  let dataRoot: string;
+  let port: number;
+  const url = () => `postgres://postgres:test-only-password@127.0.0.1:${port}/postgres`;
+  const start = async (init: boolean) => {
+    server = spawn(process.execPath, [join(__dirname, '..', 'support', 'pg-instance.mjs'), join(dataRoot, 'data'), String(port), ...(init ? ['--init'] : [])], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.stdout?.on('data', (chunk) => String(chunk).includes('ready') && resolve());
+      server.once('exit', (code) => reject(new Error(`pg-instance exited with ${code}`)));
+    });
+  };
+  const stop = () => new Promise<void>((resolve) => {
+    server.once('exit', () => resolve());
+    server.kill('SIGTERM');
+  });
+
+  beforeAll(async () => {
+    dataRoot = mkdtempSync(join(tmpdir(), 'gpu-dev-restart-'));
+    chmodSync(dataRoot, 0o755);
+    port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as { port: number };
+        probe.close(() => resolve(free));
+      });
+    });
+    await start(true);
+  });
+  afterAll(async () => {
+    if (server.exitCode === null) await stop();
+    rmSync(dataRoot, { recursive: true, force: true });
+  });
+
+  it('then the runner exits with the connection-lost code and a clear message, and the next run succeeds', async () => {
+    const { result } = spawnRunner(['apply', ...folderArgs(sleepingBundle(60))], { DATABASE_URL: url() });
+    const watcher = new Client({ connectionString: url() });
+    await watcher.connect();
+    await waitFor('the runner to sleep inside its transaction', async () => {
+      const { rows } = await watcher.query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'`);
+      return rows.length === 1;
+    });
+    watcher.on('error', () => undefined);
+    await stop();
+    const failed = await result;
+    expect(failed.code).toBe(4);
+    expect(failed.stderr).toMatch(/ERROR: schema\/005_slow\.sql line 2, column 1: lost the database connection \(terminating connection due to administrator command\)/);
+    expect(failed.stderr).toContain('Run again once the database is back');
+    expect(failed.stderr).toContain('exit code 4 (cannotConnect)');
+    await watcher.end().catch(() => undefined);
+
+    await start(false);
+    const next = await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders())], { DATABASE_URL: url() });
+    expect(next.code).toBe(0);
+    expect(next.stdout).toMatch(/applied 5 files/);
+    const check = new Client({ connectionString: url() });
+    await check.connect();
+    const marker = await check.query(`SELECT to_regclass('slow_marker') AS t, (SELECT count(*)::int FROM gpu_types) AS gpus`);
+    await check.end();
+    expect(marker.rows).toEqual([{ t: null, gpus: 10 }]);
+  });
+});
+
+describe('when 16 runners start at once, 8 on the old bundle and 8 on a new one', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase('sixteen');
+  });
+  afterAll(() => db.drop());
+
+  it('then each exits 0 or 10 (stale), and the database ends on the new bundle, applied once', async () => {
+    const oldBundle = copyOfDatabaseFolders();
+    const newBundle = copyOfDatabaseFolders();
+    const fixture = join(newBundle.fixturesDir, '001_initial_gpu_types.sql');
+    writeFileSync(fixture, readFileSync(fixture, 'utf8').replace("'NVIDIA T4 16 GB, 4 per node'", "'T4, new bundle'"));
+    writeFileSync(join(newBundle.schemaDir, '005_add_reservations_priority.sql'), 'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS priority integer;\n');
+    const runs = [oldBundle, newBundle].flatMap((dirs) => Array.from({ length: 8 }, () => runRunner(['apply', '--json', ...folderArgs(dirs)], { DATABASE_URL: db.url })));
+    const results = await Promise.all(runs);
+    for (const result of results.slice(0, 8)) expect([0, 10]).toContain(result.code);
+    // Nothing is newer than the new bundle: none of its runners may be refused.
+    expect(results.slice(8).map((r) => r.code)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+    const newHash = JSON.parse(results[8].stdout).bundleHash;
+    expect(newHash).toMatch(/^[0-9a-f]{64}$/);
+    const client = await db.connect();
+    const history = await client.query(`SELECT bundle_hash FROM schema_migrations ORDER BY run_id`);
+    expect(history.rows[history.rows.length - 1].bundle_hash).toBe(newHash);
+    expect(history.rows.filter((r) => r.bundle_hash === newHash)).toHaveLength(1);
+    expect(history.rows.length).toBeLessThanOrEqual(2);
+    const t4 = await client.query(`SELECT description FROM gpu_types WHERE gpu_type = 't4'`);
+    expect(t4.rows).toEqual([{ description: 'T4, new bundle' }]);
+  });
+});
