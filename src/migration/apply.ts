@@ -1,7 +1,7 @@
 import type { Client, DatabaseError } from 'pg';
 import { displayName, type Bundle, type BundleFile } from './bundle';
 import { isConnectionLost } from './connection';
-import type { Declarations } from './declarations';
+import { readDeclarations, type Declarations } from './declarations';
 import { checkDrift, describeDrift } from './drift';
 import { ExitCode, MigrationError } from './exit-codes';
 import { ensureHistoryTables, findStaleness, readHistory, recordRun, type FileRun } from './history';
@@ -32,13 +32,15 @@ export interface ApplyOptions {
   readonly force: boolean;
   /** Who ran it, for the history (the Job's name in the cluster). */
   readonly appliedBy: string;
-  readonly declarations: Declarations;
   /** `warn` commits despite schema drift (an emergency setting, logged loudly). */
   readonly drift: DriftMode;
   readonly log: Logger;
 }
 
 export type DriftMode = 'fail' | 'warn';
+
+/** What a run knows once it has decided to apply: the options and the files' declarations. */
+type RunContext = ApplyOptions & { readonly declarations: Declarations };
 
 export interface ApplyResult {
   readonly outcome: 'applied' | 'already-applied';
@@ -85,6 +87,8 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
     }
     for (const reason of stale) log.warn(`--force: applying an outdated bundle anyway: ${reason}`);
   }
+  // Parsed only now: a runner that finds its bundle applied has no use for them.
+  const run: RunContext = { ...options, declarations: await readDeclarations(bundle, log) };
   const started = performance.now();
   const results: FileRun[] = [];
   const segments = splitIntoSegments(bundle.files);
@@ -92,7 +96,7 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
   for (const [index, segment] of segments.entries()) {
     const isLast = index === segments.length - 1;
     const record = async (segmentResults: readonly FileRun[]) => {
-      await checkDriftBeforeCommit(client, options);
+      await checkDriftBeforeCommit(client, run);
       await ensureHistoryTables(client);
       runId = await recordRun(client, {
         bundle,
@@ -103,11 +107,11 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
       });
     };
     if (segment.transactional) {
-      results.push(...(await runTransaction(client, segment.files, options, isLast ? record : undefined, index > 0)));
+      results.push(...(await runTransaction(client, segment.files, run, isLast ? record : undefined, index > 0)));
     } else {
-      results.push(await runOutsideTransaction(client, segment.files[0], options));
-      await failOnInvalidIndexes(client, segment.files[0], options.declarations);
-      if (isLast) await runTransaction(client, [], options, record, true);
+      results.push(await runOutsideTransaction(client, segment.files[0], run));
+      await failOnInvalidIndexes(client, segment.files[0], run.declarations);
+      if (isLast) await runTransaction(client, [], run, record, true);
     }
   }
   const durationMs = performance.now() - started;
@@ -116,7 +120,7 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
   return { outcome: 'applied', bundleHash: bundle.hash, files: results, durationMs, runId };
 }
 
-async function checkDriftBeforeCommit(client: Client, options: ApplyOptions): Promise<void> {
+async function checkDriftBeforeCommit(client: Client, options: RunContext): Promise<void> {
   const report = await checkDrift(client, options.declarations);
   for (const warning of report.warnings) options.log.warn(`drift: ${warning.message}`);
   if (report.errors.length === 0) return;
@@ -197,7 +201,7 @@ async function runTransaction(
   });
 }
 
-async function runOutsideTransaction(client: Client, file: BundleFile, options: ApplyOptions): Promise<FileRun> {
+async function runOutsideTransaction(client: Client, file: BundleFile, options: RunContext): Promise<FileRun> {
   options.log.info(`${displayName(file)}: runs outside the transaction (first line opts out)`);
   return withLockRetry(client, options, async () => {
     try {

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import './v8-flags';
 import { readFileSync } from 'node:fs';
 import { sha256Hex } from './bundle';
 import { runApply, runPlan, runStatus, runVerify, type CommandContext, type CommandResult } from './commands';

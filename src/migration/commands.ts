@@ -50,14 +50,12 @@ export async function runApply(context: CommandContext): Promise<CommandResult> 
   const { settings, log } = context;
   const bundle = loadCheckedBundle(context);
   const database = target(context);
-  const declarations = await readDeclarations(bundle, log);
   log.info(`apply: database ${database.description}`);
   return withConnection(database, settings.connectRetry, log, async (client) => {
     await setRunTimeouts(client, settings.timeouts);
     const result = await withMigrationLock(client, settings.lockWait, log, () =>
       applyBundle(client, {
         bundle,
-        declarations,
         drift: settings.drift,
         lockRetry: settings.lockRetry,
         force: settings.force,

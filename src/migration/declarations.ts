@@ -242,10 +242,9 @@ function strip(value: unknown): unknown {
   return value;
 }
 
-/** Parses pg_get_indexdef output into the same shape as a declaration, for comparison. */
-export async function shapeOfIndexDefinition(definition: string): Promise<string> {
-  const [first] = (await parse(definition)).stmts ?? [];
-  const stmt = first?.stmt;
-  if (!stmt || !('IndexStmt' in stmt)) return '';
-  return indexShape(stmt.IndexStmt);
+/** Parses pg_get_indexdef outputs (in one parser call) into the same shape as declarations. */
+export async function shapesOfIndexDefinitions(definitions: readonly string[]): Promise<string[]> {
+  if (definitions.length === 0) return [];
+  const statements = (await parse(definitions.join(';\n'))).stmts ?? [];
+  return statements.map(({ stmt }) => (stmt && 'IndexStmt' in stmt ? indexShape(stmt.IndexStmt) : ''));
 }

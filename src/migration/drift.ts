@@ -1,6 +1,6 @@
 import type { ClientBase } from 'pg';
 import { displayName } from './bundle';
-import { shapeOfIndexDefinition, type DeclaredColumn, type Declarations } from './declarations';
+import { shapesOfIndexDefinitions, type DeclaredColumn, type Declarations } from './declarations';
 
 /**
  * Compares what the files declare with what the database has, inside the run's transaction
@@ -25,6 +25,7 @@ export interface DriftReport {
 }
 
 export async function checkDrift(client: ClientBase, declarations: Declarations): Promise<DriftReport> {
+  // One round trip for every declared table and column (col NULL: the table itself), one for the indexes.
   const { rows } = await client.query<{ i: number; table_exists: boolean; column_exists: boolean; actual: string | null; declared: string | null }>(
     `SELECT d.i,
             to_regclass(d.tbl) IS NOT NULL AS table_exists,
@@ -32,24 +33,28 @@ export async function checkDrift(client: ClientBase, declarations: Declarations)
             format_type(a.atttypid, a.atttypmod) AS actual,
             format_type(to_regtype(d.typ), to_regtypemod(d.typ)) AS declared
        FROM jsonb_to_recordset($1::jsonb) AS d(i int, tbl text, col text, typ text)
-       LEFT JOIN pg_attribute a ON a.attrelid = to_regclass(d.tbl) AND a.attname = d.col AND a.attnum > 0 AND NOT a.attisdropped`,
-    [JSON.stringify(declarations.columns.map((c, i) => ({ i, tbl: quoteQualified(c.table), col: c.column, typ: c.type })))],
+       LEFT JOIN pg_attribute a ON a.attrelid = to_regclass(d.tbl) AND a.attname = d.col AND a.attnum > 0 AND NOT a.attisdropped
+      ORDER BY d.i`,
+    [
+      JSON.stringify([
+        ...declarations.tables.map((t, i) => ({ i: -1 - i, tbl: quoteQualified(t.table), col: null, typ: null })),
+        ...declarations.columns.map((c, i) => ({ i, tbl: quoteQualified(c.table), col: c.column, typ: c.type })),
+      ]),
+    ],
   );
   const errors: DriftProblem[] = [];
   const missingTables = new Set<string>();
-  for (const table of declarations.tables) {
-    const { rows: found } = await client.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [quoteQualified(table.table)]);
-    if (!found[0].ok) {
-      missingTables.add(table.table);
-      errors.push({
-        kind: 'missing-table',
-        subject: table.table,
-        declaredAt: `${displayName(table.file)} line ${table.line}`,
-        message: `table ${table.table} is missing, though ${displayName(table.file)} line ${table.line} creates it; a later file may drop or rename it`,
-      });
-    }
+  for (const row of rows.filter((r) => r.i < 0 && !r.table_exists)) {
+    const table = declarations.tables[-1 - row.i];
+    missingTables.add(table.table);
+    errors.push({
+      kind: 'missing-table',
+      subject: table.table,
+      declaredAt: `${displayName(table.file)} line ${table.line}`,
+      message: `table ${table.table} is missing, though ${displayName(table.file)} line ${table.line} creates it; a later file may drop or rename it`,
+    });
   }
-  for (const row of rows) {
+  for (const row of rows.filter((r) => r.i >= 0)) {
     const column = declarations.columns[row.i];
     if (missingTables.has(column.table) || !row.table_exists) continue;
     const declaredAt = `${displayName(column.file)} line ${column.line}`;
@@ -68,16 +73,21 @@ export async function checkDrift(client: ClientBase, declarations: Declarations)
       });
     }
   }
-  const warnings: DriftProblem[] = [];
-  const { rows: existing } = await client.query<{ name: string; definition: string }>(
+  return { errors, warnings: await indexWarnings(client, declarations) };
+}
+
+async function indexWarnings(client: ClientBase, declarations: Declarations): Promise<DriftProblem[]> {
+  const { rows } = await client.query<{ name: string; definition: string }>(
     `SELECT c.relname AS name, pg_get_indexdef(c.oid) AS definition
        FROM pg_class c WHERE c.relkind IN ('i', 'I') AND c.relname = ANY($1::text[]) AND pg_table_is_visible(c.oid)`,
     [declarations.indexes.map((index) => index.name)],
   );
-  const definitions = new Map(existing.map((row) => [row.name, row.definition]));
+  const shapes = await shapesOfIndexDefinitions(rows.map((row) => row.definition));
+  const existing = new Map(rows.map((row, i) => [row.name, { definition: row.definition, shape: shapes[i] }]));
+  const warnings: DriftProblem[] = [];
   for (const index of declarations.indexes) {
-    const definition = definitions.get(index.name);
-    if (!definition || (await shapeOfIndexDefinition(definition)) === index.shape) continue;
+    const found = existing.get(index.name);
+    if (!found || found.shape === index.shape) continue;
     const declaredAt = `${displayName(index.file)} line ${index.line}`;
     warnings.push({
       kind: 'index-differs',
@@ -85,11 +95,11 @@ export async function checkDrift(client: ClientBase, declarations: Declarations)
       declaredAt,
       message:
         `index ${index.name} exists with a different definition than ${declaredAt} declares; CREATE INDEX IF NOT EXISTS kept the old one.\n` +
-        `    database: ${definition}\n    declared: ${index.text.replace(/\s+/g, ' ')}\n` +
+        `    database: ${found.definition}\n    declared: ${index.text.replace(/\s+/g, ' ')}\n` +
         '    To change an index, create one under a new name (CONCURRENTLY, in a no-transaction file) and drop the old one.',
     });
   }
-  return { errors, warnings };
+  return warnings;
 }
 
 function missingColumnMessage(column: DeclaredColumn, nextSchemaNumber: string): string {

