@@ -1,4 +1,4 @@
-import type { Client, DatabaseError } from 'pg';
+import type { Client, DatabaseError, QueryResult } from 'pg';
 import { displayName, type Bundle, type BundleFile } from './bundle';
 import { isConnectionLost } from './connection';
 import { readDeclarations, type Declarations } from './declarations';
@@ -6,7 +6,7 @@ import { checkDrift, describeDrift } from './drift';
 import { ExitCode, MigrationError } from './exit-codes';
 import { ensureHistoryTables, findStaleness, readHistory, recordRun, type FileRun } from './history';
 import { seconds, sleep, type Logger } from './log';
-import type { Statement } from './sql-split';
+import { lineAndColumn, type Statement } from './sql-split';
 
 export interface RunTimeouts {
   /** `lock_timeout` for every statement: how long one statement may wait for a table lock. */
@@ -179,6 +179,11 @@ function splitIntoSegments(files: readonly BundleFile[]): Segment[] {
   return segments;
 }
 
+/**
+ * Runs files in one transaction, each file in one round trip. When a failure comes without a
+ * position (a lock timeout, a constraint violation), the transaction is rolled back and run
+ * again statement by statement, so the message can still name the statement and its line.
+ */
 async function runTransaction(
   client: Client,
   files: readonly BundleFile[],
@@ -186,19 +191,56 @@ async function runTransaction(
   beforeCommit: ((segmentResults: readonly FileRun[]) => Promise<void>) | undefined,
   earlierCommitted: boolean,
 ): Promise<FileRun[]> {
+  let statementByStatement = false;
   return withLockRetry(client, options, async () => {
-    await client.query('BEGIN');
-    try {
-      const results: FileRun[] = [];
-      for (const file of files) results.push(await runFile(client, file, options.log));
-      await beforeCommit?.(results);
-      await client.query('COMMIT');
-      return results;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw explain(error, earlierCommitted ? 'this transaction was rolled back; files before it, committed earlier, stay applied' : 'the run was rolled back: the database is as it was before');
+    for (;;) {
+      await client.query('BEGIN');
+      try {
+        const results: FileRun[] = [];
+        for (const file of files) {
+          results.push(statementByStatement ? await runFile(client, file, options.log) : await runFileInOneRoundTrip(client, file, options.log));
+        }
+        await beforeCommit?.(results);
+        await client.query('COMMIT');
+        return results;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        if (error instanceof UnlocatedFailure && !isConnectionLost(error.error)) {
+          options.log.info(`${displayName(error.file)}: failed (${(error.error as Error).message}); rolled back, running the transaction again statement by statement to locate the failure`);
+          statementByStatement = true;
+          continue;
+        }
+        throw explain(error, earlierCommitted ? 'this transaction was rolled back; files before it, committed earlier, stay applied' : 'the run was rolled back: the database is as it was before');
+      }
     }
   });
+}
+
+/** A file sent as one query failed and PostgreSQL said no position: which statement is unknown. */
+class UnlocatedFailure extends Error {
+  constructor(
+    readonly file: BundleFile,
+    readonly error: unknown,
+  ) {
+    super(String((error as Error)?.message), { cause: error });
+  }
+}
+
+async function runFileInOneRoundTrip(client: Client, file: BundleFile, log: Logger): Promise<FileRun> {
+  const started = performance.now();
+  let results: QueryResult[];
+  try {
+    const result = (await client.query(file.sql)) as QueryResult | QueryResult[];
+    results = Array.isArray(result) ? result : [result];
+  } catch (error) {
+    const position = Number((error as DatabaseError)?.position);
+    if (!(position > 0)) throw new UnlocatedFailure(file, error);
+    const offset = codePointsToIndex(file.sql, position - 1);
+    // The failing statement is the last one that starts before the error's position.
+    const index = Math.max(0, file.statements.filter((statement) => statement.offset <= offset).length - 1);
+    throw new StatementFailure(file, file.statements[index], index + 1, error, offset);
+  }
+  return logged(file, log, performance.now() - started, results.map(rowsChanged));
 }
 
 async function runOutsideTransaction(client: Client, file: BundleFile, options: RunContext): Promise<FileRun> {
@@ -227,14 +269,28 @@ export async function runFile(
     try {
       const result = await client.query(statement.text);
       await afterEach?.(statement, index);
-      rowCounts.push(result.command === 'INSERT' || result.command === 'UPDATE' || result.command === 'DELETE' || result.command === 'MERGE' ? result.rowCount : null);
+      rowCounts.push(rowsChanged(result));
     } catch (error) {
-      throw new StatementFailure(file, statement, rowCounts.length + 1, error);
+      const position = Number((error as DatabaseError)?.position);
+      const offset = position > 0 ? statement.offset + codePointsToIndex(statement.text, position - 1) : undefined;
+      throw new StatementFailure(file, statement, index + 1, error, offset);
     }
   }
-  const durationMs = performance.now() - started;
+  return logged(file, log, performance.now() - started, rowCounts);
+}
+
+function rowsChanged(result: QueryResult): number | null {
+  return ['INSERT', 'UPDATE', 'DELETE', 'MERGE'].includes(result.command) ? result.rowCount : null;
+}
+
+function logged(file: BundleFile, log: Logger, durationMs: number, rowCounts: (number | null)[]): FileRun {
   log.info(`${displayName(file).padEnd(40)} ${String(file.statements.length).padStart(4)} statements ${String(Math.round(durationMs)).padStart(6)} ms`);
   return { file, statements: file.statements.length, durationMs, rowCounts };
+}
+
+/** PostgreSQL counts characters (code points); JavaScript strings count UTF-16 units. */
+function codePointsToIndex(text: string, codePoints: number): number {
+  return Array.from(text).slice(0, codePoints).join('').length;
 }
 
 /** A statement failed; carries where, so the message can name file, line and column. */
@@ -244,6 +300,8 @@ export class StatementFailure extends Error {
     readonly statement: Statement,
     readonly index: number,
     readonly error: unknown,
+    /** Character offset in the file that PostgreSQL's error points at, when it gave one. */
+    readonly errorOffset?: number,
   ) {
     super(String((error as Error)?.message), { cause: error });
   }
@@ -278,23 +336,23 @@ export async function withLockRetry<T>(client: Client, options: Pick<ApplyOption
 
 /** Turns a failure into the message on-call reads: file, line, column, SQLSTATE, message, detail, hint. */
 export function explain(error: unknown, rolledBack: string): MigrationError {
-  if (!(error instanceof StatementFailure)) {
-    if (error instanceof MigrationError) return error;
-    return isConnectionLost(error)
-      ? new MigrationError(`lost the database connection (${(error as Error).message}); ${rolledBack}. Run again once the database is back`, ExitCode.cannotConnect, { cause: error })
-      : new MigrationError(`unexpected failure: ${(error as Error)?.message}`, ExitCode.internal, { cause: error });
-  }
-  const pgError = error.error as Partial<DatabaseError>;
-  const where = locate(error);
+  if (error instanceof MigrationError) return error;
+  const located = error instanceof StatementFailure ? error : undefined;
+  const inFile = error instanceof UnlocatedFailure ? error : undefined;
+  const pgError = (located?.error ?? inFile?.error ?? error) as Partial<DatabaseError>;
+  const where = located ? locate(located) : inFile ? displayName(inFile.file) : undefined;
   if (isConnectionLost(pgError)) {
     return new MigrationError(
-      `${where}: lost the database connection (${pgError.message}); ${rolledBack}. Run again once the database is back`,
+      `${where ? `${where}: ` : ''}lost the database connection (${pgError.message}); ${rolledBack}. Run again once the database is back`,
       ExitCode.cannotConnect,
       { cause: error },
     );
   }
+  if (!located) {
+    return new MigrationError(`${where ? `${where}: ` : ''}unexpected failure: ${pgError.message ?? String(error)}`, ExitCode.internal, { cause: error });
+  }
   const lines = [`${where}: ${pgError.message ?? String(pgError)}${pgError.code ? ` (SQLSTATE ${pgError.code})` : ''}`];
-  lines.push(`  statement ${error.index} of ${error.file.statements.length}, from line ${error.statement.line}: ${excerpt(error.statement.text)}`);
+  lines.push(`  statement ${located.index} of ${located.file.statements.length}, from line ${located.statement.line}: ${excerpt(located.statement.text)}`);
   if (pgError.detail) lines.push(`  detail: ${pgError.detail}`);
   if (pgError.hint) lines.push(`  hint: ${pgError.hint}`);
   if (pgError.where) lines.push(`  context: ${pgError.where.split('\n')[0]}`);
@@ -310,17 +368,7 @@ export function explain(error: unknown, rolledBack: string): MigrationError {
 }
 
 function locate(failure: StatementFailure): string {
-  const position = Number((failure.error as DatabaseError)?.position);
-  let line = failure.statement.line;
-  let column = failure.statement.column;
-  if (Number.isInteger(position) && position > 0) {
-    // PostgreSQL counts characters (code points), JavaScript strings count UTF-16 units.
-    const inStatement = Array.from(failure.statement.text).slice(0, position - 1).join('').length;
-    const before = failure.file.sql.slice(0, failure.statement.offset + inStatement);
-    const lines = before.split('\n');
-    line = lines.length;
-    column = lines[lines.length - 1].length + 1;
-  }
+  const { line, column } = lineAndColumn(failure.file.sql, failure.errorOffset ?? failure.statement.offset);
   return `${displayName(failure.file)} line ${line}, column ${column}`;
 }
 
