@@ -13,7 +13,7 @@ import { runApply } from '../src/migration/commands';
 import type { Logger } from '../src/migration/log';
 import { parseSettings } from '../src/migration/settings';
 import { buildRunnerBundle, REPO_ROOT } from '../src/runner-bundle';
-import { startPostgres } from './postgres';
+import { startBenchPostgres } from './postgres';
 
 const smoke = process.argv.includes('--smoke');
 const REPS = smoke ? 1 : 7;
@@ -110,7 +110,7 @@ function bundleBytes(dirs: Dirs): number {
 }
 
 async function main(): Promise<void> {
-  const pg = await startPostgres();
+  const pg = await startBenchPostgres();
   let databases = 0;
   const fresh = () => pg.createDatabase(`bench_${process.pid}_${databases++}`);
   const runnerBytes = buildRunnerBundle();

@@ -61,8 +61,8 @@ describe('when PostgreSQL restarts while the runner works', () => {
   let dataRoot: string;
   let port: number;
   const url = () => `postgres://postgres:test-only-password@127.0.0.1:${port}/postgres`;
-  const start = async (init: boolean) => {
-    server = spawn(process.execPath, [join(__dirname, '..', 'support', 'pg-instance.mjs'), join(dataRoot, 'data'), String(port), ...(init ? ['--init'] : [])], {
+  const start = async () => {
+    server = spawn(process.execPath, [join(__dirname, '..', 'support', 'pg-instance.mjs'), join(dataRoot, 'data'), String(port)], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     await new Promise<void>((resolve, reject) => {
@@ -84,7 +84,7 @@ describe('when PostgreSQL restarts while the runner works', () => {
         probe.close(() => resolve(free));
       });
     });
-    await start(true);
+    await start();
   });
   afterAll(async () => {
     if (server.exitCode === null) await stop();
@@ -108,7 +108,7 @@ describe('when PostgreSQL restarts while the runner works', () => {
     expect(failed.stderr).toContain('exit code 4 (cannotConnect)');
     await watcher.end().catch(() => undefined);
 
-    await start(false);
+    await start();
     const next = await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders())], { DATABASE_URL: url() });
     expect(next.code).toBe(0);
     expect(next.stdout).toMatch(/applied 5 files/);
