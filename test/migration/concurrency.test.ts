@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Client } from 'pg';
 import { createTestDatabase, snapshot, type TestDatabase } from '../support/database';
 import { copyOfDatabaseFolders, folderArgs, runRunner } from '../support/runner';
+import { waitFor } from '../support/wait';
 
 describe('gpu-dev-db apply under concurrency and locks', () => {
   let db: TestDatabase;
@@ -43,7 +44,7 @@ describe('gpu-dev-db apply under concurrency and locks', () => {
     it('then each statement gives up after lock_timeout, retries, and succeeds once the lock is gone', async () => {
       const run = runRunner(['apply', ...folderArgs(dirs), '--lock-timeout', '200ms', '--lock-retries', '10'], { DATABASE_URL: db.url });
       // Let the runner time out at least once, then end the blocking transaction.
-      await waitFor(async () => (await lockWaits(client)) > 0 || false, 10_000);
+      await waitFor('the runner to wait for the lock', async () => (await lockWaits(client)) > 0, 10_000);
       await new Promise((resolve) => setTimeout(resolve, 700));
       await blocker.query('COMMIT');
       const result = await run;
@@ -73,15 +74,6 @@ describe('gpu-dev-db apply under concurrency and locks', () => {
 });
 
 async function lockWaits(client: Client): Promise<number> {
-  const { rows } = await client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' OR application_name LIKE 'gpu-dev-db%' AND state = 'idle'`);
+  const { rows } = await client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name LIKE 'gpu-dev-db%'`);
   return rows[0].n;
-}
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`condition not met within ${timeoutMs} ms`);
 }

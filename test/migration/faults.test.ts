@@ -6,15 +6,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { createTestDatabase, snapshot, type TestDatabase } from '../support/database';
 import { copyOfDatabaseFolders, folderArgs, runRunner, spawnRunner } from '../support/runner';
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
+import { waitFor } from '../support/wait';
 
 /** A bundle whose new file sleeps inside the run's transaction, after real DDL. */
 function sleepingBundle(seconds: number) {
