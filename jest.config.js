@@ -7,7 +7,7 @@ module.exports = {
   transform: { '^.+\\.ts$': 'ts-jest' },
   globalSetup: '<rootDir>/test/support/global-setup.mjs',
   globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
-  setupFilesAfterEnv: ['<rootDir>/test/support/setup-after-env.ts'],
+  setupFilesAfterEnv: ['<rootDir>/test/support/setup-after-env.ts', '<rootDir>/test/support/cdktf-matchers.ts'],
   testTimeout: 120000,
   // Two cores: two workers keep PostgreSQL and the tests from starving each other.
   maxWorkers: 2,
