@@ -11,4 +11,7 @@ module.exports = {
   testTimeout: 120000,
   // Two cores: two workers keep PostgreSQL and the tests from starving each other.
   maxWorkers: 2,
+  // A worker that loaded the Kubernetes provider's bindings (hundreds of MB of heap) can take
+  // more than jest's default 500 ms to exit on a busy two-core machine; that is not a leak.
+  workerGracefulExitTimeout: 5000,
 };

@@ -74,7 +74,7 @@ export interface DatabaseMigrationProps {
   readonly statementTimeout?: string;
   /** Job name prefix; the name is `<prefix>-<12 hex of the bundle hash>`. @default "db-migration" */
   readonly jobNamePrefix?: string;
-  /** Bytes of data (keys + values) per ConfigMap before a folder splits over several. @default 1,000,000 */
+  /** Bytes of SQL (file names + texts) per ConfigMap before a folder splits over several. @default 1,000,000 */
   readonly configMapLimitBytes?: number;
   /** What must exist before the Job runs, e.g. a managed database. @default none */
   readonly dependsOn?: ITerraformDependable[];
@@ -142,7 +142,8 @@ export class DatabaseMigration extends Construct {
     const shards = {
       schema: shardFolder('schema', this.bundle.files, limit),
       fixtures: shardFolder('fixtures', this.bundle.files, limit),
-      runner: [shard('database-migration-runner', [{ key: RUNNER_FILE, value: runnerText, label: `runner ${RUNNER_FILE}` }], limit)],
+      // One file that cannot be split: held to the default limit whatever the SQL folders use.
+      runner: [shard('database-migration-runner', [{ key: RUNNER_FILE, value: runnerText, label: `runner ${RUNNER_FILE}` }], DEFAULT_CONFIGMAP_LIMIT_BYTES)],
     };
     const configMaps = Object.fromEntries(
       Object.entries(shards).map(([volume, list]) => [
