@@ -4,6 +4,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { DEFAULTS, loadConfig, type StackConfig } from './config';
 import { displayName } from './migration/bundle';
 import { GpuDevStack, type GpuDevStackProps } from './stack';
+import { InvalidValueError } from './validation';
 
 export interface SynthOptions extends Omit<GpuDevStackProps, 'config'> {
   /** Output folder (cdktf's `CDKTF_OUTDIR`). */
@@ -72,14 +73,23 @@ function filesUnder(root: string, folder = ''): string[] {
  * over `cdktf.json`'s own `context` (read here too, so `npm run synth` without the CLI sees it).
  */
 export function cdktfContext(env: Readonly<Record<string, string | undefined>>, cwd = process.cwd()): Record<string, unknown> {
-  let fromFile: Record<string, unknown> = {};
+  let file: string | undefined;
   try {
-    fromFile = JSON.parse(readFileSync(join(cwd, 'cdktf.json'), 'utf8')).context ?? {};
+    file = readFileSync(join(cwd, 'cdktf.json'), 'utf8');
   } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cdktf.json cannot be read as JSON: ${(cause as Error).message}`);
+    if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw cause;
   }
-  const fromEnv = env.CDKTF_CONTEXT_JSON ? (JSON.parse(env.CDKTF_CONTEXT_JSON) as Record<string, unknown>) : {};
+  const fromFile = file === undefined ? {} : (parseJson('cdktf.json', file) as { context?: Record<string, unknown> }).context ?? {};
+  const fromEnv = env.CDKTF_CONTEXT_JSON ? (parseJson('CDKTF_CONTEXT_JSON', env.CDKTF_CONTEXT_JSON) as Record<string, unknown>) : {};
   return { ...fromFile, ...fromEnv };
+}
+
+function parseJson(subject: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    throw new InvalidValueError(subject, text.length > 80 ? `${text.slice(0, 80)}…` : text, `must be JSON (${(cause as Error).message})`);
+  }
 }
 
 /** The config `main.ts` uses: environment over cdktf context over defaults. */

@@ -145,20 +145,10 @@ export class DatabaseMigration extends Construct {
       // One file that cannot be split: held to the default limit whatever the SQL folders use.
       runner: [shard('database-migration-runner', [{ key: RUNNER_FILE, value: runnerText, label: `runner ${RUNNER_FILE}` }], DEFAULT_CONFIGMAP_LIMIT_BYTES)],
     };
-    const configMaps = Object.fromEntries(
-      Object.entries(shards).map(([volume, list]) => [
-        volume,
-        list.map(
-          (s) =>
-            new ConfigMapV1(this, s.name, {
-              metadata: { name: s.name, namespace, labels: MIGRATION_LABELS },
-              data: s.data,
-            }),
-        ),
-      ]),
-    ) as Record<keyof typeof shards, ConfigMapV1[]>;
-    this.configMaps = Object.values(configMaps).flat();
     this.shards = Object.values(shards).flat();
+    this.configMaps = this.shards.map(
+      (s) => new ConfigMapV1(this, s.name, { metadata: { name: s.name, namespace, labels: MIGRATION_LABELS }, data: s.data }),
+    );
 
     const mountPath = (volume: keyof typeof shards) => `${MOUNT_ROOT}/${volume}`;
     this.job = new JobV1(this, 'job', {

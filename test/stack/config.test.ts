@@ -94,12 +94,13 @@ describe('stack configuration', () => {
     expect(() => loadConfig({ context: { gpuDev: 'managed' } })).toThrow('cdktf context gpuDev = "managed": must be an object of settings');
   });
 
-  it('when context is in cdktf.json and in CDKTF_CONTEXT_JSON, then the CLI variable wins', () => {
+  it('when context is in cdktf.json and in CDKTF_CONTEXT_JSON, then the CLI variable wins, and malformed JSON is refused by name', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'gpu-dev-context-'));
     writeFileSync(join(cwd, 'cdktf.json'), JSON.stringify({ app: 'x', context: { gpuDev: { namespace: 'from-file' }, other: 1 } }));
     expect(cdktfContext({}, cwd)).toEqual({ gpuDev: { namespace: 'from-file' }, other: 1 });
     expect(cdktfContext({ CDKTF_CONTEXT_JSON: '{"gpuDev":{"namespace":"from-cli"}}' }, cwd)).toEqual({ gpuDev: { namespace: 'from-cli' }, other: 1 });
     expect(cdktfContext({}, mkdtempSync(join(tmpdir(), 'gpu-dev-no-cdktf-json-')))).toEqual({});
+    expect(() => cdktfContext({ CDKTF_CONTEXT_JSON: '{gpuDev:' }, cwd)).toThrow('CDKTF_CONTEXT_JSON = "{gpuDev:": must be JSON (');
   });
 
   it('when README.md is read, then its configuration table documents every setting', () => {
