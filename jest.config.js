@@ -7,8 +7,11 @@ module.exports = {
   transform: { '^.+\\.ts$': 'ts-jest' },
   globalSetup: '<rootDir>/test/support/global-setup.mjs',
   globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
-  setupFilesAfterEnv: ['<rootDir>/test/support/setup-after-env.ts'],
+  setupFilesAfterEnv: ['<rootDir>/test/support/setup-after-env.ts', '<rootDir>/test/support/cdktf-matchers.ts'],
   testTimeout: 120000,
   // Two cores: two workers keep PostgreSQL and the tests from starving each other.
   maxWorkers: 2,
+  // A worker that loaded the Kubernetes provider's bindings (hundreds of MB of heap) can take
+  // more than jest's default 500 ms to exit on a busy two-core machine; that is not a leak.
+  workerGracefulExitTimeout: 5000,
 };

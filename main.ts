@@ -1,4 +1,15 @@
-// The CDKTF app: filled in by the stack (src/constructs/). Until then synth has nothing to do.
-import { App } from 'cdktf';
+// The CDKTF app (cdktf.json "app"; `npm run synth`): validate everything, synthesize into
+// CDKTF_OUTDIR (default cdktf.out), print what a reviewer needs. A refused synth writes nothing.
+import { MigrationError } from './src/migration/exit-codes';
+import { configFromEnvironment, formatSummary, synthesize } from './src/synth';
+import { InvalidValueError } from './src/validation';
 
-new App().synth();
+try {
+  const summary = synthesize({ outdir: process.env.CDKTF_OUTDIR || 'cdktf.out', config: configFromEnvironment() });
+  process.stdout.write(`${formatSummary(summary)}\n`);
+} catch (error) {
+  // Expected refusals are one clear line; anything else keeps its stack trace.
+  if (!(error instanceof InvalidValueError || error instanceof MigrationError)) throw error;
+  process.stderr.write(`synth refused, nothing written: ${error.message}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,296 @@
+import 'cdktf/lib/testing/adapters/jest';
+import { ConfigMapV1 } from '@cdktf/provider-kubernetes/lib/config-map-v1';
+import { DeploymentV1 } from '@cdktf/provider-kubernetes/lib/deployment-v1';
+import { JobV1 } from '@cdktf/provider-kubernetes/lib/job-v1';
+import { KubernetesProvider } from '@cdktf/provider-kubernetes/lib/provider';
+import { ServiceV1 } from '@cdktf/provider-kubernetes/lib/service-v1';
+import { StatefulSetV1 } from '@cdktf/provider-kubernetes/lib/stateful-set-v1';
+import { Password } from '@cdktf/provider-random/lib/password';
+import { RandomProvider } from '@cdktf/provider-random/lib/provider';
+import { Testing } from 'cdktf';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ApiService } from '../../src/constructs/api-service';
+import { DatabaseMigration } from '../../src/constructs/database-migration';
+import { ManagedPostgres } from '../../src/constructs/managed-postgres';
+import { REPO_ROOT } from '../../src/runner-bundle';
+import { addressOf, only, runnerBytes, synthStack, testApp } from '../support/stack';
+
+const { objectContaining, arrayContaining, stringMatching } = expect;
+const HARDENED_CONTAINER = {
+  run_as_non_root: true,
+  run_as_user: '1000',
+  read_only_root_filesystem: true,
+  allow_privilege_escalation: false,
+  privileged: false,
+  capabilities: { drop: ['ALL'] },
+  seccomp_profile: { type: 'RuntimeDefault' },
+};
+const HARDENED_POD = { run_as_non_root: true, run_as_user: '1000', run_as_group: '1000', fs_group: '1000', seccomp_profile: { type: 'RuntimeDefault' } };
+const secretRef = (key: string, name = 'postgres-credentials') => ({ name: key, value_from: { secret_key_ref: { name, key } } });
+
+describe('the stack in external-database mode (the default)', () => {
+  const { text, json, stack } = synthStack();
+  const hash = stack.migration.bundle.hash;
+  const job = only(json, 'kubernetes_job_v1');
+
+  it('when synthesized, then it has the three ConfigMaps, the Job, the API Deployment and Service, and nothing of a managed database', () => {
+    const names = (type: string) => Object.values(json.resource[type] ?? {}).map((r: any) => r.metadata.name);
+    expect(names('kubernetes_config_map_v1')).toEqual(['database-fixtures', 'database-migration-runner', 'database-schema']);
+    expect(names('kubernetes_job_v1')).toEqual([`db-migration-${hash.slice(0, 12)}`]);
+    expect(names('kubernetes_deployment_v1')).toEqual(['gpu-dev-api']);
+    expect(names('kubernetes_service_v1')).toEqual(['gpu-dev-api']);
+    for (const absent of ['kubernetes_namespace_v1', 'kubernetes_secret_v1', 'kubernetes_stateful_set_v1', 'random_password']) {
+      expect(json.resource[absent]).toBeUndefined();
+    }
+    expect(text).toHaveProviderWithProperties(KubernetesProvider, { config_path: '~/.kube/config' });
+    expect(json.terraform.backend).toEqual({ local: { path: '../../../terraform.gpu-dev.tfstate' } });
+    expect(json.output).toMatchObject({ migration_job: { value: job.metadata.name }, bundle_hash: { value: hash } });
+  });
+
+  it('when synthesized, then each SQL file is one key of its ConfigMap, holding the file text, and the runner is its own ConfigMap', () => {
+    const file = (folder: string, name: string) => readFileSync(join(REPO_ROOT, 'database', folder, name), 'utf8');
+    expect(text).toHaveResourceWithProperties(ConfigMapV1, {
+      metadata: { name: 'database-schema', namespace: 'gpu-controlplane', labels: { app: 'database-migration' } },
+      data: Object.fromEntries(
+        ['001_users_and_keys.sql', '002_reservations.sql', '003_disks.sql', '004_gpu_types.sql'].map((n) => [n, file('schema', n)]),
+      ),
+    });
+    expect(text).toHaveResourceWithProperties(ConfigMapV1, {
+      metadata: objectContaining({ name: 'database-fixtures' }),
+      data: { '001_initial_gpu_types.sql': file('fixtures', '001_initial_gpu_types.sql') },
+    });
+    expect(text).toHaveResourceWithProperties(ConfigMapV1, {
+      metadata: objectContaining({ name: 'database-migration-runner' }),
+      data: { 'gpu-dev-db.js': runnerBytes().toString('utf8') },
+    });
+  });
+
+  it('when synthesized, then the Job is labelled, waits for completion with explicit timeouts, has bounded retries and deadline, and no TTL', () => {
+    expect(text).toHaveResourceWithProperties(JobV1, {
+      metadata: {
+        name: `db-migration-${hash.slice(0, 12)}`,
+        namespace: 'gpu-controlplane',
+        labels: { app: 'database-migration' },
+        annotations: { 'gpu-dev/bundle-hash': hash },
+      },
+      wait_for_completion: true,
+      timeouts: { create: '900s', update: '900s' },
+      spec: objectContaining({
+        backoff_limit: 3,
+        active_deadline_seconds: 600,
+        template: objectContaining({ metadata: { labels: { app: 'database-migration' }, annotations: { 'gpu-dev/bundle-hash': hash } } }),
+      }),
+    });
+    expect(job.spec).not.toHaveProperty('ttl_seconds_after_finished');
+    // Input, usage, hash, staleness and drift failures repeat on every attempt: fail the Job at once.
+    expect(job.spec.pod_failure_policy.rule[0]).toEqual({
+      action: 'FailJob',
+      on_exit_codes: { container_name: 'migrate', operator: 'In', values: [2, 3, 8, 10, 11] },
+    });
+  });
+
+  it('when synthesized, then the Job pod is hardened, keeps failed pods, takes credentials by secret reference and passes the full hash', () => {
+    const pod = job.spec.template.spec;
+    expect(pod).toMatchObject({ restart_policy: 'Never', automount_service_account_token: false, security_context: HARDENED_POD });
+    const [container] = pod.container;
+    expect(container).toMatchObject({
+      name: 'migrate',
+      image: 'node:20-bookworm-slim',
+      command: ['node'],
+      args: [
+        '/opt/gpu-dev-db/runner/gpu-dev-db.js', 'apply', '--schema-dir', '/opt/gpu-dev-db/schema',
+        '--fixtures-dir', '/opt/gpu-dev-db/fixtures', '--expected-hash', hash,
+      ],
+      security_context: HARDENED_CONTAINER,
+      resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
+    });
+    expect(container.env).toEqual([
+      secretRef('POSTGRES_USER'),
+      secretRef('POSTGRES_PASSWORD'),
+      secretRef('POSTGRES_DB'),
+      { name: 'POSTGRES_HOST', value: 'postgres-primary' },
+      { name: 'POSTGRES_PORT', value: '5432' },
+      { name: 'MIGRATION_JOB_NAME', value: job.metadata.name },
+    ]);
+    expect(pod.volume).toEqual([
+      { name: 'schema', config_map: { name: 'database-schema', default_mode: '0444' } },
+      { name: 'fixtures', config_map: { name: 'database-fixtures', default_mode: '0444' } },
+      { name: 'runner', config_map: { name: 'database-migration-runner', default_mode: '0444' } },
+    ]);
+  });
+
+  it('when synthesized, then the API depends on the Job and the Job on its ConfigMaps', () => {
+    const configMaps = ['database-schema', 'database-fixtures', 'database-migration-runner'].map((n) => addressOf(json, 'kubernetes_config_map_v1', n));
+    expect(job.depends_on).toEqual(configMaps);
+    expect(only(json, 'kubernetes_deployment_v1').depends_on).toEqual([addressOf(json, 'kubernetes_job_v1', job.metadata.name)]);
+  });
+
+  it('when synthesized, then the API has probes, the bundle hash in its pod template, hardening and its settings', () => {
+    expect(text).toHaveResourceWithProperties(DeploymentV1, {
+      metadata: { name: 'gpu-dev-api', namespace: 'gpu-controlplane', labels: { app: 'gpu-dev-api' } },
+      spec: objectContaining({
+        replicas: '2',
+        selector: { match_labels: { app: 'gpu-dev-api' } },
+        template: {
+          metadata: { labels: { app: 'gpu-dev-api' }, annotations: { 'gpu-dev/bundle-hash': hash } },
+          spec: objectContaining({
+            automount_service_account_token: false,
+            security_context: HARDENED_POD,
+            container: [
+              objectContaining({
+                image: 'gpu-dev-api:0.1.0',
+                port: [{ name: 'http', container_port: 8000 }],
+                liveness_probe: objectContaining({ http_get: { path: '/health', port: 'http' } }),
+                readiness_probe: objectContaining({ http_get: { path: '/ready', port: 'http' } }),
+                startup_probe: objectContaining({ http_get: { path: '/health', port: 'http' } }),
+                security_context: HARDENED_CONTAINER,
+                resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
+                env: [
+                  secretRef('POSTGRES_USER'),
+                  secretRef('POSTGRES_PASSWORD'),
+                  secretRef('POSTGRES_DB'),
+                  { name: 'POSTGRES_HOST', value: 'postgres-primary' },
+                  { name: 'POSTGRES_PORT', value: '5432' },
+                  { name: 'PORT', value: '8000' },
+                ],
+              }),
+            ],
+          }),
+        },
+      }),
+    });
+    expect(text).toHaveResourceWithProperties(ServiceV1, {
+      metadata: objectContaining({ name: 'gpu-dev-api' }),
+      spec: { type: 'ClusterIP', selector: { app: 'gpu-dev-api' }, port: [{ name: 'http', port: 8000, target_port: 'http', protocol: 'TCP' }] },
+    });
+  });
+});
+
+describe('the stack in managed-database mode', () => {
+  const password = 'known-password-5f1c9e';
+  let synthesized: ReturnType<typeof synthStack>;
+  beforeAll(() => {
+    // A password in the synthesizing environment must not leak into the output either.
+    process.env.POSTGRES_PASSWORD = password;
+    try {
+      synthesized = synthStack({ GPU_DEV_DATABASE_MODE: 'managed' });
+    } finally {
+      delete process.env.POSTGRES_PASSWORD;
+    }
+  });
+
+  it('when synthesized, then it creates the namespace, a generated password, the secret, a PGMQ PostgreSQL 18 StatefulSet with a volume, and postgres-primary', () => {
+    const { text, json } = synthesized;
+    const namespaceRef = '${kubernetes_namespace_v1.namespace.metadata[0].name}';
+    expect(only(json, 'kubernetes_namespace_v1').metadata.name).toBe('gpu-controlplane');
+    for (const type of ['kubernetes_config_map_v1', 'kubernetes_job_v1', 'kubernetes_deployment_v1', 'kubernetes_service_v1', 'kubernetes_secret_v1', 'kubernetes_stateful_set_v1']) {
+      for (const resource of Object.values(json.resource[type])) expect((resource as any).metadata.namespace).toBe(namespaceRef);
+    }
+    expect(text).toHaveResourceWithProperties(Password, { length: 32, special: false });
+    expect(text).toHaveProvider(RandomProvider);
+    const passwordRef = `\${random_password.${Object.keys(json.resource.random_password)[0]}.result}`;
+    expect(only(json, 'kubernetes_secret_v1')).toMatchObject({
+      metadata: { name: 'postgres-credentials' },
+      data: { POSTGRES_USER: 'gpudev', POSTGRES_DB: 'gpudev', POSTGRES_PASSWORD: passwordRef },
+    });
+    expect(text).toHaveResourceWithProperties(StatefulSetV1, {
+      spec: objectContaining({
+        replicas: '1',
+        service_name: 'postgres-primary',
+        template: objectContaining({
+          spec: objectContaining({
+            container: [objectContaining({ image: 'ghcr.io/pgmq/pg18-pgmq:v1.10.0', security_context: objectContaining({ run_as_user: '999', read_only_root_filesystem: true }) })],
+          }),
+        }),
+        volume_claim_template: [objectContaining({ spec: { access_modes: ['ReadWriteOnce'], resources: { requests: { storage: '10Gi' } } } })],
+      }),
+    });
+    expect(text).toHaveResourceWithProperties(ServiceV1, { metadata: objectContaining({ name: 'postgres-primary' }), spec: objectContaining({ port: [objectContaining({ port: 5432 })] }) });
+    expect(text).toHaveResourceWithProperties(ConfigMapV1, { data: { '010_pgmq.sql': 'CREATE EXTENSION IF NOT EXISTS pgmq;\n' } });
+  });
+
+  it('when synthesized, then the Job waits for the database and reads the secret the stack creates', () => {
+    const { json } = synthesized;
+    const job = only(json, 'kubernetes_job_v1');
+    expect(job.depends_on).toEqual(arrayContaining([
+      addressOf(json, 'kubernetes_stateful_set_v1', 'postgres-primary'),
+      addressOf(json, 'kubernetes_service_v1', 'postgres-primary'),
+    ]));
+    const secretName = `\${${addressOf(json, 'kubernetes_secret_v1', 'postgres-credentials')}.metadata[0].name}`;
+    expect(job.spec.template.spec.container[0].env).toEqual(arrayContaining([secretRef('POSTGRES_PASSWORD', secretName)]));
+  });
+
+  it('when synthesized, then no password value appears anywhere: every POSTGRES_PASSWORD is a reference', () => {
+    const { text, json } = synthesized;
+    expect(text).not.toContain(password);
+    const passwords: unknown[] = [];
+    const walk = (node: unknown): void => {
+      if (Array.isArray(node)) node.forEach(walk);
+      else if (node && typeof node === 'object') {
+        for (const [key, value] of Object.entries(node)) {
+          if (key === 'POSTGRES_PASSWORD') passwords.push(value);
+          if (key === 'name' && value === 'POSTGRES_PASSWORD') passwords.push((node as Record<string, unknown>).value_from ?? (node as Record<string, unknown>).value);
+          walk(value);
+        }
+      }
+    };
+    walk(json.resource);
+    expect(passwords.length).toBeGreaterThanOrEqual(4);
+    for (const p of passwords) expect(p).toEqual(typeof p === 'string' ? stringMatching(/^\$\{random_password\.\w+\.result\}$/) : { secret_key_ref: objectContaining({ key: 'POSTGRES_PASSWORD' }) });
+  });
+});
+
+describe('settings that change the stack', () => {
+  it('when a TTL, runner timeouts, images and replicas are configured, then the Job and the API carry them', () => {
+    const { json } = synthStack({
+      GPU_DEV_MIGRATION_TTL: '60m',
+      GPU_DEV_MIGRATION_LOCK_TIMEOUT: '500ms',
+      GPU_DEV_MIGRATION_STATEMENT_TIMEOUT: '2m',
+      GPU_DEV_RUNNER_IMAGE: 'registry.example.com/node:20.19-bookworm-slim',
+      GPU_DEV_API_IMAGE: 'registry.example.com/gpu-dev-api:0.2.0',
+      GPU_DEV_API_REPLICAS: '3',
+      GPU_DEV_NAMESPACE: 'gpu-staging',
+    });
+    const job = only(json, 'kubernetes_job_v1');
+    expect(job.spec.ttl_seconds_after_finished).toBe('3600');
+    expect(job.metadata.namespace).toBe('gpu-staging');
+    expect(job.spec.template.spec.container[0].image).toBe('registry.example.com/node:20.19-bookworm-slim');
+    expect(job.spec.template.spec.container[0].env.slice(-2)).toEqual([
+      { name: 'MIGRATION_LOCK_TIMEOUT', value: '500ms' },
+      { name: 'MIGRATION_STATEMENT_TIMEOUT', value: '2m' },
+    ]);
+    const api = only(json, 'kubernetes_deployment_v1');
+    expect(api.spec.replicas).toBe('3');
+    expect(api.spec.template.spec.container[0].image).toBe('registry.example.com/gpu-dev-api:0.2.0');
+  });
+});
+
+describe('the constructs on their own', () => {
+  it('when the API is built without a migration, then it neither waits for a Job nor carries a bundle hash', () => {
+    const text = Testing.synthScope((scope) => new ApiService(scope, 'api'));
+    const deployment = Object.values(JSON.parse(text).resource.kubernetes_deployment_v1)[0] as any;
+    expect(deployment.depends_on).toBeUndefined();
+    expect(deployment.spec.template.metadata).toEqual({ labels: { app: 'gpu-dev-api' } });
+  });
+
+  it('when ManagedPostgres is built in a stack without the random provider, then it declares it', () => {
+    expect(Testing.synthScope((scope) => new ManagedPostgres(scope, 'db'))).toHaveProvider(RandomProvider);
+  });
+
+  it.each([
+    [() => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), backoffLimit: 42 }), 'DatabaseMigration m prop backoffLimit = 42: must be a whole number from 0 to 10'],
+    [() => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), timeout: '5m' }), 'DatabaseMigration m prop timeout = "5m": must be longer than activeDeadline (10m)'],
+    [() => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), image: 'Node 20' }), 'DatabaseMigration m prop image = "Node 20": must be an image reference'],
+    [() => new DatabaseMigration(testApp(), 'm', { runnerBytes: Buffer.from([0x63, 0xff]) }), 'DatabaseMigration m prop runnerBytes = "2 bytes": must be UTF-8 text'],
+    [() => new ApiService(testApp(), 'a', { port: 80 }), 'ApiService a prop port = 80: must be a whole number from 1024 to 65535'],
+    [
+      () => new ApiService(testApp(), 'a', { resources: { cpuRequest: '2', cpuLimit: '500m', memoryRequest: '1Gi', memoryLimit: '2Gi' } }),
+      'ApiService a prop resources.cpuRequest = "2": must not exceed the CPU limit 500m',
+    ],
+    [() => new ManagedPostgres(testApp(), 'p', { user: 'Admin-User' }), 'ManagedPostgres p prop user = "Admin-User": must be a lower-case PostgreSQL identifier'],
+    [() => new ManagedPostgres(testApp(), 'p', { storage: '10 GB' }), 'ManagedPostgres p prop storage = "10 GB": must be a positive memory quantity'],
+  ])('when a construct gets a bad prop (%#), then it refuses, naming the prop, the value and the rule', (build, message) => {
+    expect(build).toThrow(message);
+  });
+});
