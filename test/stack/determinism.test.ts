@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../src/runner-bundle';
@@ -42,7 +42,11 @@ describe('deterministic synth', () => {
     mkdirSync(CHECKOUTS, { recursive: true });
     root = mkdtempSync(join(CHECKOUTS, 'run-'));
   });
-  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  afterAll(() => {
+    rmSync(root, { recursive: true, force: true });
+    // Leave no trace in the repository, unless another run still uses the folder.
+    if (readdirSync(CHECKOUTS).length === 0) rmSync(CHECKOUTS, { recursive: true, force: true });
+  });
 
   it('when the same checkout is synthesized in two different folders, then the output is byte-identical and free of paths', async () => {
     const a = checkout(join(root, 'alice', 'gpu-dev'));
