@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from 'pg';
+import { jobProcess, readSynthesizedJob, type SynthesizedJob } from '../../src/local/synthesized-job';
 import { synthesize } from '../../src/synth';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { copyOfDatabaseFolders, type RunResult } from '../support/runner';
-import { only, runnerBytes, type SynthesizedJson } from '../support/stack';
+import { runnerBytes } from '../support/stack';
 
 /**
  * Runs what the stack synthesizes, the way the cluster would: the Job's command, args, env and
@@ -14,75 +15,23 @@ import { only, runnerBytes, type SynthesizedJson } from '../support/stack';
  * knows how the stack builds them.
  */
 
-interface Synthesized {
-  readonly json: SynthesizedJson;
-  readonly job: any;
-}
-
-function synthesizeToDisk(dirs: { schemaDir: string; fixturesDir: string }, configMapLimitBytes?: number): Synthesized {
+function synthesizeToDisk(dirs: { schemaDir: string; fixturesDir: string }, configMapLimitBytes?: number): SynthesizedJob {
   const outdir = join(mkdtempSync(join(tmpdir(), 'gpu-dev-synth-')), 'cdktf.out');
   const summary = synthesize({ outdir, schemaDir: dirs.schemaDir, fixturesDir: dirs.fixturesDir, runnerBytes: runnerBytes(), configMapLimitBytes });
-  const json = JSON.parse(readFileSync(join(outdir, 'stacks', summary.stackName, 'cdk.tf.json'), 'utf8')) as SynthesizedJson;
-  return { json, job: only(json, 'kubernetes_job_v1') };
+  return readSynthesizedJob(join(outdir, 'stacks', summary.stackName, 'cdk.tf.json'));
 }
 
 /**
- * A ConfigMap volume as the kubelet writes it: the files in a `..<timestamp>` folder, `..data`
- * pointing at it, and one symlink per key into `..data/`.
+ * Runs the Job's container with `node`. Secret references resolve to the test database's
+ * credentials; POSTGRES_HOST and POSTGRES_PORT to the test server, as the Service name does
+ * through cluster DNS.
  */
-function layOutLikeKubelet(dir: string, data: Record<string, string>, mode: number): void {
-  const stamp = '..2026_01_01_00_00_00.123456789';
-  mkdirSync(join(dir, stamp), { recursive: true });
-  for (const [key, value] of Object.entries(data)) {
-    writeFileSync(join(dir, stamp, key), value);
-    chmodSync(join(dir, stamp, key), mode);
-    symlinkSync(join('..data', key), join(dir, key));
-  }
-  symlinkSync(stamp, join(dir, '..data'));
-}
-
-/** The pod's volumes under `root`, one folder per mount; a projected volume merges its sources. */
-function mountVolumes(json: SynthesizedJson, job: any, root: string): (path: string) => string {
-  const configMaps = new Map(Object.values(json.resource.kubernetes_config_map_v1).map((cm: any) => [cm.metadata.name, cm.data ?? {}]));
-  const pod = job.spec.template.spec;
-  const mounts: { mount_path: string; name: string }[] = pod.container[0].volume_mount;
-  for (const volume of pod.volume) {
-    const sources: { name: string; default_mode?: string }[] = volume.config_map
-      ? [volume.config_map]
-      : volume.projected[0].sources.map((s: any) => ({ ...s.config_map[0], default_mode: volume.projected[0].default_mode }));
-    const data = Object.assign({}, ...sources.map((s) => configMaps.get(s.name)));
-    const mount = mounts.find((m) => m.name === volume.name);
-    if (!mount) throw new Error(`volume ${volume.name} is not mounted`);
-    layOutLikeKubelet(join(root, mount.mount_path), data, parseInt(sources[0].default_mode ?? '0644', 8));
-  }
-  return (arg) => {
-    const mount = mounts.find((m) => arg === m.mount_path || arg.startsWith(`${m.mount_path}/`));
-    return mount ? join(root, arg) : arg;
-  };
-}
-
-/**
- * Runs the Job's container with `node`. Secret references resolve to `secret`; POSTGRES_HOST and
- * POSTGRES_PORT resolve to the test server, as the Service name does through cluster DNS.
- */
-function runJob(synthesized: Synthesized, db: TestDatabase): Promise<RunResult> {
-  const { json, job } = synthesized;
-  const [container] = job.spec.template.spec.container;
+function runJob(synthesized: SynthesizedJob, db: TestDatabase): Promise<RunResult> {
   const url = new URL(db.url);
-  const secret: Record<string, string> = {
-    POSTGRES_USER: decodeURIComponent(url.username),
-    POSTGRES_PASSWORD: decodeURIComponent(url.password),
-    POSTGRES_DB: url.pathname.slice(1),
-  };
-  const resolved: Record<string, string> = { POSTGRES_HOST: url.hostname, POSTGRES_PORT: url.port };
-  const env = Object.fromEntries(
-    container.env.map((e: any) => [e.name, e.value_from ? secret[e.value_from.secret_key_ref.key] : (resolved[e.name] ?? e.value)]),
-  );
-  const inPod = mountVolumes(json, job, mkdtempSync(join(tmpdir(), 'gpu-dev-pod-')));
-  const [program, ...commandArgs] = container.command as string[];
-  expect(program).toBe('node');
+  const secret = { POSTGRES_USER: decodeURIComponent(url.username), POSTGRES_PASSWORD: decodeURIComponent(url.password), POSTGRES_DB: url.pathname.slice(1) };
+  const { args, env } = jobProcess(synthesized, mkdtempSync(join(tmpdir(), 'gpu-dev-pod-')), secret, { POSTGRES_HOST: url.hostname, POSTGRES_PORT: url.port });
   return new Promise((resolve) => {
-    execFile(process.execPath, [...commandArgs, ...(container.args as string[])].map(inPod), { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 }, (error, stdout, stderr) =>
+    execFile(process.execPath, args, { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 }, (error, stdout, stderr) =>
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr }),
     );
   });

@@ -4,15 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config';
 import { buildRunnerBundle } from '../../src/runner-bundle';
+import type { SynthesizedJson } from '../../src/local/synthesized-job';
 import { GpuDevStack, type GpuDevStackProps } from '../../src/stack';
 
-/** The parts of cdk.tf.json the tests read. */
-export interface SynthesizedJson {
-  terraform: Record<string, any>;
-  provider: Record<string, any>;
-  output: Record<string, { value: string }>;
-  resource: Record<string, Record<string, any>>;
-}
+export type { SynthesizedJson };
 
 let runner: Buffer | undefined;
 let outdir: string | undefined;

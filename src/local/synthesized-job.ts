@@ -1,0 +1,85 @@
+import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * Runs what the stack synthesized the way the cluster would, from cdk.tf.json alone: the
+ * Job's command, args, env and volume mounts, and the ConfigMaps' data. `npm run local` and
+ * the stack's tests both use it, so "it ran locally" means "the Job's bytes ran".
+ */
+
+/** The parts of cdk.tf.json this reads. */
+export interface SynthesizedJson {
+  terraform: Record<string, any>;
+  provider: Record<string, any>;
+  output: Record<string, { value: string }>;
+  resource: Record<string, Record<string, any>>;
+}
+
+export interface SynthesizedJob {
+  readonly json: SynthesizedJson;
+  /** The kubernetes_job_v1 resource. */
+  readonly job: any;
+}
+
+export function readSynthesizedJob(stackFile: string): SynthesizedJob {
+  const json = JSON.parse(readFileSync(stackFile, 'utf8')) as SynthesizedJson;
+  const jobs = Object.values(json.resource.kubernetes_job_v1 ?? {});
+  if (jobs.length !== 1) throw new Error(`${stackFile}: expected one kubernetes_job_v1, found ${jobs.length}`);
+  return { json, job: jobs[0] };
+}
+
+/**
+ * A ConfigMap volume as the kubelet writes it: the files in a `..<timestamp>` folder, `..data`
+ * pointing at it, and one symlink per key into `..data/`.
+ */
+function layOutLikeKubelet(dir: string, data: Record<string, string>, mode: number): void {
+  const stamp = '..2026_01_01_00_00_00.123456789';
+  mkdirSync(join(dir, stamp), { recursive: true });
+  for (const [key, value] of Object.entries(data)) {
+    writeFileSync(join(dir, stamp, key), value);
+    chmodSync(join(dir, stamp, key), mode);
+    symlinkSync(join('..data', key), join(dir, key));
+  }
+  symlinkSync(stamp, join(dir, '..data'));
+}
+
+/** Lays the pod's volumes out under `root`, one folder per mount; a projected volume merges its sources. */
+function mountVolumes({ json, job }: SynthesizedJob, root: string): (path: string) => string {
+  const configMaps = new Map(Object.values(json.resource.kubernetes_config_map_v1).map((cm: any) => [cm.metadata.name, cm.data ?? {}]));
+  const pod = job.spec.template.spec;
+  const mounts: { mount_path: string; name: string }[] = pod.container[0].volume_mount;
+  for (const volume of pod.volume) {
+    const sources: { name: string; default_mode?: string }[] = volume.config_map
+      ? [volume.config_map]
+      : volume.projected[0].sources.map((s: any) => ({ ...s.config_map[0], default_mode: volume.projected[0].default_mode }));
+    const data = Object.assign({}, ...sources.map((s) => configMaps.get(s.name)));
+    const mount = mounts.find((m) => m.name === volume.name);
+    if (!mount) throw new Error(`volume ${volume.name} is not mounted`);
+    layOutLikeKubelet(join(root, mount.mount_path), data, parseInt(sources[0].default_mode ?? '0644', 8));
+  }
+  return (arg) => {
+    const mount = mounts.find((m) => arg === m.mount_path || arg.startsWith(`${m.mount_path}/`));
+    return mount ? join(root, arg) : arg;
+  };
+}
+
+/**
+ * The Job's container as a local process: `node` and its arguments with mount paths under
+ * `podRoot`, and its environment with secret references resolved from `secret` and any
+ * variable overridden by `resolved` (POSTGRES_HOST and POSTGRES_PORT: what cluster DNS does).
+ */
+export function jobProcess(
+  synthesized: SynthesizedJob,
+  podRoot: string,
+  secret: Readonly<Record<string, string>>,
+  resolved: Readonly<Record<string, string>>,
+): { args: string[]; env: Record<string, string> } {
+  const [container] = synthesized.job.spec.template.spec.container;
+  const env = Object.fromEntries(
+    container.env.map((e: any) => [e.name, e.value_from ? secret[e.value_from.secret_key_ref.key] : (resolved[e.name] ?? e.value)]),
+  );
+  const inPod = mountVolumes(synthesized, podRoot);
+  const [program, ...commandArgs] = container.command as string[];
+  if (program !== 'node') throw new Error(`the Job's command is ${program}, not node: it cannot run here`);
+  return { args: [...commandArgs, ...(container.args as string[])].map(inPod), env };
+}
