@@ -37,18 +37,24 @@ function usage(message: string): MigrationError {
 export async function adminMain(argv: readonly string[], env: NodeJS.ProcessEnv, out: (line: string) => void, err: (line: string) => void): Promise<number> {
   const log = lineLogger(err, err);
   try {
-    let parsed;
-    try {
-      parsed = parseArgs({ args: [...argv], allowPositionals: true, options: { email: { type: 'string' }, description: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
-    } catch (cause) {
-      throw usage((cause as Error).message);
-    }
-    const [command, subject, ...extra] = parsed.positionals;
-    if (parsed.values.help) {
+    const [command, ...args] = argv;
+    if (command === '--help' || command === '-h') {
       out(ADMIN_USAGE);
       return ExitCode.ok;
     }
-    if (!['create-user', 'create-key', 'revoke-key'].includes(command ?? '')) throw usage(command ? `unknown command "${command}"` : 'no command given');
+    if (command === undefined) throw usage('no command given');
+    // revoke-key takes no options: a key prefix may start with "-" (base64url) and is not one.
+    let parsed;
+    try {
+      parsed =
+        command === 'revoke-key'
+          ? { positionals: args, values: { email: undefined, description: undefined } }
+          : parseArgs({ args, allowPositionals: true, options: { email: { type: 'string' }, description: { type: 'string' } } });
+    } catch (cause) {
+      throw usage((cause as Error).message);
+    }
+    const [subject, ...extra] = parsed.positionals;
+    if (!['create-user', 'create-key', 'revoke-key'].includes(command)) throw usage(`unknown command "${command}"`);
     if (!subject) throw usage(`${command} needs ${command === 'revoke-key' ? 'a key prefix or key id' : 'a username'}`);
     if (extra.length > 0) throw usage(`unexpected argument "${extra[0]}"`);
     if (command !== 'revoke-key' && !USERNAME.test(subject)) throw usage(`username must be 1 to 255 letters, digits, dots, dashes or underscores, got "${subject}"`);

@@ -64,6 +64,15 @@ describe('gpu-dev-api-admin', () => {
     expect((await availability(second)).status).toBe(403);
   });
 
+  it('when a key prefix starts with "-" (base64url allows it), then revoke-key takes it as the prefix, not as an option', async () => {
+    const user = await client.query(`SELECT user_id FROM api_users WHERE username = 'alice'`);
+    await client.query(`INSERT INTO api_keys (user_id, key_hash, key_prefix, expires_at) VALUES ($1, 'dash-key-hash', '-dashKey', now() + interval '1 hour')`, [user.rows[0].user_id]);
+    const result = await admin('revoke-key', '-dashKey');
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain('(prefix -dashKey) of alice');
+    expect((await client.query(`SELECT is_active FROM api_keys WHERE key_prefix = '-dashKey'`)).rows).toEqual([{ is_active: false }]);
+  });
+
   it('when the arguments are wrong or name nothing, then it exits 2 with the reason and the usage', async () => {
     const unknown = await admin('revoke-key', 'zzzzzzzz');
     expect(unknown.code).toBe(2);
@@ -74,6 +83,8 @@ describe('gpu-dev-api-admin', () => {
     expect(badName.stderr).toContain('Usage: gpu-dev-api-admin <command>');
     expect((await admin('create-key', 'nobody')).stderr).toContain('no user "nobody"; use create-user nobody');
     expect((await admin('frobnicate', 'x')).code).toBe(2);
+    expect((await admin()).stderr).toContain('no command given');
+    expect(await admin('--help')).toMatchObject({ code: 0, stdout: expect.stringContaining('revoke-key <key prefix | key id>') });
   });
 
   it('when the users and keys tables are missing, then it exits 9 naming them and the migration Job', async () => {
