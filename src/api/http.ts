@@ -40,7 +40,7 @@ export function requestContext(log: ApiLogger, lifecycle: Lifecycle): RequestHan
   };
 }
 
-export function requestLog(res: Response): ApiLogger {
+function requestLog(res: Response): ApiLogger {
   return res.locals.log as ApiLogger;
 }
 

@@ -17,7 +17,6 @@ export interface KeyRow {
   readonly user_id: number;
   readonly username: string;
   readonly is_active: boolean;
-  readonly expires_at: Date | null;
 }
 
 export async function findKeyByHash(db: Db, keyHash: string): Promise<KeyLookup | undefined> {
@@ -54,7 +53,7 @@ export async function insertKey(
 export async function findKeys(db: Db, idOrPrefix: string): Promise<KeyRow[]> {
   const keyId = /^[0-9]{1,9}$/.test(idOrPrefix) ? Number(idOrPrefix) : null;
   const { rows } = await db.query<KeyRow>(
-    `SELECT k.key_id, k.key_prefix, k.user_id, u.username, coalesce(k.is_active, false) AS is_active, k.expires_at
+    `SELECT k.key_id, k.key_prefix, k.user_id, u.username, coalesce(k.is_active, false) AS is_active
        FROM api_keys k JOIN api_users u ON u.user_id = k.user_id
       WHERE k.key_prefix = $1 OR k.key_id = $2
       ORDER BY k.key_id`,

@@ -11,7 +11,7 @@ const DELETE_AFTER_DAYS = 30;
 /** Operation statuses after which the job processor does nothing more. */
 const FINAL_OPERATION_STATUSES = ['completed', 'failed'];
 
-export function diskView(row: DiskRow) {
+function diskView(row: DiskRow) {
   return {
     disk_name: row.disk_name,
     user_id: row.user_id,

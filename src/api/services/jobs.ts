@@ -24,7 +24,7 @@ export type JobAction =
   | { readonly action: 'add_user'; readonly github_username: string };
 
 /** A reservation as clients see it; job_id is the reservation id. */
-export function jobView(row: ReservationRow) {
+function jobView(row: ReservationRow) {
   return {
     job_id: row.reservation_id,
     reservation_id: row.reservation_id,
