@@ -20,8 +20,12 @@ export const SCHEMA_CONTRACT: Readonly<Record<string, readonly string[]>> = {
   gpu_types: ['gpu_type', 'instance_type', 'max_gpus', 'cpus', 'memory_gb', 'total_cluster_gpus', 'max_per_node', 'is_active', 'description'],
 };
 
-/** PGMQ functions the API calls, with PGMQ 1.x's argument types. */
-export const PGMQ_FUNCTIONS = ['pgmq.create(text)', 'pgmq.send(text,jsonb)', 'pgmq.list_queues()'] as const;
+/**
+ * PGMQ functions the API calls, with PGMQ 1.x's argument types. `a|b` accepts either
+ * signature (reported as `a`): PGMQ 1.0-1.4 has only send(text, jsonb, integer DEFAULT 0),
+ * 1.5 added send(text, jsonb); both answer the API's two-argument call.
+ */
+export const PGMQ_FUNCTIONS = ['pgmq.create(text)', 'pgmq.send(text,jsonb)|pgmq.send(text,jsonb,integer)', 'pgmq.list_queues()'] as const;
 
 export interface ContractReport {
   readonly missingTables: readonly string[];
@@ -48,7 +52,8 @@ export async function checkContract(
       WHERE rel IS NULL
          OR NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = rel AND a.attname = column_name AND a.attnum > 0 AND NOT a.attisdropped)
      UNION ALL
-     SELECT 'pgmq', NULL, f FROM unnest($2::text[]) AS f WHERE to_regprocedure(f) IS NULL`,
+     SELECT 'pgmq', NULL, split_part(f, '|', 1) FROM unnest($2::text[]) AS f
+      WHERE NOT EXISTS (SELECT 1 FROM unnest(string_to_array(f, '|')) AS alt WHERE to_regprocedure(alt) IS NOT NULL)`,
     [
       JSON.stringify(required.map(({ table, column }) => ({ table_name: table, column_name: column }))),
       options.pgmq ? [...PGMQ_FUNCTIONS] : [],

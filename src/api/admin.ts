@@ -1,0 +1,114 @@
+import { parseArgs } from 'node:util';
+import { connectWithRetry } from '../migration/connection';
+import { checkContract, describeContractFailure, SCHEMA_CONTRACT } from '../migration/contract';
+import { ExitCode, MigrationError } from '../migration/exit-codes';
+import { lineLogger } from '../migration/log';
+import { loadConfig } from './config';
+import type { Db } from './repositories/db';
+import { findKeys, revokeKey } from './repositories/keys';
+import { findUserByUsername, insertUser } from './repositories/users';
+import { issueKey } from './services/keys';
+
+export const ADMIN_USAGE = `Usage: gpu-dev-api-admin <command>
+
+  create-user <username> [--email EMAIL] [--description TEXT]
+      create a user and print a new API key for it
+  create-key <username> [--description TEXT]
+      print a new API key for an existing user (after the last one expired, say)
+  revoke-key <key prefix | key id>
+      revoke one key; the user's other keys stay valid
+
+A new key is printed once, alone on stdout (only its sha256 is stored); everything else goes
+to stderr. Keys expire after API_KEY_TTL_HOURS (default 2); users renew them with
+POST /v1/keys/rotate. The database comes from the API's environment: DATABASE_URL, or
+POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB with POSTGRES_HOST and POSTGRES_PORT.
+
+Exit codes: 0 ok, 2 usage (or unknown user, taken name, no such key), 4 cannot connect,
+9 the users and keys tables are missing.`;
+
+/** Names as the platform makes them from AWS identities, and safe in logs and messages. */
+const USERNAME = /^[A-Za-z0-9._-]{1,255}$/;
+
+function usage(message: string): MigrationError {
+  return new MigrationError(`${message}\n\n${ADMIN_USAGE}`, ExitCode.usage);
+}
+
+/** Runs one admin command; returns the exit code. The key goes to `out`, messages to `err`. */
+export async function adminMain(argv: readonly string[], env: NodeJS.ProcessEnv, out: (line: string) => void, err: (line: string) => void): Promise<number> {
+  const log = lineLogger(err, err);
+  try {
+    const [command, ...args] = argv;
+    if (command === '--help' || command === '-h') {
+      out(ADMIN_USAGE);
+      return ExitCode.ok;
+    }
+    if (command === undefined) throw usage('no command given');
+    // revoke-key takes no options: a key prefix may start with "-" (base64url) and is not one.
+    let parsed;
+    try {
+      parsed =
+        command === 'revoke-key'
+          ? { positionals: args, values: { email: undefined, description: undefined } }
+          : parseArgs({ args, allowPositionals: true, options: { email: { type: 'string' }, description: { type: 'string' } } });
+    } catch (cause) {
+      throw usage((cause as Error).message);
+    }
+    const [subject, ...extra] = parsed.positionals;
+    if (!['create-user', 'create-key', 'revoke-key'].includes(command)) throw usage(`unknown command "${command}"`);
+    if (!subject) throw usage(`${command} needs ${command === 'revoke-key' ? 'a key prefix or key id' : 'a username'}`);
+    if (extra.length > 0) throw usage(`unexpected argument "${extra[0]}"`);
+    if (command !== 'revoke-key' && !USERNAME.test(subject)) throw usage(`username must be 1 to 255 letters, digits, dots, dashes or underscores, got "${subject}"`);
+    const { email, description } = parsed.values;
+    if (email !== undefined && !/^[^\s@]+@[^\s@]+$/.test(email)) throw usage(`--email must be an e-mail address, got "${email}"`);
+
+    const config = loadConfig(env);
+    const client = await connectWithRetry(config.database, config.connectRetry, log);
+    try {
+      const report = await checkContract(client, { pgmq: false, contract: { api_users: SCHEMA_CONTRACT.api_users, api_keys: SCHEMA_CONTRACT.api_keys } });
+      if (!report.ok) throw new MigrationError(describeContractFailure(report, config.database.description), ExitCode.schemaIncomplete);
+      const ttl = config.apiKeyTtlHours;
+      if (command === 'create-user') {
+        const user = await insertUser(client, subject, email ?? null);
+        if (!user) throw usage(`user "${subject}" exists; use create-key ${subject} for a new key`);
+        err(`created user ${user.username} (user_id ${user.user_id})`);
+        await printKey(client, user, ttl, description ?? 'created with gpu-dev-api-admin create-user', out, err);
+      } else if (command === 'create-key') {
+        const user = await findUserByUsername(client, subject);
+        if (!user) throw usage(`no user "${subject}"; use create-user ${subject}`);
+        if (!user.is_active) err(`warning: user ${subject} is disabled (api_users.is_active = false): the key will be refused with 403 until the user is enabled`);
+        await printKey(client, user, ttl, description ?? 'created with gpu-dev-api-admin create-key', out, err);
+      } else {
+        const keys = await findKeys(client, subject);
+        if (keys.length === 0) throw usage(`no key has the id or prefix "${subject}"`);
+        if (keys.length > 1) {
+          throw usage(`"${subject}" matches ${keys.length} keys; revoke one by its key id:\n${keys.map((k) => `  key_id ${k.key_id}  prefix ${k.key_prefix}  user ${k.username}${k.is_active ? '' : '  (revoked)'}`).join('\n')}`);
+        }
+        const [key] = keys;
+        if (!key.is_active) err(`key ${key.key_id} (prefix ${key.key_prefix}) of ${key.username} was already revoked`);
+        else {
+          await revokeKey(client, key.key_id);
+          err(`revoked key ${key.key_id} (prefix ${key.key_prefix}) of ${key.username}`);
+        }
+      }
+      return ExitCode.ok;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  } catch (error) {
+    const exitCode = error instanceof MigrationError ? error.exitCode : ExitCode.internal;
+    log.error(error instanceof MigrationError ? error.message : `unexpected error: ${(error as Error)?.stack ?? String(error)}`);
+    return exitCode;
+  }
+}
+
+async function printKey(db: Db, user: { user_id: number; username: string }, ttlHours: number, description: string, out: (line: string) => void, err: (line: string) => void) {
+  const key = await issueKey(db, user, ttlHours, description);
+  err(`new API key for ${key.username}, prefix ${key.key_prefix}, expires ${key.expires_at.toISOString()} (shown once; only its hash is stored):`);
+  out(key.api_key);
+}
+
+if (require.main === module) {
+  void adminMain(process.argv.slice(2), process.env, (line) => process.stdout.write(`${line}\n`), (line) => process.stderr.write(`${line}\n`)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,53 @@
+import express, { Router, type Express } from 'express';
+import type { Pool } from 'pg';
+import type { ApiConfig } from './config';
+import { errorHandler, notFound, requestContext, type Lifecycle } from './http';
+import type { ApiLogger } from './log';
+import { requireCaller } from './routes/auth';
+import { capacityRouter } from './routes/capacity';
+import { disksRouter } from './routes/disks';
+import { healthRouter } from './routes/health';
+import { jobsRouter } from './routes/jobs';
+import { keysRouter } from './routes/keys';
+import { authService } from './services/auth';
+import { capacityService } from './services/capacity';
+import { disksService } from './services/disks';
+import { jobsService } from './services/jobs';
+
+export interface AppDeps {
+  readonly config: ApiConfig;
+  readonly pool: Pool;
+  readonly log: ApiLogger;
+  readonly lifecycle: Lifecycle;
+}
+
+/** The Express app over injected dependencies: no state outside them. */
+export function createApp({ config, pool, log, lifecycle }: AppDeps): Express {
+  const auth = authService({ db: pool, apiKeyTtlHours: config.apiKeyTtlHours });
+  // Authentication comes before body parsing: a caller without a valid key gets nothing parsed.
+  const v1 = Router()
+    .use(requireCaller(auth))
+    .use(express.json({ limit: config.bodyLimitBytes }))
+    .use(
+      keysRouter(auth),
+      jobsRouter(jobsService({ db: pool, queueName: config.queueName })),
+      capacityRouter(capacityService({ db: pool })),
+      disksRouter(disksService({ db: pool, diskQueueName: config.diskQueueName })),
+    );
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(requestContext(log, lifecycle));
+  app.use(
+    healthRouter({
+      pool,
+      queueNames: [config.queueName, config.diskQueueName],
+      databaseDescription: config.database.description,
+      lifecycle,
+      log,
+    }),
+  );
+  app.use('/v1', v1);
+  app.use(notFound);
+  app.use(errorHandler);
+  return app;
+}

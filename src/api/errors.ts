@@ -1,0 +1,21 @@
+/**
+ * Errors services throw for outcomes the client caused. The error middleware maps each class
+ * to its HTTP status; anything else is a 500 whose details stay in the log.
+ */
+export class UnauthorizedError extends Error {}
+export class ForbiddenError extends Error {}
+export class NotFoundError extends Error {}
+export class ConflictError extends Error {}
+
+/** One problem with the input, FastAPI's shape: where, what, and a machine-readable kind. */
+export interface ValidationIssue {
+  readonly loc: readonly (string | number)[];
+  readonly msg: string;
+  readonly type: string;
+}
+
+export class ValidationError extends Error {
+  constructor(readonly issues: readonly ValidationIssue[]) {
+    super(issues.map((i) => `${i.loc.join('.')}: ${i.msg}`).join('; '));
+  }
+}

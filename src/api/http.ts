@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import { ConflictError, ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } from './errors';
+import type { ApiLogger } from './log';
+
+/** What start-up and shutdown share with the request path and the probes. */
+export interface Lifecycle {
+  shuttingDown: boolean;
+  inFlight: number;
+}
+
+/** A client's request id is kept when it is safe to log and echo; otherwise one is made. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Gives each request an id (X-Request-Id, echoed back) and a logger carrying it, counts the
+ * requests in flight for shutdown, and writes one access line per request: method, path
+ * without the query, status, duration, user. Never headers or bodies: they carry API keys.
+ */
+export function requestContext(log: ApiLogger, lifecycle: Lifecycle): RequestHandler {
+  return (req, res, next) => {
+    const incoming = req.get('x-request-id');
+    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const started = process.hrtime.bigint();
+    res.setHeader('X-Request-Id', requestId);
+    res.locals.log = log.child({ request_id: requestId });
+    lifecycle.inFlight++;
+    res.once('close', () => {
+      lifecycle.inFlight--;
+      requestLog(res).info('request', {
+        method: req.method,
+        path: req.originalUrl.split('?')[0],
+        status: res.statusCode,
+        duration_ms: Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10,
+        user: res.locals.caller?.username,
+        completed: res.writableFinished,
+      });
+    });
+    next();
+  };
+}
+
+function requestLog(res: Response): ApiLogger {
+  return res.locals.log as ApiLogger;
+}
+
+export const notFound: RequestHandler = (_req, res) => {
+  res.status(404).json({ detail: 'Not Found' });
+};
+
+/** Errors from express.json (body-parser): they carry a status and a type. */
+interface BodyParserError {
+  status?: number;
+  type?: string;
+  limit?: number;
+  expose?: boolean;
+  message: string;
+}
+
+/**
+ * The one place errors become responses, always `{"detail": …}`. Typed errors are the
+ * client's doing and say so; anything else is logged with its stack under the request id and
+ * answered with a 500 that reveals nothing but that id.
+ */
+export const errorHandler: ErrorRequestHandler = (error, _req, res, next) => {
+  if (res.headersSent) {
+    next(error);
+    return;
+  }
+  const send = (status: number, detail: unknown) => res.status(status).json({ detail });
+  if (error instanceof ValidationError) return send(422, error.issues);
+  if (error instanceof UnauthorizedError) {
+    res.setHeader('WWW-Authenticate', 'Bearer');
+    return send(401, error.message);
+  }
+  if (error instanceof ForbiddenError) return send(403, error.message);
+  if (error instanceof NotFoundError) return send(404, error.message);
+  if (error instanceof ConflictError) return send(409, error.message);
+  const parser = error as BodyParserError;
+  if (parser.type === 'entity.too.large') return send(413, `Request body is larger than the limit of ${parser.limit} bytes`);
+  if (parser.type === 'entity.parse.failed') return send(400, 'Malformed JSON in request body');
+  if (parser.expose && parser.status && parser.status >= 400 && parser.status < 500) return send(parser.status, parser.message);
+  const requestId = String(res.getHeader('X-Request-Id'));
+  requestLog(res).error('unexpected error', { error: (error as Error)?.stack ?? String(error) });
+  return send(500, `Internal server error (request id ${requestId})`);
+};

@@ -1,0 +1,115 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Pool, types } from 'pg';
+import { connectWithRetry } from '../migration/connection';
+import { checkContract, describeContractFailure } from '../migration/contract';
+import { ExitCode, MigrationError } from '../migration/exit-codes';
+import { seconds } from '../migration/log';
+import { createApp } from './app';
+import type { ApiConfig } from './config';
+import type { Lifecycle } from './http';
+import type { ApiLogger } from './log';
+import { ensureQueues } from './repositories/queue';
+
+export interface RunningApi {
+  readonly port: number;
+  /**
+   * Stops accepting connections, lets the requests in flight finish (up to the grace period),
+   * then closes the pool. Resolves to the exit code: 0, or 1 if requests had to be cut off.
+   * Calling it again returns the same promise.
+   */
+  shutdown(reason: string): Promise<number>;
+}
+
+/**
+ * Start-up, in order: connect (bounded retries) → the schema contract and PGMQ in one query
+ * (the code `gpu-dev-db verify` runs) → create the queues → listen. Any failure is a
+ * MigrationError whose message says everything that is missing and what to check.
+ */
+export async function startApi(config: ApiConfig, log: ApiLogger): Promise<RunningApi> {
+  const queues = [config.queueName, config.diskQueueName];
+  log.info(`start-up: database ${config.database.description}`);
+  const client = await connectWithRetry(config.database, config.connectRetry, log);
+  try {
+    const report = await checkContract(client, { pgmq: true });
+    if (!report.ok) throw new MigrationError(describeContractFailure(report, config.database.description), ExitCode.schemaIncomplete);
+    log.info('start-up: the schema has every table and column the API reads, and PGMQ is available');
+    const created = await ensureQueues(client, queues).catch((cause) => {
+      throw new MigrationError(`cannot create the PGMQ queues ${queues.join(', ')} in ${config.database.description}: ${(cause as Error).message}`, ExitCode.sqlFailure, { cause });
+    });
+    log.info(created.length > 0 ? `start-up: created PGMQ queues ${created.join(', ')}` : `start-up: PGMQ queues ${queues.join(', ')} exist`);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+
+  const pool = createPool(config, log);
+  const lifecycle: Lifecycle = { shuttingDown: false, inFlight: 0 };
+  const server = createServer(createApp({ config, pool, log, lifecycle }));
+  // Longer than the load balancer's idle timeout (60s on AWS ALBs): otherwise the server may
+  // close a connection the balancer is reusing, and the client gets a 502.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (cause) {
+    await pool.end();
+    throw new MigrationError(`cannot listen on port ${config.port} (PORT): ${(cause as Error).message}`, ExitCode.usage, { cause });
+  }
+  const port = (server.address() as AddressInfo).port;
+  log.info(`listening on port ${port}`, { port });
+
+  async function drain(reason: string): Promise<number> {
+    lifecycle.shuttingDown = true;
+    log.info(`shutdown: ${reason}; accepting no new connections, ${lifecycle.inFlight} request(s) in flight, waiting up to ${seconds(config.shutdownGraceMs)}`);
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // A keep-alive connection idle between requests would hold close() open until it times out.
+    const idleCloser = setInterval(() => server.closeIdleConnections(), 100);
+    let timer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([
+      closed.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), config.shutdownGraceMs);
+      }),
+    ]);
+    clearInterval(idleCloser);
+    clearTimeout(timer);
+    if (!drained) {
+      // Their queries still hold pooled clients, and pool.end() would wait for them; the
+      // process exits instead, and PostgreSQL ends the sessions when their sockets close.
+      log.warn(`shutdown: ${lifecycle.inFlight} request(s) still running after ${seconds(config.shutdownGraceMs)} (API_SHUTDOWN_GRACE_SECONDS); closing their connections`);
+      server.closeAllConnections();
+      return 1;
+    }
+    await pool.end();
+    log.info('shutdown: done');
+    return 0;
+  }
+
+  let stopping: Promise<number> | undefined;
+  return { port, shutdown: (reason) => (stopping ??= drain(reason)) };
+}
+
+function createPool(config: ApiConfig, log: ApiLogger): Pool {
+  const pool = new Pool({
+    ...config.database.config,
+    max: config.poolMax,
+    connectionTimeoutMillis: config.connectRetry.attemptTimeoutMs,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: config.statementTimeoutMs,
+    // DATE as its text (2025-01-31): pg's default makes a Date at local midnight, which
+    // serialises to the previous day in any timezone east of UTC.
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === types.builtins.DATE ? (value: string) => value : types.getTypeParser(oid, format)) as typeof types.getTypeParser,
+    },
+  });
+  // An idle connection the server drops emits 'error'; unhandled, it would end the process.
+  pool.on('error', (error) => log.warn('database: an idle pooled connection failed', { error: error.message }));
+  return pool;
+}

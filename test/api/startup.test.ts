@@ -1,0 +1,129 @@
+import { createTestDatabase, type TestDatabase } from '../support/database';
+import { applyProductSchema, call, createApiDatabase, createUserWithKey, installPgmqStandIn, readMessages, spawnApi, startTestApi } from '../support/api';
+
+const KUBECTL_JOBS = 'kubectl get jobs -n gpu-controlplane | grep db-migration';
+const KUBECTL_LOGS = 'kubectl logs -n gpu-controlplane -l app=database-migration';
+
+describe('API start-up', () => {
+  const databases: TestDatabase[] = [];
+  const track = (db: TestDatabase) => (databases.push(db), db);
+  afterAll(() => Promise.all(databases.map((db) => db.drop())));
+
+  async function queues(db: TestDatabase): Promise<string[]> {
+    const client = await db.connect();
+    const { rows } = await client.query(`SELECT queue_name FROM pgmq.list_queues() ORDER BY queue_name`);
+    return rows.map((r) => r.queue_name);
+  }
+
+  it('when the database is empty, then it exits 9 with one message naming all five tables, PGMQ and the kubectl commands', async () => {
+    const db = track(await createTestDatabase('api_empty'));
+    const api = spawnApi({ DATABASE_URL: db.url, PORT: '0' });
+    expect(await api.exited).toBe(9);
+    const stderr = api.stderr();
+    expect(stderr.match(/did not start/g)).toHaveLength(1);
+    expect(stderr).toContain(`gpu-dev API did not start: the database postgres@127.0.0.1:${new URL(db.url).port}/${db.name} lacks what the API needs:`);
+    expect(stderr).toContain('missing tables: api_users, api_keys, reservations, disks, gpu_types');
+    expect(stderr).toContain('PGMQ is not available');
+    expect(stderr).toContain(KUBECTL_JOBS);
+    expect(stderr).toContain(KUBECTL_LOGS);
+    expect(stderr).toMatch(/exit code 9\n$/);
+    expect(api.stdout()).not.toContain('listening');
+  });
+
+  it('when one column the API reads is missing, then it exits 9 naming that column and only it', async () => {
+    const db = track(await createApiDatabase('api_column'));
+    await (await db.connect()).query('ALTER TABLE reservations DROP COLUMN ssh_command');
+    const api = spawnApi({ DATABASE_URL: db.url, PORT: '0' });
+    expect(await api.exited).toBe(9);
+    expect(api.stderr()).toContain('missing columns: reservations.ssh_command\n');
+    expect(api.stderr()).not.toContain('missing tables');
+    expect(api.stderr()).not.toContain('PGMQ');
+    expect(api.stderr()).toContain(KUBECTL_LOGS);
+  });
+
+  it('when PGMQ is not installed, then it exits 9 naming the PGMQ functions it needs', async () => {
+    const db = track(await createTestDatabase('api_nopgmq'));
+    await applyProductSchema(db);
+    const api = spawnApi({ DATABASE_URL: db.url, PORT: '0' });
+    expect(await api.exited).toBe(9);
+    expect(api.stderr()).toContain('PGMQ is not available (missing pgmq.create(text), pgmq.send(text,jsonb), pgmq.list_queues()): install it with CREATE EXTENSION pgmq');
+    expect(api.stderr()).not.toContain('missing tables');
+    expect(api.stderr()).not.toContain('missing columns');
+  });
+
+  it('when the configuration is invalid, then it exits 2 naming every variable, value and rule before connecting', async () => {
+    const api = spawnApi({ PORT: 'http', QUEUE_NAME: 'gpu-reservations', DISK_QUEUE_NAME: 'x'.repeat(48), API_KEY_TTL_HOURS: '0', API_BODY_LIMIT_KB: '-1' });
+    expect(await api.exited).toBe(2);
+    const stderr = api.stderr();
+    expect(stderr).toContain('gpu-dev API did not start: invalid configuration:');
+    expect(stderr).toContain('no database configured: set DATABASE_URL, or POSTGRES_USER, POSTGRES_PASSWORD and POSTGRES_DB');
+    expect(stderr).toContain('PORT must be a whole number from 0 to 65535, got "http"');
+    expect(stderr).toContain('QUEUE_NAME must be 1 to 47 letters, digits or underscores (^[A-Za-z0-9_]+$), got "gpu-reservations"');
+    expect(stderr).toContain(`DISK_QUEUE_NAME must be 1 to 47 letters, digits or underscores (^[A-Za-z0-9_]+$), got "${'x'.repeat(48)}"`);
+    expect(stderr).toContain('API_KEY_TTL_HOURS must be a whole number from 1 to 168, got "0"');
+    expect(stderr).toContain('API_BODY_LIMIT_KB must be a whole number from 1 to 102400, got "-1"');
+    expect(api.stdout()).not.toContain('start-up: database');
+  });
+
+  it('when the queues do not exist, then the first start creates both and a second start finds them', async () => {
+    const db = track(await createApiDatabase('api_queues'));
+    expect(await queues(db)).toEqual([]);
+    const first = await startTestApi(db);
+    expect(first.logs.map((l) => l.msg)).toContain('start-up: created PGMQ queues gpu_reservations, disk_operations');
+    expect((await call(`${first.url}/ready`, null)).status).toBe(200);
+    await first.stop();
+
+    const second = await startTestApi(db);
+    expect(second.logs.map((l) => l.msg)).toContain('start-up: PGMQ queues gpu_reservations, disk_operations exist');
+    expect((await call(`${second.url}/ready`, null)).status).toBe(200);
+    await second.stop();
+    expect(await queues(db)).toEqual(['disk_operations', 'gpu_reservations']);
+  });
+
+  it('when 4 instances start at once on a fresh database, then all become ready and the queues are created once', async () => {
+    const db = track(await createApiDatabase('api_replicas'));
+    const started = await Promise.allSettled(Array.from({ length: 4 }, () => startTestApi(db)));
+    const apis = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    try {
+      expect(started.filter((s) => s.status === 'rejected')).toEqual([]);
+      const ready = await Promise.all(apis.map((a) => call(`${a.url}/ready`, null)));
+      expect(ready.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+      const creators = apis.filter((a) => a.logs.some((l) => String(l.msg).startsWith('start-up: created PGMQ queues')));
+      expect(creators).toHaveLength(1);
+      expect(await queues(db)).toEqual(['disk_operations', 'gpu_reservations']);
+    } finally {
+      await Promise.all(apis.map((a) => a.stop()));
+    }
+  });
+
+  it('when PGMQ is a 1.0-1.4 release (send has a delay default, no two-argument send), then it starts and sends', async () => {
+    const db = track(await createApiDatabase('api_pgmq14'));
+    const client = await db.connect();
+    await client.query(`DROP FUNCTION pgmq.send(text, jsonb)`);
+    await client.query(`DROP FUNCTION pgmq.send(text, jsonb, integer)`);
+    await client.query(`
+      CREATE FUNCTION pgmq.send(queue_name TEXT, msg JSONB, delay INTEGER DEFAULT 0) RETURNS SETOF BIGINT AS $$
+      BEGIN
+        RETURN QUERY EXECUTE format('INSERT INTO pgmq.%I (vt, message) VALUES (clock_timestamp(), $1) RETURNING msg_id', 'q_' || lower(queue_name)) USING msg;
+      END;
+      $$ LANGUAGE plpgsql`);
+    const api = await startTestApi(db);
+    try {
+      const alice = await createUserWithKey(client, 'alice');
+      const submitted = await call(`${api.url}/v1/jobs/submit`, alice.api_key, { method: 'POST', body: { image: 'pytorch/pytorch', instance_type: 'p5.48xlarge' } });
+      expect(submitted.status).toBe(200);
+      expect(await readMessages(client, 'gpu_reservations')).toEqual([expect.objectContaining({ job_id: submitted.body.job_id })]);
+    } finally {
+      await api.stop();
+    }
+  });
+
+  it('when the stand-in is installed twice, then nothing changes (it is re-runnable)', async () => {
+    const db = track(await createApiDatabase('api_standin'));
+    const client = await db.connect();
+    await client.query(`SELECT pgmq.create('q1')`);
+    await client.query(`SELECT pgmq.send('q1', '{"n": 1}')`);
+    await installPgmqStandIn(client);
+    expect(await readMessages(client, 'q1')).toEqual([{ n: 1 }]);
+  });
+});
