@@ -1,0 +1,190 @@
+/**
+ * `npm run local`: the whole control plane on this machine, to try a schema change before
+ * deploying it. An embedded PostgreSQL 18 (data kept in .local/postgres), the PGMQ stand-in,
+ * the migration run exactly as the Job runs it (the bytes `npm run synth` puts in the
+ * ConfigMaps, laid out as the kubelet mounts them), then the API and a development key.
+ * Ctrl-C stops everything. `--reset` starts from an empty database.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client } from 'pg';
+import { loadConfig as loadApiConfig } from '../src/api/config';
+import { jsonLogger } from '../src/api/log';
+import { findUserByUsername, insertUser } from '../src/api/repositories/users';
+import { startApi, type RunningApi } from '../src/api/server';
+import { issueKey } from '../src/api/services/keys';
+import { jobProcess, readSynthesizedJob } from '../src/local/synthesized-job';
+import { REPO_ROOT } from '../src/runner-bundle';
+import { configFromEnvironment, synthesize } from '../src/synth';
+
+const USAGE = `Usage: npm run local [-- options]
+  --reset               delete the local database first (.local/postgres) and start over
+  --port N              API port (default 8000; 0 picks a free one)
+  --db-port N           PostgreSQL port (default 54329; 0 picks a free one)
+  --schema-dir DIR      schema folder (default database/schema)
+  --fixtures-dir DIR    fixtures folder (default database/fixtures)
+  -h, --help            this text
+Environment: GPU_DEV_LOCAL_DIR (default .local) is where the data, synth output and pod files go.`;
+
+const DATABASE = 'gpudev';
+// A local, throwaway cluster reachable only on 127.0.0.1: its password is no secret.
+const PASSWORD = 'local-only-password';
+
+const say = (line = '') => process.stdout.write(`${line}\n`);
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      reset: { type: 'boolean' },
+      port: { type: 'string', default: '8000' },
+      'db-port': { type: 'string', default: '54329' },
+      'schema-dir': { type: 'string', default: join(REPO_ROOT, 'database', 'schema') },
+      'fixtures-dir': { type: 'string', default: join(REPO_ROOT, 'database', 'fixtures') },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    say(USAGE);
+    return 0;
+  }
+  const apiPort = portOption('--port', values.port as string, 0);
+  const localDir = process.env.GPU_DEV_LOCAL_DIR || join(REPO_ROOT, '.local');
+  const dataDir = join(localDir, 'postgres', 'data');
+  if (values.reset) {
+    rmSync(join(localDir, 'postgres'), { recursive: true, force: true });
+    say(`reset: deleted ${relative(process.cwd(), join(localDir, 'postgres')) || '.'}`);
+  }
+
+  const { freePort, startPostgres } = await import('./postgres.mjs');
+  const dbPort = portOption('--db-port', values['db-port'] as string, 0) || (await freePort());
+  const started = Date.now();
+  const ticker = setInterval(() => say(`  … PostgreSQL still starting (${Math.round((Date.now() - started) / 1000)}s)`), 2000);
+  say(`PostgreSQL 18: starting on 127.0.0.1:${dbPort}, data in ${relative(process.cwd(), dataDir)} (the first run creates the cluster: a few seconds)`);
+  let postgres: Awaited<ReturnType<typeof startPostgres>>;
+  try {
+    postgres = await startPostgres({ dataDir, port: dbPort, password: PASSWORD });
+  } catch (cause) {
+    throw new Error(`PostgreSQL did not start on port ${dbPort} (in use? try --db-port): ${(cause as Error).message}`, { cause });
+  } finally {
+    clearInterval(ticker);
+  }
+  say(`PostgreSQL 18: ${postgres.initialised ? 'started' : 'created and started'} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+
+  let api: RunningApi | undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = (reason: string) =>
+    (stopping ??= (async () => {
+      say(`\nstopping (${reason})…`);
+      if (api) await api.shutdown(reason);
+      await postgres.stop();
+      say('stopped: API and PostgreSQL are down');
+    })());
+  try {
+    await prepareDatabase(postgres.url('postgres'), postgres.url(DATABASE));
+    const migration = await runMigrationAsTheJobWould(localDir, values['schema-dir'] as string, values['fixtures-dir'] as string, dbPort);
+    if (migration.exitCode !== 0) {
+      say(`\nthe migration failed (exit ${migration.exitCode}, see above): the API was not started. Fix the SQL and run npm run local again.`);
+      await stop('migration failed');
+      return migration.exitCode;
+    }
+    const env = { PORT: String(apiPort), POSTGRES_USER: 'postgres', POSTGRES_PASSWORD: PASSWORD, POSTGRES_DB: DATABASE, POSTGRES_HOST: '127.0.0.1', POSTGRES_PORT: String(dbPort) };
+    const apiConfig = loadApiConfig(env);
+    api = await startApi(apiConfig, jsonLogger((line) => process.stdout.write(`[api] ${line}\n`)));
+    const key = await developmentKey(postgres.url(DATABASE), apiConfig.apiKeyTtlHours);
+    const base = `http://127.0.0.1:${api.port}`;
+    say();
+    say('gpu-dev control plane running locally');
+    say(`  database  ${postgres.url(DATABASE)}`);
+    say(`  API       ${base}`);
+    say(`  API key   ${key.api_key}`);
+    say(`            (user ${key.username}, expires ${key.expires_at.toISOString()})`);
+    say(`  bundle    ${migration.bundleHash} (Job ${migration.jobName})`);
+    say('try:');
+    say(`  curl -s ${base}/v1/gpu/availability -H 'Authorization: Bearer ${key.api_key}'`);
+    say(
+      `  curl -s -X POST ${base}/v1/jobs/submit -H 'Authorization: Bearer ${key.api_key}' -H 'Content-Type: application/json' -d '{"image":"pytorch/pytorch:latest","instance_type":"g5.12xlarge","duration_hours":2}'`,
+    );
+    say('stop: Ctrl-C (the data stays in .local/postgres; npm run local -- --reset starts over)');
+    say();
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGINT', () => resolve('SIGINT'));
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+    });
+    await stop(signal);
+    return 0;
+  } catch (error) {
+    await stop('error');
+    throw error;
+  }
+}
+
+function portOption(name: string, text: string, min: number): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port < min || port > 65535) throw new Error(`${name} must be a port number (${min}-65535), got "${text}"`);
+  return port;
+}
+
+/** The database, and the PGMQ stand-in where the real extension is not installed. */
+async function prepareDatabase(adminUrl: string, databaseUrl: string): Promise<void> {
+  const admin = new Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE]);
+    if (!rowCount) await admin.query(`CREATE DATABASE ${DATABASE}`);
+  } finally {
+    await admin.end();
+  }
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query(`SELECT 1 FROM pg_extension WHERE extname = 'pgmq'`);
+    if (!rowCount) {
+      await client.query(readFileSync(join(REPO_ROOT, 'test', 'support', 'pgmq-stand-in.sql'), 'utf8'));
+      say('PGMQ: the stand-in (test/support/pgmq-stand-in.sql) is installed; production uses the real extension');
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+/** Synthesizes the stack and runs its Job's container with node, ConfigMaps laid out as the kubelet mounts them. */
+async function runMigrationAsTheJobWould(localDir: string, schemaDir: string, fixturesDir: string, dbPort: number) {
+  const outdir = join(localDir, 'cdktf.out');
+  const summary = synthesize({ outdir, schemaDir, fixturesDir, config: configFromEnvironment(process.env) });
+  say(`synth: Job ${summary.jobName}, bundle ${summary.bundleHash}, ${summary.files.length} files`);
+  const podRoot = join(localDir, 'pod');
+  rmSync(podRoot, { recursive: true, force: true });
+  mkdirSync(podRoot, { recursive: true });
+  const job = readSynthesizedJob(join(outdir, 'stacks', summary.stackName, 'cdk.tf.json'));
+  const secret = { POSTGRES_USER: 'postgres', POSTGRES_PASSWORD: PASSWORD, POSTGRES_DB: DATABASE };
+  const { args, env } = jobProcess(job, podRoot, secret, { POSTGRES_HOST: '127.0.0.1', POSTGRES_PORT: String(dbPort) });
+  say(`migration: node ${args.map((a) => relative(process.cwd(), a) || a).join(' ')}`);
+  const exitCode = await new Promise<number>((resolve) => {
+    const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('close', (code) => resolve(code ?? 1));
+  });
+  return { exitCode, bundleHash: summary.bundleHash, jobName: summary.jobName };
+}
+
+/** A key for user "dev" (created on the first run), printed once like the admin command does. */
+async function developmentKey(databaseUrl: string, ttlHours: number) {
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const user = (await findUserByUsername(client, 'dev')) ?? (await insertUser(client, 'dev', 'dev@localhost'));
+    if (!user) throw new Error('could not create the development user "dev"');
+    return await issueKey(client, user, ttlHours, 'npm run local');
+  } finally {
+    await client.end();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    process.stderr.write(`ERROR: ${(error as Error).message}\n`);
+    process.exit(1);
+  },
+);
