@@ -13,6 +13,7 @@ import { runApply } from '../src/migration/commands';
 import type { Logger } from '../src/migration/log';
 import { parseSettings } from '../src/migration/settings';
 import { buildRunnerBundle, REPO_ROOT } from '../src/runner-bundle';
+import { synthesize } from '../src/synth';
 import { startBenchPostgres } from './postgres';
 
 const smoke = process.argv.includes('--smoke');
@@ -168,16 +169,29 @@ async function main(): Promise<void> {
     // 2. Scale: generated bundles, runner time per file.
     say('## Scale: generated re-runnable bundles');
     say();
-    say('| files | SQL bytes (ConfigMap data) | runner, fresh apply | per file |');
-    say('| --- | --- | --- | --- |');
+    say('| files | SQL bytes | synth | schema ConfigMaps | runner, fresh apply | per file | marginal per file |');
+    say('| --- | --- | --- | --- | --- | --- | --- |');
     const scaleDirs: Record<number, Dirs> = {};
+    let previous: { size: number; median: number } | undefined;
     for (const size of SCALE_SIZES) {
       const dirs = (scaleDirs[size] = generatedBundle(size));
+      const synthSamples: number[] = [];
+      let configMaps = 0;
+      for (let rep = 0; rep < Math.min(REPS, 3); rep++) {
+        const outdir = join(mkdtempSync(join(tmpdir(), 'gpu-dev-bench-synth-')), 'cdktf.out');
+        synthSamples.push(await timed(async () => {
+          configMaps = synthesize({ outdir, ...dirs, runnerBytes }).configMaps.filter((c) => c.name.startsWith('database-schema')).length;
+        }));
+      }
       const samples: number[] = [];
       for (let rep = 0; rep < Math.min(REPS, 3); rep++) samples.push(await timed(async () => ours(await fresh(), dirs, digest)));
       const s = stats(samples);
-      say(`| ${size} | ${bundleBytes(dirs).toLocaleString('en-US')} | ${fmt(s)} | ${(s.median / size).toFixed(2)} ms |`);
+      const marginal = previous ? `${((s.median - previous.median) / (size - previous.size)).toFixed(2)} ms` : '';
+      say(`| ${size} | ${bundleBytes(dirs).toLocaleString('en-US')} | ${fmt(stats(synthSamples))} | ${configMaps} | ${fmt(s)} | ${(s.median / size).toFixed(2)} ms | ${marginal} |`);
+      previous = { size, median: s.median };
     }
+    say();
+    say('Linear means the marginal cost per file stays flat as bundles grow; the fixed cost (connect, lock, 50 tables, history) is spread thinner. Past ~1 MB of SQL the stack splits the schema over several ConfigMaps mounted as one folder (projected volume); the stack tests run such a split bundle.');
     say();
 
     // 3. Peak memory of the bundled runner (the Job's process).
