@@ -125,7 +125,7 @@ export const SETTINGS: { readonly [K in keyof StackConfig]: Setting<StackConfig[
   databaseSecret: { env: 'GPU_DEV_DATABASE_SECRET', default: 'postgres-credentials', parse: text(dns1123Subdomain), doc: 'Secret with `POSTGRES_USER`, `POSTGRES_PASSWORD`, `POSTGRES_DB` (created by the stack in managed mode)' },
   runnerImage: { env: 'GPU_DEV_RUNNER_IMAGE', default: 'node:20-bookworm-slim', parse: text(imageReference), doc: 'stock Node.js image the migration Job runs the bundled runner on (must have uid 1000; pin a digest in production)' },
   migrationCpuRequest: { env: 'GPU_DEV_MIGRATION_CPU_REQUEST', default: '100m', parse: text(cpuQuantity), doc: 'migration Job CPU request' },
-  migrationMemoryRequest: { env: 'GPU_DEV_MIGRATION_MEMORY_REQUEST', default: '64Mi', parse: text(memoryQuantity), doc: 'migration Job memory request' },
+  migrationMemoryRequest: { env: 'GPU_DEV_MIGRATION_MEMORY_REQUEST', default: '96Mi', parse: text(memoryQuantity), doc: 'migration Job memory request' },
   migrationCpuLimit: { env: 'GPU_DEV_MIGRATION_CPU_LIMIT', default: '500m', parse: text(cpuQuantity), doc: 'migration Job CPU limit' },
   migrationMemoryLimit: { env: 'GPU_DEV_MIGRATION_MEMORY_LIMIT', default: '256Mi', parse: text(memoryQuantity), doc: 'migration Job memory limit' },
   migrationBackoffLimit: { env: 'GPU_DEV_MIGRATION_BACKOFF_LIMIT', default: 3, parse: integer(0, 10), doc: 'retries of a failed migration pod (each attempt re-runs the whole bundle in one transaction)' },

@@ -55,7 +55,7 @@ export interface DatabaseMigrationProps {
   readonly databaseHost?: string;
   /** @default 5432 */
   readonly databasePort?: number;
-  /** @default 100m / 64Mi requested, 500m / 256Mi limit */
+  /** @default 100m / 96Mi requested, 500m / 256Mi limit (bench/results.md: the runner peaks near 70 MiB on the product bundle, 110 MiB on 5,000 files) */
   readonly resources?: ContainerResources;
   /** Failed pods retried before the Job fails (exit codes that cannot change are not retried). @default 3 */
   readonly backoffLimit?: number;

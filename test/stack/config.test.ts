@@ -17,7 +17,7 @@ describe('stack configuration', () => {
       databaseSecret: 'postgres-credentials',
       runnerImage: 'node:20-bookworm-slim',
       migrationCpuRequest: '100m',
-      migrationMemoryRequest: '64Mi',
+      migrationMemoryRequest: '96Mi',
       migrationCpuLimit: '500m',
       migrationMemoryLimit: '256Mi',
       migrationBackoffLimit: 3,

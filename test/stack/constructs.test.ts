@@ -103,7 +103,7 @@ describe('the stack in external-database mode (the default)', () => {
         '--fixtures-dir', '/opt/gpu-dev-db/fixtures', '--expected-hash', hash,
       ],
       security_context: HARDENED_CONTAINER,
-      resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
+      resources: { requests: { cpu: '100m', memory: '96Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
     });
     expect(container.env).toEqual([
       secretRef('POSTGRES_USER'),
