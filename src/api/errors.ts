@@ -19,3 +19,13 @@ export class ValidationError extends Error {
     super(issues.map((i) => `${i.loc.join('.')}: ${i.msg}`).join('; '));
   }
 }
+
+/**
+ * The database cannot be reached (refused, dropped, restarting, or no pooled connection within
+ * the pool's timeout): a 503 the client may retry, not a 500 for a bug.
+ */
+export class DatabaseUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super('Database unavailable, try again shortly', { cause });
+  }
+}
