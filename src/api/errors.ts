@@ -1,6 +1,7 @@
 /**
- * Errors services throw for outcomes the client caused. The error middleware maps each class
- * to its HTTP status; anything else is a 500 whose details stay in the log.
+ * Errors services throw for outcomes the client caused, and for a database that cannot be
+ * reached. The error middleware maps each class to its HTTP status; anything else is a 500
+ * whose details stay in the log.
  */
 export class UnauthorizedError extends Error {}
 export class ForbiddenError extends Error {}
