@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every figure is a ratio or a rate measured side by side in one run, over
  * several repetitions (median, min-max). Writes bench/results.md. `--smoke` runs each part
- * once on tiny inputs (in .ci/run, so the benchmark cannot rot) and writes to a temp file.
+ * once on tiny inputs (in .ci/run, so the benchmark cannot rot) and writes to a temp file;
+ * `--only-load` runs only the migration-under-load section, also to a temp file.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,8 +16,11 @@ import { parseSettings } from '../src/migration/settings';
 import { buildRunnerBundle, REPO_ROOT } from '../src/runner-bundle';
 import { synthesize } from '../src/synth';
 import { startBenchPostgres } from './postgres';
+import { migrationUnderLoad } from './under-load';
 
 const smoke = process.argv.includes('--smoke');
+/** `--only-load`: just the migration-under-load section, written to a temp file (for tuning it). */
+const onlyLoad = process.argv.includes('--only-load');
 const REPS = smoke ? 1 : 7;
 const SCALE_SIZES = smoke ? [20] : [100, 1000, 5000];
 const silent: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -111,6 +115,7 @@ function bundleBytes(dirs: Dirs): number {
 }
 
 async function main(): Promise<void> {
+  if (onlyLoad) return loadSectionOnly();
   const pg = await startBenchPostgres();
   let databases = 0;
   const fresh = () => pg.createDatabase(`bench_${process.pid}_${databases++}`);
@@ -194,7 +199,10 @@ async function main(): Promise<void> {
     say('Linear means the marginal cost per file stays flat as bundles grow; the fixed cost (connect, lock, 50 tables, history) is spread thinner. Past ~1 MB of SQL the stack splits the schema over several ConfigMaps mounted as one folder (projected volume); the stack tests run such a split bundle.');
     say();
 
-    // 3. Peak memory of the bundled runner (the Job's process).
+    // 3. The API's latency while a migration needs ACCESS EXCLUSIVE on a table it reads.
+    await migrationUnderLoad({ url: await fresh(), smoke, runnerDigest: digest, say });
+
+    // 4. Peak memory of the bundled runner (the Job's process).
     say('## Runner peak memory (bundled runner, as the Job runs it)');
     say();
     say('| bundle | peak RSS |');
@@ -210,6 +218,18 @@ async function main(): Promise<void> {
     await pg.stop();
   }
   const out = smoke ? join(mkdtempSync(join(tmpdir(), 'gpu-dev-bench-')), 'results.md') : join(REPO_ROOT, 'bench', 'results.md');
+  writeFileSync(out, `${lines.join('\n')}\n`);
+  process.stdout.write(`\nwrote ${out}\n`);
+}
+
+async function loadSectionOnly(): Promise<void> {
+  const pg = await startBenchPostgres();
+  try {
+    await migrationUnderLoad({ url: await pg.createDatabase(`bench_${process.pid}_load`), smoke, runnerDigest: 'bench', say });
+  } finally {
+    await pg.stop();
+  }
+  const out = join(mkdtempSync(join(tmpdir(), 'gpu-dev-bench-')), 'results.md');
   writeFileSync(out, `${lines.join('\n')}\n`);
   process.stdout.write(`\nwrote ${out}\n`);
 }

@@ -9,6 +9,7 @@ import { disksRouter } from './routes/disks';
 import { healthRouter } from './routes/health';
 import { jobsRouter } from './routes/jobs';
 import { keysRouter } from './routes/keys';
+import { requestDb } from './repositories/db';
 import { authService } from './services/auth';
 import { capacityService } from './services/capacity';
 import { disksService } from './services/disks';
@@ -23,16 +24,17 @@ export interface AppDeps {
 
 /** The Express app over injected dependencies: no state outside them. */
 export function createApp({ config, pool, log, lifecycle }: AppDeps): Express {
-  const auth = authService({ db: pool, apiKeyTtlHours: config.apiKeyTtlHours });
+  const db = requestDb(pool);
+  const auth = authService({ db, apiKeyTtlHours: config.apiKeyTtlHours });
   // Authentication comes before body parsing: a caller without a valid key gets nothing parsed.
   const v1 = Router()
     .use(requireCaller(auth))
     .use(express.json({ limit: config.bodyLimitBytes }))
     .use(
       keysRouter(auth),
-      jobsRouter(jobsService({ db: pool, queueName: config.queueName })),
-      capacityRouter(capacityService({ db: pool })),
-      disksRouter(disksService({ db: pool, diskQueueName: config.diskQueueName })),
+      jobsRouter(jobsService({ db, queueName: config.queueName })),
+      capacityRouter(capacityService({ db })),
+      disksRouter(disksService({ db, diskQueueName: config.diskQueueName })),
     );
   const app = express();
   app.disable('x-powered-by');

@@ -1,6 +1,7 @@
 /**
- * Errors services throw for outcomes the client caused. The error middleware maps each class
- * to its HTTP status; anything else is a 500 whose details stay in the log.
+ * Errors services throw for outcomes the client caused, and for a database that cannot be
+ * reached. The error middleware maps each class to its HTTP status; anything else is a 500
+ * whose details stay in the log.
  */
 export class UnauthorizedError extends Error {}
 export class ForbiddenError extends Error {}
@@ -17,5 +18,15 @@ export interface ValidationIssue {
 export class ValidationError extends Error {
   constructor(readonly issues: readonly ValidationIssue[]) {
     super(issues.map((i) => `${i.loc.join('.')}: ${i.msg}`).join('; '));
+  }
+}
+
+/**
+ * The database cannot be reached (refused, dropped, restarting, or no pooled connection within
+ * the pool's timeout): a 503 the client may retry, not a 500 for a bug.
+ */
+export class DatabaseUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super('Database unavailable, try again shortly', { cause });
   }
 }

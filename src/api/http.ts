@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
-import { ConflictError, ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } from './errors';
+import { ConflictError, DatabaseUnavailableError, ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } from './errors';
 import type { ApiLogger } from './log';
 
 /** What start-up and shutdown share with the request path and the probes. */
@@ -76,6 +76,12 @@ export const errorHandler: ErrorRequestHandler = (error, _req, res, next) => {
   if (error instanceof ForbiddenError) return send(403, error.message);
   if (error instanceof NotFoundError) return send(404, error.message);
   if (error instanceof ConflictError) return send(409, error.message);
+  if (error instanceof DatabaseUnavailableError) {
+    // Logged without a stack: it is the database's state, not a bug; /ready reports it too.
+    requestLog(res).warn('database unavailable', { error: (error.cause as Error)?.message });
+    res.setHeader('Retry-After', '5');
+    return send(503, error.message);
+  }
   const parser = error as BodyParserError;
   if (parser.type === 'entity.too.large') return send(413, `Request body is larger than the limit of ${parser.limit} bytes`);
   if (parser.type === 'entity.parse.failed') return send(400, 'Malformed JSON in request body');

@@ -1,10 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { createTestDatabase, snapshot, type TestDatabase } from '../support/database';
+import { ownPostgres, type OwnPostgres } from '../support/own-postgres';
 import { copyOfDatabaseFolders, folderArgs, runRunner, spawnRunner } from '../support/runner';
 import { waitFor } from '../support/wait';
 
@@ -49,39 +47,13 @@ describe('when the runner is killed with SIGKILL in the middle of its transactio
 });
 
 describe('when PostgreSQL restarts while the runner works', () => {
-  let server: ChildProcess;
-  let dataRoot: string;
-  let port: number;
-  const url = () => `postgres://postgres:test-only-password@127.0.0.1:${port}/postgres`;
-  const start = async () => {
-    server = spawn(process.execPath, [join(__dirname, '..', 'support', 'pg-instance.mjs'), join(dataRoot, 'data'), String(port)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.stdout?.on('data', (chunk) => String(chunk).includes('ready') && resolve());
-      server.once('exit', (code) => reject(new Error(`pg-instance exited with ${code}`)));
-    });
-  };
-  const stop = () => new Promise<void>((resolve) => {
-    server.once('exit', () => resolve());
-    server.kill('SIGTERM');
-  });
-
+  let pg: OwnPostgres;
+  const url = () => pg.url();
   beforeAll(async () => {
-    dataRoot = mkdtempSync(join(tmpdir(), 'gpu-dev-restart-'));
-    chmodSync(dataRoot, 0o755);
-    port = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, '127.0.0.1', () => {
-        const { port: free } = probe.address() as { port: number };
-        probe.close(() => resolve(free));
-      });
-    });
-    await start();
+    pg = await ownPostgres('restart');
+    await pg.start();
   });
-  afterAll(async () => {
-    if (server.exitCode === null) await stop();
-    rmSync(dataRoot, { recursive: true, force: true });
-  });
+  afterAll(() => pg.remove());
 
   it('then the runner exits with the connection-lost code and a clear message, and the next run succeeds', async () => {
     const { result } = spawnRunner(['apply', ...folderArgs(sleepingBundle(60))], { DATABASE_URL: url() });
@@ -92,7 +64,7 @@ describe('when PostgreSQL restarts while the runner works', () => {
       return rows.length === 1;
     });
     watcher.on('error', () => undefined);
-    await stop();
+    await pg.stop();
     const failed = await result;
     expect(failed.code).toBe(4);
     expect(failed.stderr).toContain('ERROR: schema/005_slow.sql: lost the database connection (terminating connection due to administrator command)');
@@ -100,7 +72,7 @@ describe('when PostgreSQL restarts while the runner works', () => {
     expect(failed.stderr).toContain('exit code 4 (cannotConnect)');
     await watcher.end().catch(() => undefined);
 
-    await start();
+    await pg.start();
     const next = await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders())], { DATABASE_URL: url() });
     expect(next.code).toBe(0);
     expect(next.stdout).toMatch(/applied 5 files/);

@@ -21,7 +21,7 @@ export async function installPgmqStandIn(client: Client): Promise<void> {
 }
 
 /** Applies the product's database/ folders with the real runner, as the migration Job does. */
-export async function applyProductSchema(db: TestDatabase): Promise<void> {
+export async function applyProductSchema(db: Pick<TestDatabase, 'url'>): Promise<void> {
   const result = await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders())], { DATABASE_URL: db.url });
   if (result.code !== 0) throw new Error(`gpu-dev-db apply failed (${result.code}): ${result.stderr}`);
 }
@@ -43,7 +43,7 @@ export interface TestApi {
 }
 
 /** The API in-process on port 0, with its config validated from the environment it would get. */
-export async function startTestApi(db: TestDatabase, env: Record<string, string> = {}): Promise<TestApi> {
+export async function startTestApi(db: Pick<TestDatabase, 'url'>, env: Record<string, string> = {}): Promise<TestApi> {
   const logs: Record<string, unknown>[] = [];
   const config = loadConfig({ DATABASE_URL: db.url, PORT: '0', ...env });
   const api = await startApi(config, jsonLogger((line) => logs.push(JSON.parse(line))));
