@@ -205,7 +205,8 @@ async function runTransaction(
         return results;
       } catch (error) {
         await client.query('ROLLBACK').catch(() => undefined);
-        if (error instanceof UnlocatedFailure && !isConnectionLost(error.error)) {
+        // At most one replay: statement by statement, failures always carry their statement.
+        if (error instanceof UnlocatedFailure && !statementByStatement && !isConnectionLost(error.error)) {
           options.log.info(`${displayName(error.file)}: failed (${(error.error as Error).message}); rolled back, running the transaction again statement by statement to locate the failure`);
           statementByStatement = true;
           continue;
