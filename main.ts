@@ -4,12 +4,16 @@ import { MigrationError } from './src/migration/exit-codes';
 import { configFromEnvironment, formatSummary, synthesize } from './src/synth';
 import { InvalidValueError } from './src/validation';
 
-try {
-  const summary = synthesize({ outdir: process.env.CDKTF_OUTDIR || 'cdktf.out', config: configFromEnvironment() });
-  process.stdout.write(`${formatSummary(summary)}\n`);
-} catch (error) {
-  // Expected refusals are one clear line; anything else keeps its stack trace.
-  if (!(error instanceof InvalidValueError || error instanceof MigrationError)) throw error;
-  process.stderr.write(`synth refused, nothing written: ${error.message}\n`);
-  process.exitCode = 1;
+async function main(): Promise<void> {
+  try {
+    const summary = await synthesize({ outdir: process.env.CDKTF_OUTDIR || 'cdktf.out', config: configFromEnvironment() });
+    process.stdout.write(`${formatSummary(summary)}\n`);
+  } catch (error) {
+    // Expected refusals are one clear line; anything else keeps its stack trace.
+    if (!(error instanceof InvalidValueError || error instanceof MigrationError)) throw error;
+    process.stderr.write(`synth refused, nothing written: ${error.message}\n`);
+    process.exitCode = 1;
+  }
 }
+
+void main();

@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { loadBundle } from '../src/migration/bundle';
+import { readBundle } from '../src/migration/bundle';
 import { runApply } from '../src/migration/commands';
 import type { Logger } from '../src/migration/log';
 import { parseSettings } from '../src/migration/settings';
@@ -61,7 +61,7 @@ async function ours(url: string, dirs: Dirs, runnerDigest: string): Promise<void
 
 /** The floor: every file's SQL in one batch, one connection, one transaction. */
 async function floor(url: string, dirs: Dirs): Promise<void> {
-  const sql = loadBundle({ ...dirs, runnerDigest: '' }).files.map((f) => f.sql).join('\n;\n');
+  const sql = readBundle({ ...dirs, runnerDigest: '' }).files.map((f) => f.sql).join('\n;\n');
   const client = new Client({ connectionString: url });
   await client.connect();
   await client.query(`BEGIN;\n${sql};\nCOMMIT;`);
@@ -70,7 +70,7 @@ async function floor(url: string, dirs: Dirs): Promise<void> {
 
 /** The original design's pattern: one connection per file, each file in autocommit. */
 async function connectionPerFile(url: string, dirs: Dirs): Promise<void> {
-  for (const file of loadBundle({ ...dirs, runnerDigest: '' }).files) {
+  for (const file of readBundle({ ...dirs, runnerDigest: '' }).files) {
     const client = new Client({ connectionString: url });
     await client.connect();
     await client.query(file.sql);
@@ -86,7 +86,7 @@ async function nodePgMigrate(url: string, migrationsDir: string): Promise<void> 
 
 function nodePgMigrateDir(dirs: Dirs): string {
   const dir = mkdtempSync(join(tmpdir(), 'gpu-dev-bench-npm-'));
-  for (const [i, file] of loadBundle({ ...dirs, runnerDigest: '' }).files.entries()) {
+  for (const [i, file] of readBundle({ ...dirs, runnerDigest: '' }).files.entries()) {
     writeFileSync(join(dir, `${String(i).padStart(5, '0')}_${file.folder}_${file.name}`), file.bytes);
   }
   return dir;
@@ -193,7 +193,7 @@ async function main(): Promise<void> {
       for (let rep = 0; rep < Math.min(REPS, 3); rep++) {
         const outdir = join(mkdtempSync(join(tmpdir(), 'gpu-dev-bench-synth-')), 'cdktf.out');
         synthSamples.push(await timed(async () => {
-          configMaps = synthesize({ outdir, ...dirs, runnerBytes }).configMaps.filter((c) => c.name.startsWith('database-schema')).length;
+          configMaps = (await synthesize({ outdir, ...dirs, runnerBytes })).configMaps.filter((c) => c.name.startsWith('database-schema')).length;
         }));
       }
       const samples: number[] = [];

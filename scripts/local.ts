@@ -17,7 +17,8 @@ import { startApi, type RunningApi } from '../src/api/server';
 import { issueKey } from '../src/api/services/keys';
 import { jobProcess, readSynthesizedJob } from '../src/local/synthesized-job';
 import { REPO_ROOT } from '../src/runner-bundle';
-import { configFromEnvironment, synthesize } from '../src/synth';
+import { MigrationError } from '../src/migration/exit-codes';
+import { configFromEnvironment, synthesize, type SynthSummary } from '../src/synth';
 
 const USAGE = `Usage: npm run local [-- options]
   --reset               delete the local database first (.local/postgres) and start over
@@ -152,7 +153,15 @@ async function prepareDatabase(adminUrl: string, databaseUrl: string): Promise<v
 /** Synthesizes the stack and runs its Job's container with node, ConfigMaps laid out as the kubelet mounts them. */
 async function runMigrationAsTheJobWould(localDir: string, schemaDir: string, fixturesDir: string, dbPort: number) {
   const outdir = join(localDir, 'cdktf.out');
-  const summary = synthesize({ outdir, schemaDir, fixturesDir, config: configFromEnvironment(process.env) });
+  let summary: SynthSummary;
+  try {
+    summary = await synthesize({ outdir, schemaDir, fixturesDir, config: configFromEnvironment(process.env) });
+  } catch (error) {
+    // A file the runner would refuse (bad name, syntax, BEGIN/COMMIT) is refused at synth, in its words.
+    if (!(error instanceof MigrationError)) throw error;
+    say(`ERROR: ${error.message}`);
+    return { exitCode: error.exitCode as number, bundleHash: 'none', jobName: 'none' };
+  }
   say(`synth: Job ${summary.jobName}, bundle ${summary.bundleHash}, ${summary.files.length} files`);
   const podRoot = join(localDir, 'pod');
   rmSync(podRoot, { recursive: true, force: true });

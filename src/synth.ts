@@ -2,7 +2,7 @@ import { App } from 'cdktf';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { DEFAULTS, loadConfig, type StackConfig } from './config';
-import { displayName } from './migration/bundle';
+import { displayName, parseBundle } from './migration/bundle';
 import { GpuDevStack, type GpuDevStackProps } from './stack';
 import { InvalidValueError } from './validation';
 
@@ -27,12 +27,12 @@ export interface SynthSummary {
 
 /**
  * Builds and synthesizes the stack. Everything is validated while the constructs are built,
- * and the output is written to a staging folder first, then moved into `outdir` file by file:
+ * and the SQL by PostgreSQL's parser and the runner's rules (the Job would refuse it), and the output is written to a staging folder first, then moved into `outdir` file by file:
  * a refused synth (bad config, bad SQL file, oversized ConfigMap, bad Job name) leaves `outdir`
  * exactly as it was. Files already in `outdir` that synth does not write (Terraform's
  * `.terraform/`, lock file, plans) are kept.
  */
-export function synthesize(options: SynthOptions): SynthSummary {
+export async function synthesize(options: SynthOptions): Promise<SynthSummary> {
   const config = options.config ?? DEFAULTS;
   const outdir = resolve(options.outdir);
   mkdirSync(dirname(outdir), { recursive: true });
@@ -41,6 +41,7 @@ export function synthesize(options: SynthOptions): SynthSummary {
   try {
     const app = new App({ outdir: staging, stackTraces: false });
     const stack = new GpuDevStack(app, config.stackName, { ...options, config });
+    await parseBundle(stack.migration.bundle);
     app.synth();
     // Stack files before the manifest, which is what points tools at them.
     for (const file of filesUnder(staging).sort((a, b) => Number(a === 'manifest.json') - Number(b === 'manifest.json'))) {

@@ -4,7 +4,7 @@ import type { ITerraformDependable } from 'cdktf';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
 import { DEFAULTS, containerResources } from '../config';
-import { displayName, loadBundle, sha256Hex, type Bundle, type BundleFile, type Folder } from '../migration/bundle';
+import { displayName, readBundle, sha256Hex, type Bundle, type BundleFile, type Folder } from '../migration/bundle';
 import { ExitCode } from '../migration/exit-codes';
 import { BUNDLE_HASH_ANNOTATION, containerSecurityContext, credentialsEnv, podSecurityContext } from '../pod-spec';
 import { buildRunnerBundle, REPO_ROOT } from '../runner-bundle';
@@ -129,7 +129,7 @@ export class DatabaseMigration extends Construct {
     );
 
     // Bad file names, duplicate numbers, empty or non-UTF-8 files fail here, naming the file.
-    this.bundle = loadBundle({
+    this.bundle = readBundle({
       schemaDir: props.schemaDir ?? join(REPO_ROOT, 'database', 'schema'),
       fixturesDir: props.fixturesDir ?? join(REPO_ROOT, 'database', 'fixtures'),
       runnerDigest: sha256Hex(runnerBytes),

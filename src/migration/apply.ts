@@ -1,19 +1,13 @@
 import type { Client, DatabaseError, QueryResult } from 'pg';
-import { displayName, type Bundle, type BundleFile } from './bundle';
+import { displayName, type ParsedBundle, type ParsedFile } from './bundle';
 import { isConnectionLost } from './connection';
 import { readDeclarations, type Declarations } from './declarations';
 import { checkDrift, describeDrift } from './drift';
 import { ExitCode, MigrationError } from './exit-codes';
+import { beginRun, guardSession, guardTransaction, type SessionBaseline } from './guard';
 import { ensureHistoryTables, findStaleness, readHistory, recordRun, type FileRun } from './history';
 import { seconds, sleep, type Logger } from './log';
 import { lineAndColumn, type Statement } from './sql-split';
-
-export interface RunTimeouts {
-  /** `lock_timeout` for every statement: how long one statement may wait for a table lock. */
-  readonly lockTimeoutMs: number;
-  /** `statement_timeout` for every statement. */
-  readonly statementTimeoutMs: number;
-}
 
 export interface LockRetryPolicy {
   /** Extra attempts after a statement hit lock_timeout (0 = fail at once). */
@@ -22,11 +16,10 @@ export interface LockRetryPolicy {
   readonly maxDelayMs: number;
 }
 
-export const DEFAULT_TIMEOUTS: RunTimeouts = { lockTimeoutMs: 3000, statementTimeoutMs: 300_000 };
 export const DEFAULT_LOCK_RETRY: LockRetryPolicy = { retries: 5, initialDelayMs: 1000, maxDelayMs: 15_000 };
 
 export interface ApplyOptions {
-  readonly bundle: Bundle;
+  readonly bundle: ParsedBundle;
   readonly lockRetry: LockRetryPolicy;
   /** Apply even when the last run applied this very bundle. */
   readonly force: boolean;
@@ -34,6 +27,8 @@ export interface ApplyOptions {
   readonly appliedBy: string;
   /** `warn` commits despite schema drift (an emergency setting, logged loudly). */
   readonly drift: DriftMode;
+  /** What every file starts from (guard.ts). */
+  readonly baseline: SessionBaseline;
   readonly log: Logger;
 }
 
@@ -52,17 +47,6 @@ export interface ApplyResult {
 
 const LOCK_NOT_AVAILABLE = '55P03';
 const QUERY_CANCELED = '57014';
-
-/**
- * Sets the run's timeouts on the session, so every statement of every file is bounded.
- * client_connection_check_interval makes PostgreSQL notice a runner that died (kill -9, a
- * deleted pod) within seconds, instead of finishing its statement and holding its locks.
- */
-export async function setRunTimeouts(client: Client, timeouts: RunTimeouts): Promise<void> {
-  await client.query(
-    `SET lock_timeout = ${Math.round(timeouts.lockTimeoutMs)}; SET statement_timeout = ${Math.round(timeouts.statementTimeoutMs)}; SET client_connection_check_interval = 1000`,
-  );
-}
 
 /**
  * Applies the bundle on a connection that holds the migration lock. Consecutive transactional
@@ -87,8 +71,7 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
     }
     for (const reason of stale) log.warn(`--force: applying an outdated bundle anyway: ${reason}`);
   }
-  // Parsed only now: a runner that finds its bundle applied has no use for them.
-  const run: RunContext = { ...options, declarations: await readDeclarations(bundle, log) };
+  const run: RunContext = { ...options, declarations: readDeclarations(bundle) };
   const started = performance.now();
   const results: FileRun[] = [];
   const segments = splitIntoSegments(bundle.files);
@@ -110,6 +93,7 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
       results.push(...(await runTransaction(client, segment.files, run, isLast ? record : undefined, index > 0)));
     } else {
       results.push(await runOutsideTransaction(client, segment.files[0], run));
+      await guardSession(client, options.baseline, segment.files[0]);
       await failOnInvalidIndexes(client, segment.files[0], run.declarations);
       if (isLast) await runTransaction(client, [], run, record, true);
     }
@@ -141,7 +125,7 @@ async function checkDriftBeforeCommit(client: Client, options: RunContext): Prom
  * A failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind, which IF NOT EXISTS then
  * skips forever: name it and say how to rebuild it.
  */
-async function invalidIndexes(client: Client, file: BundleFile, declarations: Declarations): Promise<string[]> {
+async function invalidIndexes(client: Client, file: ParsedFile, declarations: Declarations): Promise<string[]> {
   const names = declarations.indexes.filter((index) => index.file === file).map((index) => index.name);
   if (names.length === 0) return [];
   const { rows } = await client.query<{ name: string }>(
@@ -159,17 +143,17 @@ function invalidIndexRemedy(names: readonly string[]): string {
   );
 }
 
-async function failOnInvalidIndexes(client: Client, file: BundleFile, declarations: Declarations): Promise<void> {
+async function failOnInvalidIndexes(client: Client, file: ParsedFile, declarations: Declarations): Promise<void> {
   const names = await invalidIndexes(client, file, declarations);
   if (names.length > 0) throw new MigrationError(`${displayName(file)}: ${invalidIndexRemedy(names)}`, ExitCode.sqlFailure);
 }
 
 interface Segment {
   readonly transactional: boolean;
-  readonly files: BundleFile[];
+  readonly files: ParsedFile[];
 }
 
-function splitIntoSegments(files: readonly BundleFile[]): Segment[] {
+function splitIntoSegments(files: readonly ParsedFile[]): Segment[] {
   const segments: Segment[] = [];
   for (const file of files) {
     const current = segments[segments.length - 1];
@@ -186,21 +170,24 @@ function splitIntoSegments(files: readonly BundleFile[]): Segment[] {
  */
 async function runTransaction(
   client: Client,
-  files: readonly BundleFile[],
+  files: readonly ParsedFile[],
   options: ApplyOptions,
   beforeCommit: ((segmentResults: readonly FileRun[]) => Promise<void>) | undefined,
   earlierCommitted: boolean,
 ): Promise<FileRun[]> {
+  const rolledBack = earlierCommitted ? 'this transaction was rolled back; files before it, committed earlier, stay applied' : 'the run was rolled back: the database is as it was before';
   let statementByStatement = false;
   return withLockRetry(client, options, async () => {
     for (;;) {
-      await client.query('BEGIN');
+      const run = await beginRun(client, options.baseline);
       try {
         const results: FileRun[] = [];
         for (const file of files) {
           results.push(statementByStatement ? await runFile(client, file, options.log) : await runFileInOneRoundTrip(client, file, options.log));
+          await guardTransaction(client, options.baseline, run, file, rolledBack);
         }
         await beforeCommit?.(results);
+        await guardTransaction(client, options.baseline, run, undefined, rolledBack);
         await client.query('COMMIT');
         return results;
       } catch (error) {
@@ -211,7 +198,7 @@ async function runTransaction(
           statementByStatement = true;
           continue;
         }
-        throw explain(error, earlierCommitted ? 'this transaction was rolled back; files before it, committed earlier, stay applied' : 'the run was rolled back: the database is as it was before');
+        throw explain(error, rolledBack);
       }
     }
   });
@@ -220,14 +207,14 @@ async function runTransaction(
 /** A file sent as one query failed and PostgreSQL said no position: which statement is unknown. */
 class UnlocatedFailure extends Error {
   constructor(
-    readonly file: BundleFile,
+    readonly file: ParsedFile,
     readonly error: unknown,
   ) {
     super(String((error as Error)?.message), { cause: error });
   }
 }
 
-async function runFileInOneRoundTrip(client: Client, file: BundleFile, log: Logger): Promise<FileRun> {
+async function runFileInOneRoundTrip(client: Client, file: ParsedFile, log: Logger): Promise<FileRun> {
   const started = performance.now();
   let results: QueryResult[];
   try {
@@ -244,7 +231,7 @@ async function runFileInOneRoundTrip(client: Client, file: BundleFile, log: Logg
   return logged(file, log, performance.now() - started, results.map(rowsChanged));
 }
 
-async function runOutsideTransaction(client: Client, file: BundleFile, options: RunContext): Promise<FileRun> {
+async function runOutsideTransaction(client: Client, file: ParsedFile, options: RunContext): Promise<FileRun> {
   options.log.info(`${displayName(file)}: runs outside the transaction (first line opts out)`);
   return withLockRetry(client, options, async () => {
     try {
@@ -260,7 +247,7 @@ async function runOutsideTransaction(client: Client, file: BundleFile, options: 
 /** Runs a file's statements one by one; `afterEach` observes the transaction after each (plan counts rows). */
 export async function runFile(
   client: Client,
-  file: BundleFile,
+  file: ParsedFile,
   log: Logger,
   afterEach?: (statement: Statement, index: number) => Promise<void>,
 ): Promise<FileRun> {
@@ -284,7 +271,7 @@ function rowsChanged(result: QueryResult): number | null {
   return ['INSERT', 'UPDATE', 'DELETE', 'MERGE'].includes(result.command) ? result.rowCount : null;
 }
 
-function logged(file: BundleFile, log: Logger, durationMs: number, rowCounts: (number | null)[]): FileRun {
+function logged(file: ParsedFile, log: Logger, durationMs: number, rowCounts: (number | null)[]): FileRun {
   log.info(`${displayName(file).padEnd(40)} ${String(file.statements.length).padStart(4)} statements ${String(Math.round(durationMs)).padStart(6)} ms`);
   return { file, statements: file.statements.length, durationMs, rowCounts };
 }
@@ -297,7 +284,7 @@ function codePointsToIndex(text: string, codePoints: number): number {
 /** A statement failed; carries where, so the message can name file, line and column. */
 export class StatementFailure extends Error {
   constructor(
-    readonly file: BundleFile,
+    readonly file: ParsedFile,
     readonly statement: Statement,
     readonly index: number,
     readonly error: unknown,

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { lstatSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
 import { ExitCode, MigrationError } from './exit-codes';
-import { lineAndColumn, splitStatements, type Statement } from './sql-split';
+import { refusal, type FileInspection } from './sql-rules';
+import { lineAndColumn, loadSqlParser, splitStatements, SqlSyntaxError, type Statement } from './sql-split';
 
 /**
  * The one module that decides which SQL files make up a bundle, in which order, and the
@@ -22,19 +23,27 @@ const HASH_FORMAT = 'gpu-dev-schema-bundle/v1';
 export interface BundleFile {
   readonly folder: Folder;
   readonly name: string;
+  /** Where it was read from, for messages. */
+  readonly path: string;
   readonly number: number;
   /** The file's exact bytes: what is hashed and what ConfigMaps carry. */
   readonly bytes: Buffer;
   readonly sql: string;
-  readonly statements: readonly Statement[];
   /** False when the first line is the no-transaction marker. */
   readonly transactional: boolean;
   /** sha256 hex of the bytes, recorded in the history per file. */
   readonly checksum: string;
 }
 
-export interface Bundle {
-  readonly files: readonly BundleFile[];
+/** A file read by PostgreSQL's parser and checked against the runner's rules. */
+export interface ParsedFile extends BundleFile {
+  readonly statements: readonly Statement[];
+  /** Settings the file sets for itself (SET LOCAL): the runner restores them after it. */
+  readonly localSettings: readonly string[];
+}
+
+export interface Bundle<File extends BundleFile = BundleFile> {
+  readonly files: readonly File[];
   /** sha256 hex over every file (folder, name, bytes) in order and the runner's digest. */
   readonly hash: string;
   readonly runnerDigest: string;
@@ -47,13 +56,71 @@ export interface BundleSources {
   readonly runnerDigest: string;
 }
 
-/** Reads, validates and orders both folders. Throws a bad-input MigrationError naming the file. */
-export function loadBundle(sources: BundleSources): Bundle {
+export type ParsedBundle = Bundle<ParsedFile>;
+
+/** Parse trees the drift check reads; other statements keep none (a large fixture file's would not fit). */
+const DECLARING_KINDS: ReadonlySet<string> = new Set(['CreateStmt', 'AlterTableStmt', 'IndexStmt', 'RenameStmt', 'DropStmt']);
+
+/**
+ * Reads, validates and orders both folders, and hashes them, without parsing SQL (synchronous:
+ * the CDKTF stack names the Job with it). Throws a bad-input MigrationError naming the file.
+ */
+export function readBundle(sources: BundleSources): Bundle {
   const files = [
     ...readFolder('schema', sources.schemaDir),
     ...readFolder('fixtures', sources.fixturesDir),
   ];
   return { files, hash: bundleHash(files, sources.runnerDigest), runnerDigest: sources.runnerDigest };
+}
+
+/** readBundle, then parseBundle: everything checked that can be before connecting. */
+export async function loadBundle(sources: BundleSources): Promise<ParsedBundle> {
+  return parseBundle(readBundle(sources));
+}
+
+/**
+ * Splits every file into statements with PostgreSQL's own parser and refuses, naming file, line
+ * and column, a file the parser rejects, a file with no statement, and statements that would
+ * break the runner's guarantees (sql-rules.ts).
+ */
+export async function parseBundle(bundle: Bundle): Promise<ParsedBundle> {
+  try {
+    await loadSqlParser();
+  } catch (cause) {
+    throw new MigrationError(`the SQL parser (libpg-query WebAssembly) failed to load: ${(cause as Error).message}`, ExitCode.internal, { cause });
+  }
+  return { ...bundle, files: bundle.files.map(parseFile) };
+}
+
+function parseFile(file: BundleFile): ParsedFile {
+  const where = (line: number, column: number) => `${file.path}:${line}:${column}`;
+  const inspection: FileInspection = { localSettings: new Set() };
+  let statements: Statement[];
+  try {
+    statements = splitStatements(file.sql, {
+      keepTrees: DECLARING_KINDS,
+      inspect: (statement, tree) => {
+        const refused = refusal(statement, tree, inspection);
+        if (refused) throw badInput(`${where(statement.line, statement.column)}: ${refused}`);
+      },
+    });
+  } catch (error) {
+    if (!(error instanceof SqlSyntaxError)) throw error;
+    throw new MigrationError(
+      `${where(error.line, error.column)}: PostgreSQL's parser refuses this file: ${error.message}${psqlHint(file.sql, error.line)}`,
+      ExitCode.badInput,
+      { cause: error },
+    );
+  }
+  if (statements.length === 0) {
+    throw badInput(`${file.path}: is empty (no SQL statement); delete it or add its statements`);
+  }
+  return { ...file, statements, localSettings: [...inspection.localSettings] };
+}
+
+/** psql meta-commands (\connect, \set, \i) are the commonest non-SQL line in a .sql file. */
+function psqlHint(sql: string, line: number): string {
+  return /^\s*\\/.test(sql.split('\n', line)[line - 1] ?? '') ? ' (a line starting with a backslash is a psql meta-command, not SQL: remove it)' : '';
 }
 
 export function bundleHash(
@@ -94,6 +161,7 @@ function readFolder(folder: Folder, dir: string): BundleFile[] {
         `${path}: file name does not match NNN_name.sql (three or more digits, "_", a lower-case name of a-z 0-9 _, ".sql"); rename or remove it`,
       );
     }
+    checkInsideFolder(dir, path);
     if (!statSync(path).isFile()) throw badInput(`${path}: is not a regular file`);
     const number = Number(match[1]);
     const clash = byNumber.get(number);
@@ -104,6 +172,24 @@ function readFolder(folder: Folder, dir: string): BundleFile[] {
     files.push(readSqlFile(folder, dir, name, number));
   }
   return files.sort((a, b) => a.number - b.number);
+}
+
+/**
+ * A symbolic link must resolve to a file inside the folder (the kubelet's ConfigMap layout,
+ * name -> ..data/name, does); anything else is refused before a byte of it is read.
+ */
+function checkInsideFolder(dir: string, path: string): void {
+  if (!lstatSync(path).isSymbolicLink()) return;
+  let target: string;
+  try {
+    target = realpathSync(path);
+  } catch (cause) {
+    throw new MigrationError(`${path}: is a symbolic link to something that does not exist; fix or remove the link`, ExitCode.badInput, { cause });
+  }
+  const inside = relative(realpathSync(dir), target);
+  if (inside === '' || inside.startsWith(`..${sep}`) || inside === '..' || inside.startsWith(sep)) {
+    throw badInput(`${path}: is a symbolic link to ${target}, outside the folder; bundle files must be inside it (nothing of the target was read)`);
+  }
 }
 
 function readSqlFile(folder: Folder, dir: string, name: string, number: number): BundleFile {
@@ -122,18 +208,14 @@ function readSqlFile(folder: Folder, dir: string, name: string, number: number):
   const sql = bytes.toString('utf8');
   const nul = sql.indexOf('\0');
   if (nul >= 0) throw badInput(`${path}: line ${lineAndColumn(sql, nul).line} contains a NUL byte`);
-  const statements = splitStatements(sql);
-  if (statements.length === 0) {
-    throw badInput(`${path}: is empty (no SQL statement); delete it or add its statements`);
-  }
   const firstLine = sql.split('\n', 1)[0].trimEnd();
   return {
     folder,
     name,
+    path,
     number,
     bytes,
     sql,
-    statements,
     transactional: firstLine !== NO_TRANSACTION_MARKER,
     checksum: sha256Hex(bytes),
   };

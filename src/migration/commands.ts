@@ -1,9 +1,10 @@
-import { applyBundle, setRunTimeouts } from './apply';
-import { loadBundle, type Bundle } from './bundle';
+import { applyBundle } from './apply';
+import { parseBundle, readBundle, type ParsedBundle } from './bundle';
 import { connectionFromEnv, withConnection, type ConnectionTarget } from './connection';
 import { checkContract, describeContractFailure } from './contract';
 import { readDeclarations } from './declarations';
 import { ExitCode, MigrationError } from './exit-codes';
+import { startSession } from './guard';
 import { compareWithRun, readHistory } from './history';
 import { withMigrationLock } from './lock';
 import type { Logger } from './log';
@@ -26,10 +27,10 @@ export interface CommandResult {
 
 export const APPLICATION_NAME = 'gpu-dev-db';
 
-/** Discover, validate and hash the files, before anything connects. */
-export function loadCheckedBundle(context: CommandContext): Bundle {
+/** Discover, validate, hash and parse the files, before anything connects. */
+export async function loadCheckedBundle(context: CommandContext): Promise<ParsedBundle> {
   const { settings, log } = context;
-  const bundle = loadBundle({ schemaDir: settings.schemaDir, fixturesDir: settings.fixturesDir, runnerDigest: context.runnerDigest });
+  const bundle = readBundle({ schemaDir: settings.schemaDir, fixturesDir: settings.fixturesDir, runnerDigest: context.runnerDigest });
   if (settings.expectedHash && settings.expectedHash !== bundle.hash) {
     throw new MigrationError(
       `the files on disk hash to ${bundle.hash}, but this run expects ${settings.expectedHash} (--expected-hash / EXPECTED_BUNDLE_HASH). ` +
@@ -37,8 +38,9 @@ export function loadCheckedBundle(context: CommandContext): Bundle {
       ExitCode.bundleHashMismatch,
     );
   }
+  const parsed = await parseBundle(bundle);
   log.info(`bundle ${bundle.hash}: ${bundle.files.length} files from ${settings.schemaDir} and ${settings.fixturesDir}`);
-  return bundle;
+  return parsed;
 }
 
 function target(context: CommandContext): ConnectionTarget {
@@ -48,14 +50,15 @@ function target(context: CommandContext): ConnectionTarget {
 
 export async function runApply(context: CommandContext): Promise<CommandResult> {
   const { settings, log } = context;
-  const bundle = loadCheckedBundle(context);
+  const bundle = await loadCheckedBundle(context);
   const database = target(context);
   log.info(`apply: database ${database.description}`);
   return withConnection(database, settings.connectRetry, log, async (client) => {
-    await setRunTimeouts(client, settings.timeouts);
+    const baseline = await startSession(client, settings.timeouts);
     const result = await withMigrationLock(client, settings.lockWait, log, () =>
       applyBundle(client, {
         bundle,
+        baseline,
         drift: settings.drift,
         lockRetry: settings.lockRetry,
         force: settings.force,
@@ -80,7 +83,7 @@ export async function runApply(context: CommandContext): Promise<CommandResult> 
 
 export async function runStatus(context: CommandContext): Promise<CommandResult> {
   const { settings, log } = context;
-  const bundle = loadCheckedBundle(context);
+  const bundle = await loadCheckedBundle(context);
   const database = target(context);
   return withConnection(database, settings.connectRetry, log, async (client) => {
     const history = await readHistory(client, 5);
@@ -117,14 +120,14 @@ export async function runStatus(context: CommandContext): Promise<CommandResult>
 
 export async function runPlan(context: CommandContext): Promise<CommandResult> {
   const { settings, log } = context;
-  const bundle = loadCheckedBundle(context);
+  const bundle = await loadCheckedBundle(context);
   const database = target(context);
-  const declarations = await readDeclarations(bundle, log);
+  const declarations = readDeclarations(bundle);
   return withConnection(database, settings.connectRetry, log, async (client) => {
-    await setRunTimeouts(client, settings.timeouts);
+    const baseline = await startSession(client, settings.timeouts);
     // Plan takes the same lock as apply: its DDL must not interleave with a real run.
     const plan = await withMigrationLock(client, settings.lockWait, log, () =>
-      planBundle(client, { bundle, declarations, lockRetry: settings.lockRetry, log }),
+      planBundle(client, { bundle, declarations, baseline, lockRetry: settings.lockRetry, log }),
     );
     for (const line of describePlan(plan, database.description)) log.info(line);
     const exitCode =

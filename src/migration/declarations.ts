@@ -1,8 +1,6 @@
-import { loadModule, parse, type ColumnDef, type IndexStmt, type Node, type RangeVar, type TypeName } from 'libpg-query';
-import { displayName, type Bundle, type BundleFile } from './bundle';
-import { ExitCode, MigrationError } from './exit-codes';
-import type { Logger } from './log';
-import { lineAndColumn } from './sql-split';
+import { parse, type ColumnDef, type IndexStmt, type Node, type RangeVar, type TypeName } from 'libpg-query';
+import type { ParsedBundle, ParsedFile } from './bundle';
+import { textIndex, type Statement } from './sql-split';
 
 /**
  * What the bundle's SQL declares, read with the real PostgreSQL parser (libpg-query, as
@@ -11,7 +9,7 @@ import { lineAndColumn } from './sql-split';
  */
 
 export interface Origin {
-  readonly file: BundleFile;
+  readonly file: ParsedFile;
   readonly line: number;
 }
 
@@ -42,8 +40,6 @@ export interface Declarations {
   readonly tables: readonly DeclaredTable[];
   readonly columns: readonly DeclaredColumn[];
   readonly indexes: readonly DeclaredIndex[];
-  /** Files the parser could not read: their declarations are not checked. */
-  readonly unparsed: readonly { file: BundleFile; message: string }[];
   /** The number a new schema file would take ("005"), for remedies. */
   readonly nextSchemaNumber: string;
 }
@@ -59,30 +55,16 @@ const SERIAL_TYPES: Record<string, string> = {
  * Reads every file's declarations in order; a later statement overrides an earlier one
  * (ALTER COLUMN TYPE, RENAME, DROP), so what remains is what the database should have.
  */
-export async function readDeclarations(bundle: Bundle, log: Logger): Promise<Declarations> {
+export function readDeclarations(bundle: ParsedBundle): Declarations {
   const tables = new Map<string, DeclaredTable>();
   const columns = new Map<string, DeclaredColumn>();
   const indexes = new Map<string, DeclaredIndex>();
-  const unparsed: { file: BundleFile; message: string }[] = [];
-  try {
-    await loadModule();
-  } catch (cause) {
-    throw new MigrationError(`the SQL parser (libpg-query WebAssembly) failed to load: ${(cause as Error).message}`, ExitCode.internal, { cause });
-  }
   for (const file of bundle.files) {
-    let statements: { stmt?: Node; stmt_location?: number }[];
-    try {
-      statements = (await parse(file.sql)).stmts ?? [];
-    } catch (error) {
-      // PostgreSQL itself will report the error with its line when the file runs.
-      unparsed.push({ file, message: (error as Error).message });
-      log.warn(`${displayName(file)}: the SQL parser could not read it (${(error as Error).message}); its declarations are not drift-checked`);
-      continue;
-    }
-    const at = (byteOffset: number | undefined): number => lineAndColumn(file.sql, charOffset(file.sql, byteOffset ?? 0)).line;
-    for (const { stmt, stmt_location } of statements) {
+    for (const statement of file.statements) {
+      const stmt = statement.tree;
       if (!stmt) continue;
-      const statementLine = at(firstTokenOffset(file.sql, stmt_location));
+      const at = (location: number | undefined): number => statement.line + lineOffset(statement.text, textIndex(statement, location));
+      const statementLine = statement.line;
       if ('CreateStmt' in stmt) {
         const create = stmt.CreateStmt;
         const table = relationName(create.relation);
@@ -90,7 +72,7 @@ export async function readDeclarations(bundle: Bundle, log: Logger): Promise<Dec
         for (const element of create.tableElts ?? []) {
           if (!('ColumnDef' in element)) continue;
           const def = element.ColumnDef;
-          setColumn(columns, { table, column: def.colname as string, type: typeText(def.typeName), definition: columnText(file.sql, def), via: 'create-table', file, line: at(def.location) });
+          setColumn(columns, { table, column: def.colname as string, type: typeText(def.typeName), definition: columnText(statement, def), via: 'create-table', file, line: at(def.location) });
         }
       } else if ('AlterTableStmt' in stmt) {
         const table = relationName(stmt.AlterTableStmt.relation);
@@ -99,7 +81,7 @@ export async function readDeclarations(bundle: Bundle, log: Logger): Promise<Dec
           const cmd = command.AlterTableCmd;
           const def = cmd.def && 'ColumnDef' in cmd.def ? cmd.def.ColumnDef : undefined;
           if (cmd.subtype === 'AT_AddColumn' && def) {
-            setColumn(columns, { table, column: def.colname as string, type: typeText(def.typeName), definition: columnText(file.sql, def), via: 'alter-table', file, line: at(def.location) });
+            setColumn(columns, { table, column: def.colname as string, type: typeText(def.typeName), definition: columnText(statement, def), via: 'alter-table', file, line: at(def.location) });
           } else if (cmd.subtype === 'AT_AlterColumnType' && def && cmd.name) {
             const previous = columns.get(`${table}.${cmd.name}`);
             if (previous) setColumn(columns, { ...previous, type: typeText(def.typeName), via: 'alter-table', file, line: at(def.location) });
@@ -110,7 +92,7 @@ export async function readDeclarations(bundle: Bundle, log: Logger): Promise<Dec
       } else if ('IndexStmt' in stmt && stmt.IndexStmt.idxname) {
         const index = stmt.IndexStmt;
         const name = index.idxname as string;
-        indexes.set(name, { name, table: relationName(index.relation), shape: indexShape(index), text: file.sql.slice(charOffset(file.sql, stmt_location ?? 0)).trim().split(';')[0], file, line: statementLine });
+        indexes.set(name, { name, table: relationName(index.relation), shape: indexShape(index), text: statement.text, file, line: statementLine });
       } else if ('RenameStmt' in stmt) {
         const rename = stmt.RenameStmt;
         const table = relationName(rename.relation);
@@ -138,7 +120,7 @@ export async function readDeclarations(bundle: Bundle, log: Logger): Promise<Dec
   }
   const schemaNumbers = bundle.files.filter((f) => f.folder === 'schema').map((f) => f.number);
   const nextSchemaNumber = String(Math.max(0, ...schemaNumbers) + 1).padStart(3, '0');
-  return { tables: [...tables.values()], columns: [...columns.values()], indexes: [...indexes.values()], unparsed, nextSchemaNumber };
+  return { tables: [...tables.values()], columns: [...columns.values()], indexes: [...indexes.values()], nextSchemaNumber };
 }
 
 function setColumn(columns: Map<string, DeclaredColumn>, column: DeclaredColumn): void {
@@ -182,8 +164,9 @@ function typeText(typeName: TypeName | undefined): string {
 }
 
 /** The text of one column definition, up to the next top-level comma or the closing parenthesis. */
-function columnText(sql: string, def: ColumnDef): string {
-  const start = charOffset(sql, def.location ?? 0);
+function columnText(statement: Statement, def: ColumnDef): string {
+  const sql = statement.text;
+  const start = textIndex(statement, def.location);
   let depth = 0;
   let i = start;
   for (; i < sql.length; i++) {
@@ -199,21 +182,11 @@ function columnText(sql: string, def: ColumnDef): string {
   return sql.slice(start, i).replace(/\s+/g, ' ').trim();
 }
 
-/** libpg-query reports UTF-8 byte offsets; the file text is indexed by UTF-16 units. */
-function charOffset(text: string, byteOffset: number): number {
-  return Buffer.from(text, 'utf8').subarray(0, byteOffset).toString('utf8').length;
-}
-
-/** stmt_location points at the end of the previous statement; skip blanks and comments to the first token. */
-function firstTokenOffset(sql: string, byteOffset: number | undefined): number {
-  let i = charOffset(sql, byteOffset ?? 0);
-  for (;;) {
-    while (i < sql.length && /[\s;]/.test(sql[i])) i++;
-    if (sql.startsWith('--', i)) i = sql.indexOf('\n', i) < 0 ? sql.length : sql.indexOf('\n', i);
-    else if (sql.startsWith('/*', i)) i = sql.indexOf('*/', i) < 0 ? sql.length : sql.indexOf('*/', i) + 2;
-    else break;
-  }
-  return Buffer.byteLength(sql.slice(0, i), 'utf8');
+/** Lines between the start of `text` and a character offset in it. */
+function lineOffset(text: string, offset: number): number {
+  let lines = 0;
+  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) lines++;
+  return lines;
 }
 
 /**

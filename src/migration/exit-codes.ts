@@ -15,6 +15,7 @@ export const ExitCode = {
   schemaIncomplete: 9,
   staleBundle: 10,
   drift: 11,
+  guardFailed: 12,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

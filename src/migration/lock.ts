@@ -4,6 +4,10 @@ import { seconds, sleep, type Logger } from './log';
 
 /** One advisory lock key for every runner of every bundle: runs never overlap. */
 const LOCK_KEY = "hashtextextended('gpu-dev:schema-migration', 0)";
+const ADVISORY_LOCK_IS_OURS = `l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = ${LOCK_KEY}`;
+
+/** SQL: true while this session holds the migration lock (the run's guard checks it). */
+export const HOLDS_MIGRATION_LOCK = `EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = pg_backend_pid() AND ${ADVISORY_LOCK_IS_OURS})`;
 
 export interface LockWaitPolicy {
   /** How long a runner waits for another runner to finish before giving up. */
@@ -62,8 +66,7 @@ async function describeHolder(client: Client): Promise<string> {
   const { rows } = await client.query<{ pid: number; application_name: string; seconds: number | null }>(
     `SELECT a.pid, a.application_name, extract(epoch FROM now() - a.backend_start)::int AS seconds
        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-        AND ((l.classid::bigint << 32) | l.objid::bigint) = ${LOCK_KEY}`,
+      WHERE ${ADVISORY_LOCK_IS_OURS}`,
   );
   if (rows.length === 0) return 'a session that just released it';
   const { pid, application_name, seconds: age } = rows[0];

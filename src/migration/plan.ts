@@ -1,10 +1,11 @@
 import type { Client } from 'pg';
 import { explain, runFile, withLockRetry, type LockRetryPolicy } from './apply';
-import { displayName, type Bundle } from './bundle';
+import { displayName, type ParsedBundle } from './bundle';
 import { diffCatalog, readCatalog, type CatalogChange } from './catalog';
 import type { Declarations } from './declarations';
 import { checkDrift, type DriftReport } from './drift';
 import { findStaleness, readHistory, type RecordedRun } from './history';
+import { beginRun, guardTransaction, type SessionBaseline } from './guard';
 import type { Logger } from './log';
 
 export interface FixtureRows {
@@ -35,7 +36,7 @@ export interface Plan {
  */
 export async function planBundle(
   client: Client,
-  options: { bundle: Bundle; declarations: Declarations; lockRetry: LockRetryPolicy; log: Logger },
+  options: { bundle: ParsedBundle; declarations: Declarations; baseline: SessionBaseline; lockRetry: LockRetryPolicy; log: Logger },
 ): Promise<Plan> {
   const { bundle, log } = options;
   const [latest] = await readHistory(client, 1);
@@ -43,7 +44,8 @@ export async function planBundle(
   const before = await readCatalog(client);
   const notRun = bundle.files.filter((file) => !file.transactional).map(displayName);
   const { changes, fixtures, drift } = await withLockRetry(client, options, async () => {
-    await client.query('BEGIN');
+    const rolledBack = 'the plan was rolled back: the database is unchanged';
+    const run = await beginRun(client, options.baseline);
     try {
       const fixtureRows: FixtureRows[] = [];
       for (const file of bundle.files.filter((f) => f.transactional)) {
@@ -54,11 +56,14 @@ export async function planBundle(
           fixtureRows.push({ file: displayName(file), statement: index + 1, line: statement.line, tables: difference(counts, now) });
           counts = now;
         });
+        await guardTransaction(client, options.baseline, run, file, rolledBack);
       }
       const after = await readCatalog(client);
-      return { changes: diffCatalog(before, after), fixtures: fixtureRows, drift: await checkDrift(client, options.declarations) };
+      const drift = await checkDrift(client, options.declarations);
+      await guardTransaction(client, options.baseline, run, undefined, rolledBack);
+      return { changes: diffCatalog(before, after), fixtures: fixtureRows, drift };
     } catch (error) {
-      throw explain(error, 'the plan was rolled back: the database is unchanged');
+      throw explain(error, rolledBack);
     } finally {
       await client.query('ROLLBACK').catch(() => undefined);
     }

@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
 import { hostname, userInfo } from 'node:os';
-import { DEFAULT_LOCK_RETRY, DEFAULT_TIMEOUTS, type DriftMode, type LockRetryPolicy, type RunTimeouts } from './apply';
+import { DEFAULT_LOCK_RETRY, type DriftMode, type LockRetryPolicy } from './apply';
 import { DEFAULT_CONNECT_RETRY, type RetryPolicy } from './connection';
 import { ExitCode, MigrationError } from './exit-codes';
+import { DEFAULT_TIMEOUTS, type RunTimeouts } from './guard';
 import { DEFAULT_LOCK_WAIT, type LockWaitPolicy } from './lock';
 
 export const COMMANDS = ['apply', 'status', 'plan', 'verify'] as const;
@@ -32,6 +33,7 @@ const OPTIONS = {
   'expected-hash': { type: 'string', env: 'EXPECTED_BUNDLE_HASH' },
   'lock-timeout': { type: 'string', env: 'MIGRATION_LOCK_TIMEOUT' },
   'statement-timeout': { type: 'string', env: 'MIGRATION_STATEMENT_TIMEOUT' },
+  'idle-timeout': { type: 'string', env: 'MIGRATION_IDLE_TIMEOUT' },
   'lock-retries': { type: 'string', env: 'MIGRATION_LOCK_RETRIES' },
   'lock-wait': { type: 'string', env: 'MIGRATION_LOCK_WAIT' },
   'connect-attempts': { type: 'string', env: 'MIGRATION_CONNECT_ATTEMPTS' },
@@ -57,6 +59,8 @@ Options (each can also be set by the environment variable in brackets):
   --expected-hash HASH      refuse to run unless the files hash to HASH [EXPECTED_BUNDLE_HASH]
   --lock-timeout DUR        lock_timeout per statement [MIGRATION_LOCK_TIMEOUT] (default: 3s)
   --statement-timeout DUR   statement_timeout per statement [MIGRATION_STATEMENT_TIMEOUT] (default: 300s)
+  --idle-timeout DUR        a frozen or unreachable runner's session, transaction and locks end after
+                            about this long [MIGRATION_IDLE_TIMEOUT] (default: 10s)
   --lock-retries N          retries after a lock_timeout, with back-off [MIGRATION_LOCK_RETRIES] (default: 5)
   --lock-wait DUR           how long to wait for another runner [MIGRATION_LOCK_WAIT] (default: 300s)
   --connect-attempts N      connection attempts, with back-off [MIGRATION_CONNECT_ATTEMPTS] (default: 15)
@@ -73,7 +77,8 @@ Durations: a number with ms, s or m (500ms, 3s, 5m).
 
 Exit codes: 0 ok, 1 internal error, 2 usage or configuration, 3 bad input files, 4 cannot connect,
 5 migration lock busy, 6 table lock timeouts exhausted, 7 SQL failure, 8 bundle hash mismatch,
-9 schema incomplete (verify), 10 stale bundle, 11 schema drift.`;
+9 schema incomplete (verify), 10 stale bundle, 11 schema drift, 12 a file broke the run's guard
+(left the transaction, released the migration lock, changed the role or the runner's settings).`;
 
 function usage(message: string): MigrationError {
   return new MigrationError(`${message}\nRun gpu-dev-db --help for the options.`, ExitCode.usage);
@@ -118,12 +123,13 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
   if (drift && drift.text !== 'fail' && drift.text !== 'warn') throw usage(`${drift.source} must be fail or warn, got "${drift.text}"`);
   const lockTimeoutMs = duration('lock-timeout', DEFAULT_TIMEOUTS.lockTimeoutMs);
   const statementTimeoutMs = duration('statement-timeout', DEFAULT_TIMEOUTS.statementTimeoutMs);
+  const idleTimeoutMs = duration('idle-timeout', DEFAULT_TIMEOUTS.idleTimeoutMs);
   return {
     command: command as Command,
     schemaDir: value('schema-dir')?.text ?? 'database/schema',
     fixturesDir: value('fixtures-dir')?.text ?? 'database/fixtures',
     expectedHash: expected?.text,
-    timeouts: { lockTimeoutMs, statementTimeoutMs },
+    timeouts: { lockTimeoutMs, statementTimeoutMs, idleTimeoutMs },
     lockRetry: { ...DEFAULT_LOCK_RETRY, retries: count('lock-retries', DEFAULT_LOCK_RETRY.retries, 0, 100) },
     lockWait: { ...DEFAULT_LOCK_WAIT, timeoutMs: duration('lock-wait', DEFAULT_LOCK_WAIT.timeoutMs) },
     connectRetry: { ...DEFAULT_CONNECT_RETRY, attempts: count('connect-attempts', DEFAULT_CONNECT_RETRY.attempts, 1, 1000) },

@@ -113,7 +113,7 @@ describe('gpu-dev-db apply when a statement fails', () => {
   });
   afterAll(() => db.drop());
 
-  it('when the 3rd statement of a file has a syntax error, then it exits 7 naming file, line and column, and rolls back every earlier file', async () => {
+  it('when the 3rd statement of a file fails, then it exits 7 naming file, line and column, and rolls back every earlier file', async () => {
     const dirs = copyOfDatabaseFolders();
     writeFileSync(
       join(dirs.schemaDir, '005_broken.sql'),
@@ -125,7 +125,7 @@ describe('gpu-dev-db apply when a statement fails', () => {
         '',
         'CREATE TABLE IF NOT EXISTS broken_three (',
         '    id int,',
-        '    name txet PRIMARY KEYY',
+        '    name txet PRIMARY KEY',
         ');',
         '',
       ].join('\n'),
@@ -133,7 +133,7 @@ describe('gpu-dev-db apply when a statement fails', () => {
     const before = await snapshot(client);
     const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url });
     expect(result.code).toBe(7);
-    expect(result.stderr).toContain('ERROR: schema/005_broken.sql line 8, column 23: syntax error at or near "KEYY" (SQLSTATE 42601)');
+    expect(result.stderr).toContain('ERROR: schema/005_broken.sql line 8, column 10: type "txet" does not exist (SQLSTATE 42704)');
     expect(result.stderr).toContain('statement 3 of 3, from line 6: CREATE TABLE IF NOT EXISTS broken_three');
     expect(result.stderr).toContain('the run was rolled back: the database is as it was before');
     expect(result.stderr).toContain('exit code 7 (sqlFailure)');

@@ -1,11 +1,13 @@
 import { mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadBundle } from '../../src/migration/bundle';
-import { splitStatements } from '../../src/migration/sql-split';
+import { readBundle } from '../../src/migration/bundle';
+import { loadSqlParser, splitStatements } from '../../src/migration/sql-split';
 import { copyOfDatabaseFolders } from '../support/runner';
 
 describe('splitStatements', () => {
+  beforeAll(loadSqlParser);
+
   it('when semicolons stand in quotes, dollar bodies and comments, then only real ends split, with each start line and column', () => {
     const sql = [
       "-- header; not a statement",
@@ -23,7 +25,7 @@ describe('splitStatements', () => {
 });
 
 describe('loadBundle', () => {
-  const load = (dirs: { schemaDir: string; fixturesDir: string }, runnerDigest = 'runner-1') => loadBundle({ ...dirs, runnerDigest });
+  const load = (dirs: { schemaDir: string; fixturesDir: string }, runnerDigest = 'runner-1') => readBundle({ ...dirs, runnerDigest });
 
   it('when numbers have more than three digits, then files are ordered by number, schema before fixtures', () => {
     const root = mkdtempSync(join(tmpdir(), 'gpu-dev-order-'));

@@ -64,7 +64,7 @@ describe('deterministic synth', () => {
 
     // And the same bytes as this checkout synthesizes in-process, into yet another folder.
     const here = join(root, 'in-process', 'cdktf.out');
-    synthesize({ outdir: here });
+    await synthesize({ outdir: here });
     expect(readFileSync(join(here, 'stacks', 'gpu-dev', 'cdk.tf.json')).equals(read(a, join('stacks', 'gpu-dev', 'cdk.tf.json')))).toBe(true);
   });
 });

@@ -15,36 +15,36 @@ function outputPlace() {
 }
 
 /** Synth must fail with `message`, leaving no output folder and no staging leftovers. */
-function expectRefusedWithNothingWritten(dirs: { schemaDir: string; fixturesDir: string }, message: string | RegExp) {
+async function expectRefusedWithNothingWritten(dirs: { schemaDir: string; fixturesDir: string }, message: string | RegExp) {
   const { parent, outdir } = outputPlace();
-  expect(() => synthesize({ outdir, ...dirs, runnerBytes: runnerBytes() })).toThrow(message);
+  await expect(synthesize({ outdir, ...dirs, runnerBytes: runnerBytes() })).rejects.toThrow(message);
   expect(readdirSync(parent)).toEqual([]);
 }
 
 describe('synth-time guards', () => {
-  it('when one SQL file alone passes the ConfigMap limit, then synth refuses naming the file and its size, and writes nothing', () => {
+  it('when one SQL file alone passes the ConfigMap limit, then synth refuses naming the file and its size, and writes nothing', async () => {
     const dirs = copyOfDatabaseFolders();
     const sql = `-- ${'x'.repeat(1_100_000)}\nSELECT 1;\n`;
     writeFileSync(join(dirs.schemaDir, '005_huge.sql'), sql);
     const size = Buffer.byteLength('005_huge.sql') + Buffer.byteLength(sql);
-    expectRefusedWithNothingWritten(
+    await expectRefusedWithNothingWritten(
       dirs,
       `file schema/005_huge.sql = "${size} bytes": is larger than one ConfigMap may carry (1000000 bytes of key and value; Kubernetes refuses more than 1048576); split it into several files`,
     );
   });
 
-  it('when files only together pass the limit, then the folder is split over several ConfigMaps instead of refused', () => {
+  it('when files only together pass the limit, then the folder is split over several ConfigMaps instead of refused', async () => {
     const dirs = copyOfDatabaseFolders();
     for (const n of [5, 6, 7]) writeFileSync(join(dirs.schemaDir, `00${n}_big.sql`), `-- ${'x'.repeat(400_000)}\nSELECT ${n};\n`);
-    const summary = synthesize({ ...outputPlace(), ...dirs, runnerBytes: runnerBytes() });
+    const summary = await synthesize({ ...outputPlace(), ...dirs, runnerBytes: runnerBytes() });
     expect(summary.configMaps.map((c) => c.name)).toEqual(['database-schema', 'database-schema-2', 'database-fixtures', 'database-migration-runner']);
     for (const c of summary.configMaps) expect(c.bytes).toBeLessThanOrEqual(1_000_000);
   });
 
-  it('when a SQL file name breaks NNN_name.sql, then synth refuses with the runner\'s own message and writes nothing', () => {
+  it('when a SQL file name breaks NNN_name.sql, then synth refuses with the runner\'s own message and writes nothing', async () => {
     const dirs = copyOfDatabaseFolders();
     writeFileSync(join(dirs.schemaDir, '5_Extra.sql'), 'SELECT 1;');
-    expectRefusedWithNothingWritten(dirs, `${join(dirs.schemaDir, '5_Extra.sql')}: file name does not match NNN_name.sql (three or more digits`);
+    await expectRefusedWithNothingWritten(dirs, `${join(dirs.schemaDir, '5_Extra.sql')}: file name does not match NNN_name.sql (three or more digits`);
   });
 
   it('when the Job name would not be a DNS-1123 label, then the construct refuses naming the prop and the name', () => {
@@ -56,13 +56,13 @@ describe('synth-time guards', () => {
     expect(new DatabaseMigration(testApp(), 'migration', { runnerBytes: runnerBytes(), jobNamePrefix: 'x'.repeat(50) }).jobName).toHaveLength(63);
   });
 
-  it('when a synth is refused after an earlier one succeeded, then the earlier output stays byte for byte', () => {
+  it('when a synth is refused after an earlier one succeeded, then the earlier output stays byte for byte', async () => {
     const place = outputPlace();
     const dirs = copyOfDatabaseFolders();
-    const first = synthesize({ ...place, ...dirs, runnerBytes: runnerBytes() });
+    const first = await synthesize({ ...place, ...dirs, runnerBytes: runnerBytes() });
     const before = readFileSync(join(place.outdir, 'stacks', first.stackName, 'cdk.tf.json'));
     writeFileSync(join(dirs.fixturesDir, '002_empty.sql'), '-- nothing yet\n');
-    expect(() => synthesize({ ...place, ...dirs, runnerBytes: runnerBytes() })).toThrow('002_empty.sql: is empty (no SQL statement)');
+    await expect(synthesize({ ...place, ...dirs, runnerBytes: runnerBytes() })).rejects.toThrow('002_empty.sql: is empty (no SQL statement)');
     expect(readFileSync(join(place.outdir, 'stacks', first.stackName, 'cdk.tf.json')).equals(before)).toBe(true);
     expect(readdirSync(place.parent)).toEqual(['cdktf.out']);
   });

@@ -15,9 +15,9 @@ import { runnerBytes } from '../support/stack';
  * knows how the stack builds them.
  */
 
-function synthesizeToDisk(dirs: { schemaDir: string; fixturesDir: string }, configMapLimitBytes?: number): SynthesizedJob {
+async function synthesizeToDisk(dirs: { schemaDir: string; fixturesDir: string }, configMapLimitBytes?: number): Promise<SynthesizedJob> {
   const outdir = join(mkdtempSync(join(tmpdir(), 'gpu-dev-synth-')), 'cdktf.out');
-  const summary = synthesize({ outdir, schemaDir: dirs.schemaDir, fixturesDir: dirs.fixturesDir, runnerBytes: runnerBytes(), configMapLimitBytes });
+  const summary = await synthesize({ outdir, schemaDir: dirs.schemaDir, fixturesDir: dirs.fixturesDir, runnerBytes: runnerBytes(), configMapLimitBytes });
   return readSynthesizedJob(join(outdir, 'stacks', summary.stackName, 'cdk.tf.json'));
 }
 
@@ -56,7 +56,7 @@ describe('running what the stack synthesizes', () => {
   it('when the synthesized Job runs, then it creates the schema and the ten GPU types, and a fixture edit renames the Job and updates the row', async () => {
     const { db, client } = await fresh();
     const dirs = copyOfDatabaseFolders();
-    const first = synthesizeToDisk(dirs);
+    const first = await synthesizeToDisk(dirs);
 
     const run = await runJob(first, db);
     expect(run.stderr).toBe('');
@@ -69,7 +69,7 @@ describe('running what the stack synthesizes', () => {
 
     const fixture = join(dirs.fixturesDir, '001_initial_gpu_types.sql');
     writeFileSync(fixture, readFileSync(fixture, 'utf8').replace("'NVIDIA H100 80 GB, 8 per node'", "'NVIDIA H100 80 GB HBM3, 8 per node'"));
-    const second = synthesizeToDisk(dirs);
+    const second = await synthesizeToDisk(dirs);
     expect(second.job.metadata.name).toMatch(/^db-migration-[0-9a-f]{12}$/);
     expect(second.job.metadata.name).not.toBe(first.job.metadata.name);
 
@@ -86,9 +86,9 @@ describe('running what the stack synthesizes', () => {
   it('when the old Job runs against the new ConfigMaps, then the runner refuses the mismatched bundle (exit 8) and changes nothing', async () => {
     const { db, client } = await fresh();
     const dirs = copyOfDatabaseFolders();
-    const old = synthesizeToDisk(dirs);
+    const old = await synthesizeToDisk(dirs);
     writeFileSync(join(dirs.schemaDir, '005_extra.sql'), 'CREATE TABLE IF NOT EXISTS extra (id int);\n');
-    const current = synthesizeToDisk(dirs);
+    const current = await synthesizeToDisk(dirs);
     // The old Job's command with the new ConfigMaps' data: what a stale pod would see.
     const stale = { json: current.json, job: old.job };
     const run = await runJob(stale, db);
@@ -99,7 +99,7 @@ describe('running what the stack synthesizes', () => {
 
   it('when the schema is split over several ConfigMaps, then they are projected into one folder and the Job applies it all', async () => {
     const { db, client } = await fresh();
-    const split = synthesizeToDisk(copyOfDatabaseFolders(), 3000);
+    const split = await synthesizeToDisk(copyOfDatabaseFolders(), 3000);
     const schemaVolume = split.job.spec.template.spec.volume.find((v: any) => v.name === 'schema');
     const sources = schemaVolume.projected[0].sources.map((s: any) => s.config_map[0].name);
     expect(sources).toEqual(['database-schema', 'database-schema-2', 'database-schema-3', 'database-schema-4']);

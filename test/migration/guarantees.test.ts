@@ -1,0 +1,255 @@
+import { copyFileSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Client } from 'pg';
+import { createTestDatabase, snapshot, type TestDatabase } from '../support/database';
+import { copyOfDatabaseFolders, folderArgs, runRunner, spawnRunner } from '../support/runner';
+import { waitFor } from '../support/wait';
+
+/**
+ * The runner's promises hold whatever the files contain: one transaction, a read-only plan,
+ * one runner at a time, the runner's own settings for every file, bounded waits.
+ */
+
+type Dirs = ReturnType<typeof copyOfDatabaseFolders>;
+
+/** The product's files plus `extra` ("schema/005_x.sql" → SQL). */
+function bundleWith(extra: Record<string, string>): Dirs {
+  const dirs = copyOfDatabaseFolders();
+  for (const [name, sql] of Object.entries(extra)) {
+    const [folder, file] = name.split('/');
+    writeFileSync(join(folder === 'schema' ? dirs.schemaDir : dirs.fixturesDir, file), sql);
+  }
+  return dirs;
+}
+
+describe('statements that would break the run are refused before connecting', () => {
+  let db: TestDatabase;
+  let client: Client;
+  beforeAll(async () => {
+    db = await createTestDatabase('refuse');
+    client = await db.connect();
+    expect((await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders())], { DATABASE_URL: db.url })).code).toBe(0);
+  });
+  afterAll(() => db.drop());
+
+  const NO_TX = '-- migration: no-transaction\n';
+  const cases: [string, Record<string, string>, string][] = [
+    [
+      'a file wrapped in BEGIN … COMMIT',
+      { 'schema/005_wrapped.sql': 'BEGIN;\nALTER TABLE gpu_types ADD COLUMN IF NOT EXISTS note text;\nCOMMIT;\n', 'fixtures/002_change.sql': "UPDATE gpu_types SET max_per_node = 99 WHERE gpu_type = 't4';\n" },
+      "005_wrapped.sql:1:1: BEGIN is not allowed: every file already runs in the run's one transaction",
+    ],
+    ['START TRANSACTION', { 'schema/005_x.sql': 'SELECT 1;\n  START TRANSACTION;\n' }, '005_x.sql:2:3: START TRANSACTION is not allowed'],
+    ['a SAVEPOINT', { 'schema/005_x.sql': 'SAVEPOINT before_change;\n' }, '005_x.sql:1:1: SAVEPOINT before_change is not allowed'],
+    ['END', { 'fixtures/002_x.sql': "UPDATE gpu_types SET max_per_node = 99 WHERE gpu_type = 't4';\nEND;\n" }, '002_x.sql:2:1: END is not allowed'],
+    ['PREPARE TRANSACTION', { 'schema/005_x.sql': "PREPARE TRANSACTION 'x';\n" }, "005_x.sql:1:1: PREPARE TRANSACTION 'x' is not allowed"],
+    ['SET ROLE', { 'schema/005_x.sql': 'SET ROLE some_role;\nCREATE TABLE owned (id int);\n' }, "005_x.sql:1:1: SET ROLE some_role is not allowed: the tables this run creates, and the runner's own history, would belong to another role"],
+    ['SET LOCAL ROLE', { 'schema/005_x.sql': 'SET LOCAL ROLE some_role;\n' }, '005_x.sql:1:1: SET LOCAL ROLE some_role is not allowed: the tables this run creates'],
+    ['SET SESSION AUTHORIZATION', { 'schema/005_x.sql': 'SET SESSION AUTHORIZATION some_role;\n' }, '005_x.sql:1:1: SET SESSION AUTHORIZATION some_role is not allowed'],
+    ['RESET ALL', { 'schema/005_x.sql': 'RESET ALL;\n' }, "005_x.sql:1:1: RESET ALL is not allowed: it would reset the runner's lock_timeout"],
+    ['DISCARD ALL in a no-transaction file', { 'schema/005_x.sql': `${NO_TX}DISCARD ALL;\n` }, '005_x.sql:2:1: DISCARD ALL is not allowed: it throws away the runner\'s session state, and DISCARD ALL also releases the migration lock'],
+    ['a session-wide SET search_path in the last fixture', { 'fixtures/002_x.sql': 'SET search_path = elsewhere;\n' }, '002_x.sql:1:1: SET search_path changes the setting for the whole session'],
+    ['a session-wide SET of the runner\'s lock_timeout', { 'schema/005_x.sql': "SET lock_timeout = 0;\n" }, "lock_timeout is the runner's own setting"],
+    ['pg_advisory_unlock_all()', { 'schema/005_x.sql': `${NO_TX}SELECT pg_advisory_unlock_all();\n` }, '005_x.sql:2:1: pg_advisory_unlock_all() is not allowed: it can release the runner\'s migration lock'],
+    ['a session-wide set_config', { 'schema/005_x.sql': "SELECT set_config('search_path', '', false);\n" }, "005_x.sql:1:1: set_config('search_path', ..., false) changes the setting for the whole session"],
+    ['COPY FROM STDIN', { 'fixtures/002_x.sql': 'COPY gpu_types FROM STDIN;\n' }, '002_x.sql:1:1: COPY ... FROM STDIN is not allowed'],
+    ['a syntax error', { 'schema/005_x.sql': 'SELECT 1;\n\nSELEC 2;\n' }, '005_x.sql:3:1: PostgreSQL\'s parser refuses this file: syntax error at or near "SELEC"'],
+    ['a psql meta-command', { 'schema/005_x.sql': 'SELECT 1;\n\\connect other\n' }, "005_x.sql:2:1: PostgreSQL's parser refuses this file: syntax error at or near \"\\\" (a line starting with a backslash is a psql meta-command, not SQL: remove it)"],
+    ['a comment-only file', { 'schema/005_x.sql': '-- TODO; later\n/* nothing; */\n' }, '005_x.sql: is empty (no SQL statement)'],
+  ];
+
+  it.each(cases)('when a file has %s, then apply and plan exit 3 naming file, line, column and the remedy, and the database is unchanged', async (_, files, message) => {
+    const before = await snapshot(client);
+    const dirs = bundleWith(files);
+    for (const command of ['apply', 'plan']) {
+      const result = await runRunner([command, ...folderArgs(dirs)], { DATABASE_URL: db.url });
+      expect({ command, code: result.code }).toEqual({ command, code: 3 });
+      expect(result.stderr).toContain(message);
+      expect(result.stderr).toContain('exit code 3 (badInput)');
+    }
+    expect(await snapshot(client)).toBe(before);
+  });
+
+  it('when a file is a symbolic link out of the folder, then exit 3 names it and nothing of the target is read', async () => {
+    const dirs = copyOfDatabaseFolders();
+    symlinkSync('/etc/passwd', join(dirs.schemaDir, '005_passwd.sql'));
+    const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url });
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain(`${join(dirs.schemaDir, '005_passwd.sql')}: is a symbolic link to /etc/passwd, outside the folder; bundle files must be inside it (nothing of the target was read)`);
+    expect(result.stderr).not.toContain('root:');
+  });
+
+  it('when a file is a dangling symbolic link, then exit 3 names it, without a stack trace', async () => {
+    const dirs = copyOfDatabaseFolders();
+    symlinkSync(join(dirs.root, 'gone.sql'), join(dirs.fixturesDir, '002_gone.sql'));
+    const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url });
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain(`${join(dirs.fixturesDir, '002_gone.sql')}: is a symbolic link to something that does not exist; fix or remove the link`);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('when links resolve inside the folder (the kubelet\'s ConfigMap layout), then they are read', async () => {
+    const dirs = copyOfDatabaseFolders();
+    const linked = join(mkdtempSync(join(tmpdir(), 'gpu-dev-links-')), 'fixtures');
+    const name = '001_initial_gpu_types.sql';
+    mkdirSync(join(linked, '..2026_12_01'), { recursive: true });
+    copyFileSync(join(dirs.fixturesDir, name), join(linked, '..2026_12_01', name));
+    symlinkSync('..2026_12_01', join(linked, '..data'));
+    symlinkSync(join('..data', name), join(linked, name));
+    const result = await runRunner(['apply', '--schema-dir', dirs.schemaDir, '--fixtures-dir', linked], { DATABASE_URL: db.url });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('was already applied');
+  });
+});
+
+describe('what a file sets lasts for that file only', () => {
+  let db: TestDatabase;
+  let client: Client;
+  beforeEach(async () => {
+    db = await createTestDatabase('local');
+    client = await db.connect();
+  });
+  afterEach(() => db.drop());
+
+  it('when a file sets SET LOCAL lock_timeout, search_path and work_mem, then the next file starts from the runner\'s own values', async () => {
+    const dirs = bundleWith({
+      'schema/005_patient.sql': "SET LOCAL lock_timeout = '1min';\nSET LOCAL search_path = pg_catalog;\nSET LOCAL work_mem = '77MB';\nSELECT 1;\n",
+      'schema/006_probe.sql':
+        "CREATE TABLE IF NOT EXISTS public.probe AS SELECT current_setting('lock_timeout') AS lock_timeout, current_setting('search_path') AS search_path, current_setting('work_mem') AS work_mem, current_user::text AS who;\n",
+      // The last fixture's SET LOCAL must not blind the drift check to the product's tables.
+      'fixtures/002_last.sql': 'SET LOCAL search_path = pg_catalog;\nSELECT 1;\n',
+    });
+    const result = await runRunner(['apply', ...folderArgs(dirs), '--lock-timeout', '2s'], { DATABASE_URL: db.url });
+    expect(result.stderr).not.toContain('drift');
+    expect(result.code).toBe(0);
+    const { rows } = await client.query('SELECT lock_timeout, search_path, work_mem, who = session_user AS same_user FROM probe');
+    expect(rows).toEqual([{ lock_timeout: '2s', search_path: '"$user", public', work_mem: '4MB', same_user: true }]);
+  });
+});
+
+describe('what the rules cannot see, the run\'s guard catches', () => {
+  let db: TestDatabase;
+  let client: Client;
+  beforeEach(async () => {
+    db = await createTestDatabase('guard');
+    client = await db.connect();
+    expect((await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders())], { DATABASE_URL: db.url })).code).toBe(0);
+  });
+  afterEach(() => db.drop());
+
+  it('when dynamic SQL releases the migration lock, then apply and plan exit 12, roll back, and say so', async () => {
+    const dirs = bundleWith({
+      'schema/005_unlock.sql': 'CREATE TABLE IF NOT EXISTS sneaky (id int);\nDO $$ BEGIN EXECUTE \'SELECT pg_advisory_unlock_all()\'; END $$;\n',
+    });
+    const before = await snapshot(client);
+    for (const [command, rolledBack] of [['apply', 'The run was rolled back: the database is as it was before'], ['plan', 'The plan was rolled back: the database is unchanged']]) {
+      const result = await runRunner([command, ...folderArgs(dirs)], { DATABASE_URL: db.url });
+      expect(result.code).toBe(12);
+      expect(result.stderr).toContain('after schema/005_unlock.sql ran, this runner no longer held the migration lock');
+      expect(result.stderr).toContain(rolledBack);
+      expect(result.stderr).toContain('exit code 12 (guardFailed)');
+    }
+    expect(await snapshot(client)).toBe(before);
+  });
+
+  it('when dynamic SQL changes the role, then apply exits 12 and nothing is owned by that role', async () => {
+    const role = `other_${db.name}`;
+    await client.query(`CREATE ROLE ${role}`);
+    try {
+      await client.query(`GRANT CREATE ON SCHEMA public TO ${role}`);
+      const dirs = bundleWith({ 'schema/005_role.sql': `DO $$ BEGIN EXECUTE 'SET ROLE ${role}'; END $$;\nCREATE TABLE IF NOT EXISTS owned_by_other (id int);\n` });
+      const before = await snapshot(client);
+      const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url });
+      expect(result.code).toBe(12);
+      expect(result.stderr).toMatch(new RegExp(`after schema/005_role.sql ran, the session ran as ${role} \\(session user \\w+\\) instead of \\w+`));
+      expect(result.stderr).toContain('The run was rolled back: the database is as it was before');
+      expect(await snapshot(client)).toBe(before);
+    } finally {
+      await client.query(`REVOKE ALL ON SCHEMA public FROM ${role}`);
+      await client.query(`DROP ROLE ${role}`);
+    }
+  });
+});
+
+describe('statements PostgreSQL accepts, the runner splits as PostgreSQL does', () => {
+  let db: TestDatabase;
+  let client: Client;
+  beforeAll(async () => {
+    db = await createTestDatabase('split');
+    client = await db.connect();
+    expect((await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders())], { DATABASE_URL: db.url })).code).toBe(0);
+  });
+  afterAll(() => db.drop());
+
+  const tricky = [
+    'CREATE OR REPLACE FUNCTION atomic_total() RETURNS integer LANGUAGE sql',
+    'BEGIN ATOMIC',
+    '  SELECT 1;',
+    '  SELECT count(*)::integer FROM gpu_types;',
+    'END;',
+    'CREATE TABLE IF NOT EXISTS audit_a (n int);',
+    'CREATE TABLE IF NOT EXISTS audit_b (n int);',
+    'CREATE OR REPLACE RULE audit_both AS ON INSERT TO audit_a DO ALSO (INSERT INTO audit_b VALUES (NEW.n); INSERT INTO audit_b VALUES (NEW.n + 1));',
+    'SELECT $é$ a ; dollar body $é$ AS body;',
+    '',
+  ];
+
+  it('when a file has BEGIN ATOMIC, a two-action rule and a non-ASCII dollar tag, then apply and plan run it, and an error after them names its real line', async () => {
+    const good = bundleWith({ 'schema/005_tricky.sql': tricky.join('\n') });
+    const plan = await runRunner(['plan', ...folderArgs(good)], { DATABASE_URL: db.url });
+    expect(plan.stderr).not.toContain('ERROR');
+    expect(plan.code).toBe(0);
+    expect((await runRunner(['apply', ...folderArgs(good)], { DATABASE_URL: db.url })).code).toBe(0);
+    await client.query('INSERT INTO audit_a VALUES (10)');
+    expect((await client.query('SELECT n FROM audit_b ORDER BY n')).rows).toEqual([{ n: 10 }, { n: 11 }]);
+    expect((await client.query('SELECT atomic_total() AS n')).rows).toEqual([{ n: 10 }]);
+
+    const bad = bundleWith({ 'schema/005_tricky.sql': tricky.join('\n'), 'schema/006_after.sql': `${tricky.join('\n')}SELECT 1/0;\n` });
+    const before = await snapshot(client);
+    const result = await runRunner(['apply', ...folderArgs(bad)], { DATABASE_URL: db.url });
+    expect(result.code).toBe(7);
+    expect(result.stderr).toContain('schema/006_after.sql line 10, column 1: division by zero (SQLSTATE 22012)');
+    expect(result.stderr).toContain('statement 6 of 6, from line 10');
+    expect(await snapshot(client)).toBe(before);
+  });
+});
+
+describe('when a runner hangs inside its transaction (SIGSTOP)', () => {
+  let db: TestDatabase;
+  let client: Client;
+  beforeAll(async () => {
+    db = await createTestDatabase('frozen');
+    client = await db.connect();
+    expect((await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders())], { DATABASE_URL: db.url })).code).toBe(0);
+  });
+  afterAll(() => db.drop());
+
+  it('then its session, the migration lock and its table locks end within the idle timeout, and the next runner applies', async () => {
+    const dirs = bundleWith({ 'schema/005_hold.sql': 'LOCK TABLE reservations IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(1);\n' });
+    const frozen = spawnRunner(['apply', ...folderArgs(dirs), '--idle-timeout', '2s'], { DATABASE_URL: db.url });
+    try {
+      await waitFor('the runner to hold reservations', async () => {
+        const { rows } = await client.query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(1)%' AND state = 'active' AND pid <> pg_backend_pid()`);
+        return rows.length === 1;
+      });
+      frozen.child.kill('SIGSTOP');
+      const stoppedAt = Date.now();
+      const held = async () =>
+        (await client.query(
+          `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE a.application_name LIKE 'gpu-dev-db%' AND (l.locktype = 'advisory' OR l.relation = 'reservations'::regclass)`,
+        )).rows[0].n;
+      expect(await held()).toBeGreaterThan(0);
+      // pg_sleep(1) ends, the session sits idle in its transaction, and 2 s later PostgreSQL ends it.
+      await waitFor('the frozen runner\'s locks to be freed', async () => (await held()) === 0, 20_000);
+      expect(Date.now() - stoppedAt).toBeGreaterThan(2000);
+      const next = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url });
+      expect(next.code).toBe(0);
+      expect((await client.query('SELECT count(*)::int AS n FROM schema_migrations WHERE bundle_hash = $1', [/bundle ([0-9a-f]{64})/.exec(next.stdout)?.[1]])).rows[0].n).toBe(1);
+    } finally {
+      frozen.child.kill('SIGKILL');
+      await frozen.result;
+    }
+  });
+});
