@@ -36,7 +36,7 @@ const NODE_UID = 1000;
 /** Exit codes that fail the same way on every attempt: retrying would only repeat them. */
 /** Mounted files: readable, never writable (spelled as the provider reads it back). */
 const READ_ONLY = '0444';
-const PERMANENT_EXIT_CODES = [ExitCode.usage, ExitCode.badInput, ExitCode.bundleHashMismatch, ExitCode.staleBundle, ExitCode.drift];
+const PERMANENT_EXIT_CODES = [ExitCode.usage, ExitCode.badInput, ExitCode.bundleHashMismatch, ExitCode.staleBundle, ExitCode.drift, ExitCode.guardFailed];
 
 export interface DatabaseMigrationProps {
   /** Namespace of the ConfigMaps and the Job. @default "gpu-controlplane" */

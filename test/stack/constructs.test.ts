@@ -86,7 +86,7 @@ describe('the stack in external-database mode (the default)', () => {
     // Input, usage, hash, staleness and drift failures repeat on every attempt: fail the Job at once.
     expect(job.spec.pod_failure_policy.rule[0]).toEqual({
       action: 'FailJob',
-      on_exit_codes: { container_name: 'migrate', operator: 'In', values: [2, 3, 8, 10, 11] },
+      on_exit_codes: { container_name: 'migrate', operator: 'In', values: [2, 3, 8, 10, 11, 12] },
     });
   });
 
