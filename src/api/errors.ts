@@ -30,3 +30,14 @@ export class DatabaseUnavailableError extends Error {
     super('Database unavailable, try again shortly', { cause });
   }
 }
+
+/**
+ * A statement waited longer than lock_timeout for a lock, in practice one a migration holds on a
+ * table while it changes the schema: a 503 the client may retry, instead of waiting until
+ * statement_timeout ends in a 500.
+ */
+export class LockTimeoutError extends Error {
+  constructor(cause: unknown) {
+    super('A schema change holds a lock on a table this request needs; try again shortly', { cause });
+  }
+}

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
-import { ConflictError, DatabaseUnavailableError, ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } from './errors';
+import { ConflictError, DatabaseUnavailableError, ForbiddenError, LockTimeoutError, NotFoundError, UnauthorizedError, ValidationError } from './errors';
 import type { ApiLogger } from './log';
 
 /** What start-up and shutdown share with the request path and the probes. */
@@ -76,9 +76,10 @@ export const errorHandler: ErrorRequestHandler = (error, _req, res, next) => {
   if (error instanceof ForbiddenError) return send(403, error.message);
   if (error instanceof NotFoundError) return send(404, error.message);
   if (error instanceof ConflictError) return send(409, error.message);
-  if (error instanceof DatabaseUnavailableError) {
-    // Logged without a stack: it is the database's state, not a bug; /ready reports it too.
-    requestLog(res).warn('database unavailable', { error: (error.cause as Error)?.message });
+  if (error instanceof DatabaseUnavailableError || error instanceof LockTimeoutError) {
+    // Logged without a stack: it is the database's state (down, or a table held by a migration),
+    // not a bug; the client may retry.
+    requestLog(res).warn(error instanceof LockTimeoutError ? 'lock timeout' : 'database unavailable', { error: (error.cause as Error)?.message });
     res.setHeader('Retry-After', '5');
     return send(503, error.message);
   }

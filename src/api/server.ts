@@ -102,6 +102,7 @@ function createPool(config: ApiConfig, log: ApiLogger): Pool {
     connectionTimeoutMillis: config.connectRetry.attemptTimeoutMs,
     idleTimeoutMillis: 30_000,
     statement_timeout: config.statementTimeoutMs,
+    lock_timeout: config.lockTimeoutMs,
     // DATE as its text (2025-01-31): pg's default makes a Date at local midnight, which
     // serialises to the previous day in any timezone east of UTC.
     types: {

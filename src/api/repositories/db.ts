@@ -1,6 +1,6 @@
 import type { Pool, QueryResult, QueryResultRow } from 'pg';
 import { isConnectionLost } from '../../migration/connection';
-import { DatabaseUnavailableError } from '../errors';
+import { DatabaseUnavailableError, LockTimeoutError } from '../errors';
 
 /** A pool or one client: a repository function runs its statements on whichever it is given. */
 export interface Db {
@@ -20,14 +20,22 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   );
 }
 
-/** The pool as the services' Db: a database that cannot be reached becomes DatabaseUnavailableError. */
+/** PostgreSQL's lock_not_available: lock_timeout ran out. */
+const LOCK_NOT_AVAILABLE = '55P03';
+
+/**
+ * The pool as the services' Db: a database that cannot be reached becomes
+ * DatabaseUnavailableError, a lock wait that hit lock_timeout LockTimeoutError.
+ */
 export function requestDb(pool: Pool): Db {
   return {
     async query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>> {
       try {
         return await pool.query<R>(text, values);
       } catch (error) {
-        throw isDatabaseUnavailable(error) ? new DatabaseUnavailableError(error) : error;
+        if (isDatabaseUnavailable(error)) throw new DatabaseUnavailableError(error);
+        if ((error as { code?: string })?.code === LOCK_NOT_AVAILABLE) throw new LockTimeoutError(error);
+        throw error;
       }
     },
   };
