@@ -25,7 +25,7 @@ export interface AppDeps {
 /** The Express app over injected dependencies: no state outside them. */
 export function createApp({ config, pool, log, lifecycle }: AppDeps): Express {
   const db = requestDb(pool);
-  const auth = authService({ db, apiKeyTtlHours: config.apiKeyTtlHours });
+  const auth = authService({ db, keyPolicy: config });
   // Authentication comes before body parsing: a caller without a valid key gets nothing parsed.
   const v1 = Router()
     .use(requireCaller(auth))

@@ -14,6 +14,7 @@ export interface ApiConfig {
   readonly queueName: string;
   readonly diskQueueName: string;
   readonly apiKeyTtlHours: number;
+  readonly maxActiveKeys: number;
   readonly bodyLimitBytes: number;
   readonly shutdownGraceMs: number;
 }
@@ -58,6 +59,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ApiConfig {
     queueName: queue('QUEUE_NAME', 'gpu_reservations'),
     diskQueueName: queue('DISK_QUEUE_NAME', 'disk_operations'),
     apiKeyTtlHours: whole('API_KEY_TTL_HOURS', 2, 1, 168),
+    maxActiveKeys: whole('API_MAX_ACTIVE_KEYS', 5, 1, 100),
     bodyLimitBytes: whole('API_BODY_LIMIT_KB', 1024, 1, 102400) * 1024,
     shutdownGraceMs: whole('API_SHUTDOWN_GRACE_SECONDS', 20, 1, 600) * 1000,
   };
