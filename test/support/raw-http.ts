@@ -50,6 +50,8 @@ function parseResponse(raw: Buffer, head: boolean, closed = false): RawResponse 
   const lines = raw.subarray(0, end).toString('latin1').split('\r\n');
   const status = /^HTTP\/1\.[01] (\d{3})( |$)/.exec(lines[0]);
   if (!status) return undefined;
+  // An interim response (100 Continue) precedes the real one.
+  if (status[1].startsWith('1')) return parseResponse(raw.subarray(end + 4), head, closed);
   const headers: Record<string, string> = {};
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(':');
