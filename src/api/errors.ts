@@ -3,12 +3,12 @@
  * reached. The error middleware maps each class to its HTTP status; anything else is a 500
  * whose details stay in the log.
  */
-/** A request that cannot be read as meant (a malformed URL, a missing Host header). */
-export class BadRequestError extends Error {}
 export class UnauthorizedError extends Error {}
 export class ForbiddenError extends Error {}
 export class NotFoundError extends Error {}
 export class ConflictError extends Error {}
+/** A request that cannot be read as meant (a malformed URL, a missing Host header). */
+export class BadRequestError extends Error {}
 
 /** One problem with the input, FastAPI's shape: where, what, and a machine-readable kind. */
 export interface ValidationIssue {

@@ -149,9 +149,9 @@ export function unstorableIssues(source: 'body' | 'query', input: unknown): Vali
     readonly parent?: Node;
   }
   const loc = (node: Node, key?: string): (string | number)[] => {
-    const path: (string | number)[] = key === undefined ? [] : [key];
-    for (let n: Node | undefined = node; n?.parent; n = n.parent) path.unshift(n.key as string | number);
-    return [source, ...path];
+    const reversed: (string | number)[] = key === undefined ? [] : [key];
+    for (let n: Node | undefined = node; n?.parent; n = n.parent) reversed.push(n.key as string | number);
+    return [source, ...reversed.reverse()];
   };
   const issues: ValidationIssue[] = [];
   const pending: Node[] = [{ value: input }];

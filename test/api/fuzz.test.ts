@@ -99,7 +99,7 @@ const RAW_BODIES: readonly { body: Buffer; headers?: [string, string][] }[] = [
   { body: Buffer.from('1') },
   { body: Buffer.from('null') },
   { body: Buffer.from('{"image": "a", "image": "\\u0000", "instance_type": "t"}') },
-  { body: Buffer.from('['.repeat(200_000) + ']'.repeat(200_000)) },
+  { body: Buffer.from('['.repeat(400_000) + '"\\u0000"' + ']'.repeat(400_000)) },
   { body: Buffer.from('{"a":'.repeat(50_000) + '"\\u0000"' + '}'.repeat(50_000)) },
   { body: Buffer.alloc(2 * 1024 * 1024, 'a') },
   { body: Buffer.from('not gzip at all'), headers: [['Content-Encoding', 'gzip']] },

@@ -1,18 +1,12 @@
 import type { Client } from 'pg';
 import type { TestDatabase } from '../support/database';
-import { call, createApiDatabase, createUserWithKey, insertReservation, startTestApi, type TestApi } from '../support/api';
+import { call, createApiDatabase, createUserWithKey, insertReservation, startTestApi, timedCall, type TestApi } from '../support/api';
 
 /** The API's lock_timeout in this test; production's default is 5 s. */
 const LOCK_TIMEOUT_SECONDS = 1;
 /** lock_timeout plus room for a busy machine, and far below statement_timeout (30 s), where the wait used to end in a 500. */
 const ANSWER_WITHIN_MS = 5000;
 const LOCKED = { detail: 'A schema change holds a lock on a table this request needs; try again shortly' };
-
-async function timedCall(url: string, key: string, init: { method?: string } = {}) {
-  const started = performance.now();
-  const response = await call(url, key, init);
-  return { ...response, ms: performance.now() - started };
-}
 
 describe('API behind a migration holding ACCESS EXCLUSIVE on reservations', () => {
   let db: TestDatabase;

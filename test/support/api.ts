@@ -95,6 +95,13 @@ export async function call(
   return { status: response.status, body: parsed, headers: response.headers };
 }
 
+/** `call`, timed: for the tests that bound how quickly an answer comes. */
+export async function timedCall(url: string, key: string | null, init: Parameters<typeof call>[2] = {}): Promise<Awaited<ReturnType<typeof call>> & { ms: number }> {
+  const started = performance.now();
+  const response = await call(url, key, init);
+  return { ...response, ms: performance.now() - started };
+}
+
 let bundleDir: string | undefined;
 
 /** The bundled API programs (the image's bytes), built once per test file. */
