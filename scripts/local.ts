@@ -12,9 +12,10 @@ import { parseArgs } from 'node:util';
 import { Client } from 'pg';
 import { loadConfig as loadApiConfig } from '../src/api/config';
 import { jsonLogger } from '../src/api/log';
+import { clientDb } from '../src/api/repositories/db';
 import { findUserByUsername, insertUser } from '../src/api/repositories/users';
 import { startApi, type RunningApi } from '../src/api/server';
-import { issueKey } from '../src/api/services/keys';
+import { issueKey, type KeyPolicy } from '../src/api/services/keys';
 import { jobProcess, readSynthesizedJob } from '../src/local/synthesized-job';
 import { REPO_ROOT } from '../src/runner-bundle';
 import { MigrationError } from '../src/migration/exit-codes';
@@ -93,7 +94,7 @@ async function main(): Promise<number> {
     const env = { PORT: String(apiPort), POSTGRES_USER: 'postgres', POSTGRES_PASSWORD: PASSWORD, POSTGRES_DB: DATABASE, POSTGRES_HOST: '127.0.0.1', POSTGRES_PORT: String(dbPort) };
     const apiConfig = loadApiConfig(env);
     api = await startApi(apiConfig, jsonLogger((line) => process.stdout.write(`[api] ${line}\n`)));
-    const key = await developmentKey(postgres.url(DATABASE), apiConfig.apiKeyTtlHours);
+    const key = await developmentKey(postgres.url(DATABASE), apiConfig);
     const base = `http://127.0.0.1:${api.port}`;
     say();
     say('gpu-dev control plane running locally');
@@ -178,13 +179,13 @@ async function runMigrationAsTheJobWould(localDir: string, schemaDir: string, fi
 }
 
 /** A key for user "dev" (created on the first run), printed once like the admin command does. */
-async function developmentKey(databaseUrl: string, ttlHours: number) {
+async function developmentKey(databaseUrl: string, policy: KeyPolicy) {
   const client = new Client({ connectionString: databaseUrl });
   await client.connect();
   try {
     const user = (await findUserByUsername(client, 'dev')) ?? (await insertUser(client, 'dev', 'dev@localhost'));
     if (!user) throw new Error('could not create the development user "dev"');
-    return await issueKey(client, user, ttlHours, 'npm run local');
+    return (await issueKey(clientDb(client), user, policy, { description: 'npm run local' })).issued;
   } finally {
     await client.end();
   }

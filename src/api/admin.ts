@@ -4,10 +4,10 @@ import { checkContract, describeContractFailure, SCHEMA_CONTRACT } from '../migr
 import { ExitCode, MigrationError } from '../migration/exit-codes';
 import { lineLogger } from '../migration/log';
 import { loadConfig } from './config';
-import type { Db } from './repositories/db';
-import { findKeys, revokeKey } from './repositories/keys';
+import { clientDb, type TransactionalDb } from './repositories/db';
+import { findKeys } from './repositories/keys';
 import { findUserByUsername, insertUser } from './repositories/users';
-import { issueKey } from './services/keys';
+import { issueKey, revokeKey, type KeyPolicy } from './services/keys';
 
 export const ADMIN_USAGE = `Usage: gpu-dev-api-admin <command>
 
@@ -16,11 +16,12 @@ export const ADMIN_USAGE = `Usage: gpu-dev-api-admin <command>
   create-key <username> [--description TEXT]
       print a new API key for an existing user (after the last one expired, say)
   revoke-key <key prefix | key id>
-      revoke one key; the user's other keys stay valid
+      revoke one key and every key rotated from it; the user's other keys stay valid
 
 A new key is printed once, alone on stdout (only its sha256 is stored); everything else goes
 to stderr. Keys expire after API_KEY_TTL_HOURS (default 2); users renew them with
-POST /v1/keys/rotate. The database comes from the API's environment: DATABASE_URL, or
+POST /v1/keys/rotate. A user holds at most API_MAX_ACTIVE_KEYS (default 5) usable keys: a new
+one revokes the oldest beyond that. The database comes from the API's environment: DATABASE_URL, or
 POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB with POSTGRES_HOST and POSTGRES_PORT.
 
 Exit codes: 0 ok, 2 usage (or unknown user, taken name, no such key), 4 cannot connect,
@@ -66,17 +67,17 @@ export async function adminMain(argv: readonly string[], env: NodeJS.ProcessEnv,
     try {
       const report = await checkContract(client, { pgmq: false, contract: { api_users: SCHEMA_CONTRACT.api_users, api_keys: SCHEMA_CONTRACT.api_keys } });
       if (!report.ok) throw new MigrationError(describeContractFailure(report, config.database.description), ExitCode.schemaIncomplete);
-      const ttl = config.apiKeyTtlHours;
+      const db = clientDb(client);
       if (command === 'create-user') {
         const user = await insertUser(client, subject, email ?? null);
         if (!user) throw usage(`user "${subject}" exists; use create-key ${subject} for a new key`);
         err(`created user ${user.username} (user_id ${user.user_id})`);
-        await printKey(client, user, ttl, description ?? 'created with gpu-dev-api-admin create-user', out, err);
+        await printKey(db, user, config, description ?? 'created with gpu-dev-api-admin create-user', out, err);
       } else if (command === 'create-key') {
         const user = await findUserByUsername(client, subject);
         if (!user) throw usage(`no user "${subject}"; use create-user ${subject}`);
         if (!user.is_active) err(`warning: user ${subject} is disabled (api_users.is_active = false): the key will be refused with 403 until the user is enabled`);
-        await printKey(client, user, ttl, description ?? 'created with gpu-dev-api-admin create-key', out, err);
+        await printKey(db, user, config, description ?? 'created with gpu-dev-api-admin create-key', out, err);
       } else {
         const keys = await findKeys(client, subject);
         if (keys.length === 0) throw usage(`no key has the id or prefix "${subject}"`);
@@ -84,11 +85,10 @@ export async function adminMain(argv: readonly string[], env: NodeJS.ProcessEnv,
           throw usage(`"${subject}" matches ${keys.length} keys; revoke one by its key id:\n${keys.map((k) => `  key_id ${k.key_id}  prefix ${k.key_prefix}  user ${k.username}${k.is_active ? '' : '  (revoked)'}`).join('\n')}`);
         }
         const [key] = keys;
-        if (!key.is_active) err(`key ${key.key_id} (prefix ${key.key_prefix}) of ${key.username} was already revoked`);
-        else {
-          await revokeKey(client, key.key_id);
-          err(`revoked key ${key.key_id} (prefix ${key.key_prefix}) of ${key.username}`);
-        }
+        const revoked = await revokeKey(db, key);
+        // Already revoked, yet a key rotated from it may still be live: revoking that is the point.
+        if (!revoked.some((r) => r.key_id === key.key_id)) err(`key ${key.key_id} (prefix ${key.key_prefix}) of ${key.username} was already revoked`);
+        for (const r of revoked) err(`revoked key ${r.key_id} (prefix ${r.key_prefix}) of ${key.username}${r.rotated_from === null ? '' : `, rotated from key ${r.rotated_from}`}`);
       }
       return ExitCode.ok;
     } finally {
@@ -101,10 +101,11 @@ export async function adminMain(argv: readonly string[], env: NodeJS.ProcessEnv,
   }
 }
 
-async function printKey(db: Db, user: { user_id: number; username: string }, ttlHours: number, description: string, out: (line: string) => void, err: (line: string) => void) {
-  const key = await issueKey(db, user, ttlHours, description);
-  err(`new API key for ${key.username}, prefix ${key.key_prefix}, expires ${key.expires_at.toISOString()} (shown once; only its hash is stored):`);
-  out(key.api_key);
+async function printKey(db: TransactionalDb, user: { user_id: number; username: string }, policy: KeyPolicy, description: string, out: (line: string) => void, err: (line: string) => void) {
+  const { issued, overLimit } = await issueKey(db, user, policy, { description });
+  err(`new API key for ${issued.username}, prefix ${issued.key_prefix}, expires ${issued.expires_at.toISOString()} (shown once; only its hash is stored):`);
+  for (const r of overLimit) err(`revoked key ${r.key_id} (prefix ${r.key_prefix}) of ${issued.username}: over API_MAX_ACTIVE_KEYS (${policy.maxActiveKeys}) usable keys, oldest first`);
+  out(issued.api_key);
 }
 
 if (require.main === module) {

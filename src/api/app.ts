@@ -1,7 +1,7 @@
 import express, { Router, type Express } from 'express';
 import type { Pool } from 'pg';
 import type { ApiConfig } from './config';
-import { errorHandler, notFound, requestContext, type Lifecycle } from './http';
+import { bodyGuard, errorHandler, notFound, requestContext, urlGuard, type Lifecycle } from './http';
 import type { ApiLogger } from './log';
 import { requireCaller } from './routes/auth';
 import { capacityRouter } from './routes/capacity';
@@ -25,11 +25,11 @@ export interface AppDeps {
 /** The Express app over injected dependencies: no state outside them. */
 export function createApp({ config, pool, log, lifecycle }: AppDeps): Express {
   const db = requestDb(pool);
-  const auth = authService({ db, apiKeyTtlHours: config.apiKeyTtlHours });
+  const auth = authService({ db, keyPolicy: config });
   // Authentication comes before body parsing: a caller without a valid key gets nothing parsed.
   const v1 = Router()
     .use(requireCaller(auth))
-    .use(express.json({ limit: config.bodyLimitBytes }))
+    .use(express.json({ limit: config.bodyLimitBytes }), bodyGuard)
     .use(
       keysRouter(auth),
       jobsRouter(jobsService({ db, queueName: config.queueName })),
@@ -38,7 +38,7 @@ export function createApp({ config, pool, log, lifecycle }: AppDeps): Express {
     );
   const app = express();
   app.disable('x-powered-by');
-  app.use(requestContext(log, lifecycle));
+  app.use(requestContext(log, lifecycle), urlGuard);
   app.use(
     healthRouter({
       pool,

@@ -10,9 +10,11 @@ export interface ApiConfig {
   readonly connectRetry: RetryPolicy;
   readonly poolMax: number;
   readonly statementTimeoutMs: number;
+  readonly lockTimeoutMs: number;
   readonly queueName: string;
   readonly diskQueueName: string;
   readonly apiKeyTtlHours: number;
+  readonly maxActiveKeys: number;
   readonly bodyLimitBytes: number;
   readonly shutdownGraceMs: number;
 }
@@ -51,15 +53,23 @@ export function loadConfig(env: NodeJS.ProcessEnv): ApiConfig {
     connectRetry: { ...DEFAULT_CONNECT_RETRY, attempts: whole('API_CONNECT_ATTEMPTS', DEFAULT_CONNECT_RETRY.attempts, 1, 1000) },
     poolMax: whole('DB_POOL_MAX', 10, 1, 100),
     statementTimeoutMs: whole('DB_STATEMENT_TIMEOUT_SECONDS', 30, 1, 3600) * 1000,
+    // Above the runner's own lock_timeout (3 s): a migration still queueing for its lock delays
+    // requests without failing them; one holding a lock longer makes them fail fast with a 503.
+    lockTimeoutMs: whole('DB_LOCK_TIMEOUT_SECONDS', 5, 1, 3600) * 1000,
     queueName: queue('QUEUE_NAME', 'gpu_reservations'),
     diskQueueName: queue('DISK_QUEUE_NAME', 'disk_operations'),
     apiKeyTtlHours: whole('API_KEY_TTL_HOURS', 2, 1, 168),
+    maxActiveKeys: whole('API_MAX_ACTIVE_KEYS', 5, 1, 100),
     bodyLimitBytes: whole('API_BODY_LIMIT_KB', 1024, 1, 102400) * 1024,
     shutdownGraceMs: whole('API_SHUTDOWN_GRACE_SECONDS', 20, 1, 600) * 1000,
   };
   if (config.queueName.toLowerCase() === config.diskQueueName.toLowerCase()) {
     // PGMQ lower-cases table names: the two would be one queue with two kinds of messages.
     problems.push(`QUEUE_NAME and DISK_QUEUE_NAME must name different queues, both are "${config.queueName}"`);
+  }
+  if (config.lockTimeoutMs >= config.statementTimeoutMs) {
+    // The statement would be cancelled (a 500) before its lock wait could end in a 503.
+    problems.push(`DB_LOCK_TIMEOUT_SECONDS (${config.lockTimeoutMs / 1000}) must be less than DB_STATEMENT_TIMEOUT_SECONDS (${config.statementTimeoutMs / 1000})`);
   }
   if (problems.length > 0 || !database) {
     throw new MigrationError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`, ExitCode.usage);

@@ -7,6 +7,8 @@ export class UnauthorizedError extends Error {}
 export class ForbiddenError extends Error {}
 export class NotFoundError extends Error {}
 export class ConflictError extends Error {}
+/** A request that cannot be read as meant (a malformed URL, a missing Host header). */
+export class BadRequestError extends Error {}
 
 /** One problem with the input, FastAPI's shape: where, what, and a machine-readable kind. */
 export interface ValidationIssue {
@@ -28,5 +30,16 @@ export class ValidationError extends Error {
 export class DatabaseUnavailableError extends Error {
   constructor(cause: unknown) {
     super('Database unavailable, try again shortly', { cause });
+  }
+}
+
+/**
+ * A statement waited longer than lock_timeout for a lock, in practice one a migration holds on a
+ * table while it changes the schema: a 503 the client may retry, instead of waiting until
+ * statement_timeout ends in a 500.
+ */
+export class LockTimeoutError extends Error {
+  constructor(cause: unknown) {
+    super('A schema change holds a lock on a table this request needs; try again shortly', { cause });
   }
 }

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
-import { ConflictError, DatabaseUnavailableError, ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } from './errors';
+import { BadRequestError, ConflictError, DatabaseUnavailableError, ForbiddenError, LockTimeoutError, NotFoundError, UnauthorizedError, ValidationError, type ValidationIssue } from './errors';
 import type { ApiLogger } from './log';
+import { isStorable, unstorableIssues } from './validation';
 
 /** What start-up and shutdown share with the request path and the probes. */
 export interface Lifecycle {
@@ -44,6 +46,61 @@ function requestLog(res: Response): ApiLogger {
   return res.locals.log as ApiLogger;
 }
 
+function decodes(text: string): boolean {
+  try {
+    decodeURIComponent(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Refuses, before any route runs a query, a request target the routes cannot take as text:
+ * malformed percent-encoding in the path or the query (400: Express would fail to decode a path
+ * parameter with a 500, and its query parser keeps such bytes as they are) and, once decoded,
+ * characters PostgreSQL cannot store (422). Also the Host header HTTP/1.1 requires (400), which
+ * Node would refuse without a JSON body.
+ */
+export const urlGuard: RequestHandler = (req, _res, next) => {
+  if (req.httpVersion === '1.1' && req.headers.host === undefined) throw new BadRequestError('Host header is required');
+  const badSegment = req.path.split('/').find((segment) => !decodes(segment));
+  if (badSegment !== undefined) throw new BadRequestError(`Malformed percent-encoding in the URL path segment '${badSegment}'`);
+  const query = /^[^?#]*\?([^#]*)/.exec(req.url)?.[1] ?? '';
+  for (const parameter of query.split('&')) {
+    const [name, value = ''] = parameter.replace(/\+/g, ' ').split(/=(.*)/s);
+    if (!decodes(name) || !decodes(value)) throw new BadRequestError(`Malformed percent-encoding in the query parameter '${parameter.split('=')[0]}'`);
+  }
+  const issues: ValidationIssue[] = isStorable(decodeURIComponent(req.path)) ? [] : [{ loc: ['path'], msg: 'URL path should not contain NUL characters', type: 'string_unstorable' }];
+  issues.push(...unstorableIssues('query', req.query));
+  if (issues.length > 0) throw new ValidationError(issues);
+  next();
+};
+
+/** Refuses a JSON body with strings PostgreSQL cannot store, naming each (422), before any route reads it. */
+export const bodyGuard: RequestHandler = (req, _res, next) => {
+  const issues = unstorableIssues('body', req.body);
+  if (issues.length > 0) throw new ValidationError(issues);
+  next();
+};
+
+/**
+ * A whole HTTP/1.1 error response with the API's `{"detail": …}` body, for the connections
+ * Node answers before Express sees a request; the connection is closed after it.
+ */
+export function rawErrorResponse(status: number, detail: string, headers: readonly string[] = []): string {
+  const body = JSON.stringify({ detail });
+  return [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}`,
+    'Content-Type: application/json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Connection: close',
+    ...headers,
+    '',
+    body,
+  ].join('\r\n');
+}
+
 export const notFound: RequestHandler = (_req, res) => {
   res.status(404).json({ detail: 'Not Found' });
 };
@@ -69,6 +126,7 @@ export const errorHandler: ErrorRequestHandler = (error, _req, res, next) => {
   }
   const send = (status: number, detail: unknown) => res.status(status).json({ detail });
   if (error instanceof ValidationError) return send(422, error.issues);
+  if (error instanceof BadRequestError) return send(400, error.message);
   if (error instanceof UnauthorizedError) {
     res.setHeader('WWW-Authenticate', 'Bearer');
     return send(401, error.message);
@@ -76,9 +134,10 @@ export const errorHandler: ErrorRequestHandler = (error, _req, res, next) => {
   if (error instanceof ForbiddenError) return send(403, error.message);
   if (error instanceof NotFoundError) return send(404, error.message);
   if (error instanceof ConflictError) return send(409, error.message);
-  if (error instanceof DatabaseUnavailableError) {
-    // Logged without a stack: it is the database's state, not a bug; /ready reports it too.
-    requestLog(res).warn('database unavailable', { error: (error.cause as Error)?.message });
+  if (error instanceof DatabaseUnavailableError || error instanceof LockTimeoutError) {
+    // Logged without a stack: it is the database's state (down, or a table held by a migration),
+    // not a bug; the client may retry.
+    requestLog(res).warn(error instanceof LockTimeoutError ? 'lock timeout' : 'database unavailable', { error: (error.cause as Error)?.message });
     res.setHeader('Retry-After', '5');
     return send(503, error.message);
   }

@@ -1,5 +1,6 @@
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Pool, types } from 'pg';
 import { connectWithRetry } from '../migration/connection';
 import { checkContract, describeContractFailure } from '../migration/contract';
@@ -7,7 +8,7 @@ import { ExitCode, MigrationError } from '../migration/exit-codes';
 import { seconds } from '../migration/log';
 import { createApp } from './app';
 import type { ApiConfig } from './config';
-import type { Lifecycle } from './http';
+import { rawErrorResponse, type Lifecycle } from './http';
 import type { ApiLogger } from './log';
 import { ensureQueues } from './repositories/queue';
 
@@ -44,7 +45,9 @@ export async function startApi(config: ApiConfig, log: ApiLogger): Promise<Runni
 
   const pool = createPool(config, log);
   const lifecycle: Lifecycle = { shuttingDown: false, inFlight: 0 };
-  const server = createServer(createApp({ config, pool, log, lifecycle }));
+  // The Host header is checked by the app, which answers a missing one in JSON like any error.
+  const server = createServer({ requireHostHeader: false }, createApp({ config, pool, log, lifecycle }));
+  answerOutsideExpress(server, log);
   // Longer than the load balancer's idle timeout (60s on AWS ALBs): otherwise the server may
   // close a connection the balancer is reusing, and the client gets a 502.
   server.keepAliveTimeout = 65_000;
@@ -95,6 +98,37 @@ export async function startApi(config: ApiConfig, log: ApiLogger): Promise<Runni
   return { port, shutdown: (reason) => (stopping ??= drain(reason)) };
 }
 
+/** Node's own answers for what its HTTP parser refuses, as Node's default clientError handler picks them. */
+const PARSER_ERRORS: Readonly<Record<string, [number, string]>> = {
+  HPE_HEADER_OVERFLOW: [431, 'Request headers are larger than the server accepts'],
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'Chunk extensions are larger than the server accepts'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'The request was not received in time'],
+};
+
+/**
+ * Requests that never reach Express get the API's JSON errors too: those Node's parser refuses
+ * (bare status lines by default) and CONNECT (dropped unanswered by default). Logged like
+ * requests, without the raw bytes: they may carry a key.
+ */
+function answerOutsideExpress(server: Server, log: ApiLogger): void {
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const [status, detail] = PARSER_ERRORS[error.code ?? ''] ?? [400, 'Malformed HTTP request'];
+    log.info('request refused by the HTTP parser', { status, code: error.code });
+    // As Node's default handler does: a pipelined request's response may be on its way, and
+    // another status line in the middle of it would corrupt it.
+    if ((socket as Duplex & { _httpMessage?: { headersSent: boolean } })._httpMessage?.headersSent) socket.destroy();
+    else socket.end(rawErrorResponse(status, detail), () => socket.destroy());
+  });
+  server.on('connect', (_req, socket: Duplex) => {
+    log.info('request refused: CONNECT', { status: 405 });
+    socket.end(rawErrorResponse(405, 'CONNECT is not supported', ['Allow: GET, HEAD, POST, DELETE']), () => socket.destroy());
+  });
+}
+
 function createPool(config: ApiConfig, log: ApiLogger): Pool {
   const pool = new Pool({
     ...config.database.config,
@@ -102,6 +136,7 @@ function createPool(config: ApiConfig, log: ApiLogger): Pool {
     connectionTimeoutMillis: config.connectRetry.attemptTimeoutMs,
     idleTimeoutMillis: 30_000,
     statement_timeout: config.statementTimeoutMs,
+    lock_timeout: config.lockTimeoutMs,
     // DATE as its text (2025-01-31): pg's default makes a Date at local midnight, which
     // serialises to the previous day in any timezone east of UTC.
     types: {

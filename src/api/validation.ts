@@ -124,6 +124,55 @@ export class Fields {
   }
 }
 
+/**
+ * NUL, and UTF-16 surrogates outside a pair: PostgreSQL stores neither (text refuses the byte
+ * 0x00; jsonb refuses `\u0000` and a lone `\ud800`), so such input would fail in the database.
+ */
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+export function isStorable(text: string): boolean {
+  return !UNSTORABLE.test(text);
+}
+
+/** Enough to show a client what is wrong; a hostile body could otherwise make a huge answer. */
+const MAX_UNSTORABLE_ISSUES = 10;
+
+/**
+ * Every string of a parsed request part (JSON body or query object), member names included,
+ * that PostgreSQL cannot store, in FastAPI's 422 shape; at most MAX_UNSTORABLE_ISSUES.
+ * Iterative: a body may nest hundreds of thousands of levels deep.
+ */
+export function unstorableIssues(source: 'body' | 'query', input: unknown): ValidationIssue[] {
+  interface Node {
+    readonly value: unknown;
+    readonly key?: string | number;
+    readonly parent?: Node;
+  }
+  const loc = (node: Node, key?: string): (string | number)[] => {
+    const reversed: (string | number)[] = key === undefined ? [] : [key];
+    for (let n: Node | undefined = node; n?.parent; n = n.parent) reversed.push(n.key as string | number);
+    return [source, ...reversed.reverse()];
+  };
+  const issues: ValidationIssue[] = [];
+  const pending: Node[] = [{ value: input }];
+  while (pending.length > 0 && issues.length < MAX_UNSTORABLE_ISSUES) {
+    const node = pending.pop() as Node;
+    const { value } = node;
+    if (typeof value === 'string') {
+      if (!isStorable(value)) issues.push({ loc: loc(node), msg: 'String should not contain NUL characters or unpaired surrogates', type: 'string_unstorable' });
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) pending.push({ value: value[i], key: i, parent: node });
+    } else if (typeof value === 'object' && value !== null) {
+      const entries = Object.entries(value);
+      for (const [key] of entries) {
+        if (!isStorable(key)) issues.push({ loc: loc(node, key), msg: 'Field name should not contain NUL characters or unpaired surrogates', type: 'string_unstorable' });
+      }
+      for (let i = entries.length - 1; i >= 0; i--) pending.push({ value: entries[i][1], key: entries[i][0], parent: node });
+    }
+  }
+  return issues.slice(0, MAX_UNSTORABLE_ISSUES);
+}
+
 /** Throws one ValidationError listing the problems of every part (path, query, body). */
 export function checkAll(...parts: readonly Fields[]): void {
   const issues = parts.flatMap((p) => p.issues);

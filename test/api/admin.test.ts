@@ -17,11 +17,13 @@ describe('gpu-dev-api-admin', () => {
     await db.drop();
   });
 
-  async function admin(...args: string[]) {
-    const run = spawnApi({ DATABASE_URL: db.url, API_KEY_TTL_HOURS: '24' }, 'gpu-dev-api-admin.js', args);
+  async function adminWith(env: Record<string, string>, ...args: string[]) {
+    const run = spawnApi({ DATABASE_URL: db.url, API_KEY_TTL_HOURS: '24', ...env }, 'gpu-dev-api-admin.js', args);
     return { code: await run.exited, stdout: run.stdout(), stderr: run.stderr() };
   }
+  const admin = (...args: string[]) => adminWith({}, ...args);
   const availability = (key: string) => call(`${api.url}/v1/gpu/availability`, key);
+  const keyId = async (key: string) => (await client.query(`SELECT key_id FROM api_keys WHERE key_prefix = $1`, [key.slice(0, 8)])).rows[0].key_id as number;
 
   it('when a user is created, then the key alone is printed on stdout, works, and expires after API_KEY_TTL_HOURS', async () => {
     const result = await admin('create-user', 'alice', '--email', 'alice@example.com');
@@ -62,6 +64,41 @@ describe('gpu-dev-api-admin', () => {
     const { rows } = await client.query(`SELECT key_id FROM api_keys WHERE key_prefix = $1`, [second.slice(0, 8)]);
     expect((await admin('revoke-key', String(rows[0].key_id))).code).toBe(0);
     expect((await availability(second)).status).toBe(403);
+  });
+
+  it('when a key was rotated twice, then revoking the first revokes the live key at the end of the chain, and the user\'s other key stays valid', async () => {
+    const k1 = (await admin('create-user', 'carol')).stdout.trim();
+    const other = (await admin('create-key', 'carol')).stdout.trim();
+    const rotate = async (key: string) => (await call(`${api.url}/v1/keys/rotate`, key, { method: 'POST' })).body.api_key as string;
+    const k2 = await rotate(k1);
+    const k3 = await rotate(k2);
+    expect((await availability(k3)).status).toBe(200);
+    const [id1, id2, id3] = [await keyId(k1), await keyId(k2), await keyId(k3)];
+
+    const result = await admin('revoke-key', k1.slice(0, 8));
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(`key ${id1} (prefix ${k1.slice(0, 8)}) of carol was already revoked`);
+    expect(result.stderr).toContain(`revoked key ${id3} (prefix ${k3.slice(0, 8)}) of carol, rotated from key ${id2}`);
+    for (const key of [k1, k2, k3]) expect(await availability(key)).toMatchObject({ status: 403, body: { detail: 'API key has been revoked' } });
+    expect((await availability(other)).status).toBe(200);
+  });
+
+  it('when a user would hold more than API_MAX_ACTIVE_KEYS usable keys, then the oldest are revoked, saying so; expired keys do not count', async () => {
+    const limit = { API_MAX_ACTIVE_KEYS: '2' };
+    const d1 = (await adminWith(limit, 'create-user', 'dave')).stdout.trim();
+    const d2 = (await adminWith(limit, 'create-key', 'dave')).stdout.trim();
+    const third = await adminWith(limit, 'create-key', 'dave');
+    const d3 = third.stdout.trim();
+    expect(third.stderr).toContain(`revoked key ${await keyId(d1)} (prefix ${d1.slice(0, 8)}) of dave: over API_MAX_ACTIVE_KEYS (2) usable keys, oldest first`);
+    expect(await availability(d1)).toMatchObject({ status: 403, body: { detail: 'API key has been revoked' } });
+    expect((await availability(d2)).status).toBe(200);
+    expect((await availability(d3)).status).toBe(200);
+
+    await client.query(`UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE key_prefix = $1`, [d2.slice(0, 8)]);
+    const fourth = await adminWith(limit, 'create-key', 'dave');
+    expect(fourth.stderr).not.toContain('revoked key');
+    expect((await availability(d3)).status).toBe(200);
+    expect((await availability(fourth.stdout.trim())).status).toBe(200);
   });
 
   it('when a key prefix starts with "-" (base64url allows it), then revoke-key takes it as the prefix, not as an option', async () => {

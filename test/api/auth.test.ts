@@ -92,7 +92,7 @@ describe('API authentication', () => {
     expect(row.rows).toEqual([{ last_used_at: null }]);
   });
 
-  it('when a key is rotated, then a new 86-character key is returned once, stored as its sha256 with its prefix and the configured TTL, and both keys work', async () => {
+  it('when a key is rotated, then a new 86-character key is returned once, stored as its sha256 with its prefix and the configured TTL, and the old key is revoked at once', async () => {
     const old = await newKey('rotating_user');
     const response = await call(`${api.url}/v1/keys/rotate`, old.api_key, { method: 'POST' });
     expect(response.status).toBe(200);
@@ -111,7 +111,34 @@ describe('API authentication', () => {
     expect(rows[0].expires_at.toISOString()).toBe(expires_at);
     expect(JSON.stringify(rows)).not.toContain(fresh);
     expect((await availability(fresh)).status).toBe(200);
-    expect((await availability(old.api_key)).status).toBe(200);
+    expect(await availability(old.api_key)).toMatchObject({ status: 403, body: { detail: 'API key has been revoked' } });
+    expect(await call(`${api.url}/v1/keys/rotate`, old.api_key, { method: 'POST' })).toMatchObject({ status: 403, body: { detail: 'API key has been revoked' } });
+  });
+
+  it('when one key is rotated 20 times at once, then exactly one rotation succeeds, the others get 403, and the user has one active key', async () => {
+    const key = await newKey('racing_user');
+    const responses = await Promise.all(Array.from({ length: 20 }, () => call(`${api.url}/v1/keys/rotate`, key.api_key, { method: 'POST' })));
+    const succeeded = responses.filter((r) => r.status === 200);
+    expect(succeeded).toHaveLength(1);
+    keysUsed.push(succeeded[0].body.api_key);
+    expect(responses.filter((r) => r.status !== 200)).toEqual(Array(19).fill(expect.objectContaining({ status: 403, body: { detail: 'API key has been revoked' } })));
+    const active = await client.query(`SELECT key_prefix FROM api_keys WHERE user_id = $1 AND is_active`, [key.user_id]);
+    expect(active.rows).toEqual([{ key_prefix: succeeded[0].body.key_prefix }]);
+  });
+
+  it('when a key is rotated 50 times in a row, each time with the key the last rotation returned, then only the last key is active', async () => {
+    let key = (await newKey('chain_user')).api_key;
+    for (let i = 0; i < 50; i++) {
+      const response = await call(`${api.url}/v1/keys/rotate`, key, { method: 'POST' });
+      expect(response.status).toBe(200);
+      key = response.body.api_key;
+    }
+    keysUsed.push(key);
+    const { rows } = await client.query(
+      `SELECT count(*)::int AS keys, count(*) FILTER (WHERE k.is_active)::int AS active FROM api_keys k JOIN api_users u USING (user_id) WHERE u.username = 'chain_user'`,
+    );
+    expect(rows).toEqual([{ keys: 51, active: 1 }]);
+    expect((await availability(key)).status).toBe(200);
   });
 
   it('when keys were used, then no log line contains a key or an Authorization header', () => {
@@ -119,6 +146,6 @@ describe('API authentication', () => {
     expect(keysUsed.length).toBeGreaterThan(5);
     for (const key of keysUsed) expect(logs).not.toContain(key);
     expect(logs).not.toMatch(/bearer|authorization/i);
-    expect(api.logs.filter((l) => l.msg === 'request' && l.user === 'rotating_user')).toHaveLength(3);
+    expect(api.logs.filter((l) => l.msg === 'request' && l.user === 'rotating_user')).toHaveLength(2);
   });
 });

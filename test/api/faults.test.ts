@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { applyProductSchema, call, createUserWithKey, installPgmqStandIn, startTestApi, type TestApi } from '../support/api';
+import { applyProductSchema, call, createUserWithKey, installPgmqStandIn, startTestApi, timedCall, type TestApi } from '../support/api';
 import { ownPostgres, type OwnPostgres } from '../support/own-postgres';
 import { waitFor } from '../support/wait';
 
@@ -7,12 +7,6 @@ import { waitFor } from '../support/wait';
 const ANSWER_WITHIN_MS = 5000;
 /** Recovery needs no restart, only a new pooled connection once the server accepts them. */
 const RECOVER_WITHIN_MS = 10_000;
-
-async function timedCall(url: string, key: string | null): Promise<{ status: number; body: any; headers: Headers; ms: number }> {
-  const started = performance.now();
-  const response = await call(url, key);
-  return { ...response, ms: performance.now() - started };
-}
 
 describe('when the API loses its database after start', () => {
   // A server of its own: this test stops PostgreSQL, which the shared one must never see.

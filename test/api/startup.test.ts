@@ -52,7 +52,7 @@ describe('API start-up', () => {
   });
 
   it('when the configuration is invalid, then it exits 2 naming every variable, value and rule before connecting', async () => {
-    const api = spawnApi({ PORT: 'http', QUEUE_NAME: 'gpu-reservations', DISK_QUEUE_NAME: 'x'.repeat(48), API_KEY_TTL_HOURS: '0', API_BODY_LIMIT_KB: '-1' });
+    const api = spawnApi({ PORT: 'http', QUEUE_NAME: 'gpu-reservations', DISK_QUEUE_NAME: 'x'.repeat(48), API_KEY_TTL_HOURS: '0', API_BODY_LIMIT_KB: '-1', DB_LOCK_TIMEOUT_SECONDS: '40', API_MAX_ACTIVE_KEYS: '0' });
     expect(await api.exited).toBe(2);
     const stderr = api.stderr();
     expect(stderr).toContain('gpu-dev API did not start: invalid configuration:');
@@ -62,6 +62,8 @@ describe('API start-up', () => {
     expect(stderr).toContain(`DISK_QUEUE_NAME must be 1 to 47 letters, digits or underscores (^[A-Za-z0-9_]+$), got "${'x'.repeat(48)}"`);
     expect(stderr).toContain('API_KEY_TTL_HOURS must be a whole number from 1 to 168, got "0"');
     expect(stderr).toContain('API_BODY_LIMIT_KB must be a whole number from 1 to 102400, got "-1"');
+    expect(stderr).toContain('DB_LOCK_TIMEOUT_SECONDS (40) must be less than DB_STATEMENT_TIMEOUT_SECONDS (30)');
+    expect(stderr).toContain('API_MAX_ACTIVE_KEYS must be a whole number from 1 to 100, got "0"');
     expect(api.stdout()).not.toContain('start-up: database');
   });
 

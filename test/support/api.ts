@@ -2,11 +2,11 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Client } from 'pg';
+import type { Client, ClientBase } from 'pg';
 import { buildApiBundles } from '../../src/api-bundle';
 import { loadConfig } from '../../src/api/config';
 import { jsonLogger } from '../../src/api/log';
-import type { Db } from '../../src/api/repositories/db';
+import { clientDb } from '../../src/api/repositories/db';
 import { insertUser } from '../../src/api/repositories/users';
 import { startApi, type RunningApi } from '../../src/api/server';
 import { issueKey, type IssuedKey } from '../../src/api/services/keys';
@@ -58,10 +58,11 @@ export async function startTestApi(db: Pick<TestDatabase, 'url'>, env: Record<st
 }
 
 /** A user and a fresh key for it, made by the same code the admin command uses. */
-export async function createUserWithKey(db: Db, username: string, ttlHours = 2): Promise<IssuedKey> {
-  const user = await insertUser(db, username, `${username}@example.com`);
+export async function createUserWithKey(client: ClientBase, username: string, ttlHours = 2): Promise<IssuedKey> {
+  const user = await insertUser(client, username, `${username}@example.com`);
   if (!user) throw new Error(`user ${username} exists`);
-  return issueKey(db, user, ttlHours, 'test');
+  // The limit is moot: a new user's only key.
+  return (await issueKey(clientDb(client), user, { apiKeyTtlHours: ttlHours, maxActiveKeys: 1 }, { description: 'test' })).issued;
 }
 
 /** Every visible message on a queue, oldest first (read with PGMQ's read, hidden for a minute). */
@@ -92,6 +93,13 @@ export async function call(
     // not JSON: the test sees the text
   }
   return { status: response.status, body: parsed, headers: response.headers };
+}
+
+/** `call`, timed: for the tests that bound how quickly an answer comes. */
+export async function timedCall(url: string, key: string | null, init: Parameters<typeof call>[2] = {}): Promise<Awaited<ReturnType<typeof call>> & { ms: number }> {
+  const started = performance.now();
+  const response = await call(url, key, init);
+  return { ...response, ms: performance.now() - started };
 }
 
 let bundleDir: string | undefined;

@@ -1,10 +1,15 @@
-import type { Pool, QueryResult, QueryResultRow } from 'pg';
+import type { ClientBase, Pool, QueryResult, QueryResultRow } from 'pg';
 import { isConnectionLost } from '../../migration/connection';
-import { DatabaseUnavailableError } from '../errors';
+import { DatabaseUnavailableError, LockTimeoutError } from '../errors';
 
 /** A pool or one client: a repository function runs its statements on whichever it is given. */
 export interface Db {
   query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
+}
+
+/** A Db that can also run several statements as one transaction. */
+export interface TransactionalDb extends Db {
+  transaction<T>(work: (tx: Db) => Promise<T>): Promise<T>;
 }
 
 /** Node's errors for a host it cannot reach or resolve, beyond what isConnectionLost covers. */
@@ -20,14 +25,55 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   );
 }
 
-/** The pool as the services' Db: a database that cannot be reached becomes DatabaseUnavailableError. */
-export function requestDb(pool: Pool): Db {
+/** PostgreSQL's lock_not_available: lock_timeout ran out. */
+const LOCK_NOT_AVAILABLE = '55P03';
+
+/** Runs `work` on one connection in a transaction: committed if it resolves, rolled back if it throws. */
+export async function inTransaction<T>(connection: Db, work: (tx: Db) => Promise<T>): Promise<T> {
+  await connection.query('BEGIN');
+  try {
+    const result = await work(connection);
+    await connection.query('COMMIT');
+    return result;
+  } catch (error) {
+    await connection.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+/** One client (the admin command's, a script's) as a TransactionalDb. */
+export function clientDb(client: ClientBase): TransactionalDb {
+  const db: Db = { query: (text, values) => client.query(text, values) };
+  return { ...db, transaction: (work) => inTransaction(db, work) };
+}
+
+/**
+ * The pool as the services' Db: a database that cannot be reached becomes
+ * DatabaseUnavailableError, a lock wait that hit lock_timeout LockTimeoutError.
+ */
+export function requestDb(pool: Pool): TransactionalDb {
+  async function translated<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (isDatabaseUnavailable(error)) throw new DatabaseUnavailableError(error);
+      if ((error as { code?: string })?.code === LOCK_NOT_AVAILABLE) throw new LockTimeoutError(error);
+      throw error;
+    }
+  }
   return {
-    async query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>> {
+    query: (text, values) => translated(() => pool.query(text, values)),
+    async transaction(work) {
+      const client = await translated(() => pool.connect());
+      let lost: Error | undefined;
       try {
-        return await pool.query<R>(text, values);
+        return await inTransaction({ query: (text, values) => translated(() => client.query(text, values)) }, work);
       } catch (error) {
-        throw isDatabaseUnavailable(error) ? new DatabaseUnavailableError(error) : error;
+        if (error instanceof DatabaseUnavailableError) lost = error;
+        throw error;
+      } finally {
+        // A connection that failed is discarded, not handed to the next request.
+        client.release(lost);
       }
     },
   };

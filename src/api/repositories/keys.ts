@@ -62,6 +62,66 @@ export async function findKeys(db: Db, idOrPrefix: string): Promise<KeyRow[]> {
   return rows;
 }
 
-export async function revokeKey(db: Db, keyId: number): Promise<void> {
-  await db.query(`UPDATE api_keys SET is_active = false WHERE key_id = $1`, [keyId]);
+/** A key revoked by a change, and the key it was rotated from when it was made by a rotation. */
+export interface RevokedKey {
+  readonly key_id: number;
+  readonly key_prefix: string;
+  readonly rotated_from: number | null;
+}
+
+/**
+ * How a key made by rotation records the key it replaced. api_keys has no column for it and its
+ * schema is the platform's; `description` is the one free-text field, and this exact text in it
+ * is the lineage that revoking follows.
+ */
+const ROTATED_FROM = 'rotated from key ';
+
+export function rotatedFromDescription(keyId: number): string {
+  return `${ROTATED_FROM}${keyId}`;
+}
+
+/**
+ * Locks the user's row until the transaction ends: every change to a user's keys (issuing,
+ * rotating, revoking) takes it first, so they happen one after another and each sees the last.
+ */
+export async function lockUserKeys(db: Db, userId: number): Promise<void> {
+  await db.query(`SELECT 1 FROM api_users WHERE user_id = $1 FOR UPDATE`, [userId]);
+}
+
+/** Revokes the key if it is active; false if it was not (revoked, or rotated, meanwhile). */
+export async function revokeActiveKey(db: Db, keyId: number): Promise<boolean> {
+  const { rowCount } = await db.query(`UPDATE api_keys SET is_active = false WHERE key_id = $1 AND is_active`, [keyId]);
+  return rowCount === 1;
+}
+
+/** Revokes the user's usable keys beyond the `keep` newest (by key_id: the order they were issued in). */
+export async function revokeOldestActiveKeys(db: Db, userId: number, keep: number): Promise<RevokedKey[]> {
+  const { rows } = await db.query<RevokedKey>(
+    `UPDATE api_keys SET is_active = false
+      WHERE key_id IN (SELECT key_id FROM api_keys
+                        WHERE user_id = $1 AND is_active AND (expires_at IS NULL OR expires_at > now())
+                        ORDER BY key_id DESC OFFSET $2)
+      RETURNING key_id, key_prefix, NULL::int AS rotated_from`,
+    [userId, keep],
+  );
+  return rows.sort((a, b) => a.key_id - b.key_id);
+}
+
+/**
+ * Revokes the key and every key rotated from it, transitively (of the same user); returns those
+ * that were still active, oldest first.
+ */
+export async function revokeKeyAndRotations(db: Db, keyId: number): Promise<RevokedKey[]> {
+  const { rows } = await db.query<RevokedKey>(
+    `WITH RECURSIVE lineage AS (
+       SELECT key_id, user_id, NULL::int AS rotated_from FROM api_keys WHERE key_id = $1
+       UNION
+       SELECT k.key_id, k.user_id, l.key_id FROM api_keys k JOIN lineage l ON k.user_id = l.user_id AND k.description = $2 || l.key_id
+     )
+     UPDATE api_keys k SET is_active = false FROM lineage l
+      WHERE k.key_id = l.key_id AND k.is_active
+      RETURNING k.key_id, k.key_prefix, l.rotated_from`,
+    [keyId, ROTATED_FROM],
+  );
+  return rows.sort((a, b) => a.key_id - b.key_id);
 }

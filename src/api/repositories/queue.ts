@@ -1,5 +1,5 @@
 import type { ClientBase } from 'pg';
-import type { Db } from './db';
+import { inTransaction, type Db } from './db';
 
 /**
  * PGMQ, through the three functions every PGMQ 1.x has (create, send, list_queues), so the
@@ -32,17 +32,12 @@ const QUEUE_LOCK_TIMEOUT = '30s';
  * take DDL locks on their tables, stalling the sends of replicas already serving.
  */
 export async function ensureQueues(client: ClientBase, names: readonly string[]): Promise<string[]> {
-  await client.query('BEGIN');
-  try {
-    await client.query(`SET LOCAL lock_timeout = '${QUEUE_LOCK_TIMEOUT}'`);
-    await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('gpu-dev:pgmq-queues', 0))`);
-    const existing = await existingQueues(client, names);
+  return inTransaction(client, async (tx) => {
+    await tx.query(`SET LOCAL lock_timeout = '${QUEUE_LOCK_TIMEOUT}'`);
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended('gpu-dev:pgmq-queues', 0))`);
+    const existing = await existingQueues(tx, names);
     const missing = names.filter((name) => !existing.includes(name));
-    for (const name of missing) await client.query(`SELECT pgmq.create($1::text)`, [name]);
-    await client.query('COMMIT');
+    for (const name of missing) await tx.query(`SELECT pgmq.create($1::text)`, [name]);
     return missing;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  }
+  });
 }

@@ -1,7 +1,7 @@
 import { ForbiddenError, UnauthorizedError } from '../errors';
-import type { Db } from '../repositories/db';
+import type { TransactionalDb } from '../repositories/db';
 import { findKeyByHash, touchKey } from '../repositories/keys';
-import { hashApiKey, issueKey, type IssuedKey } from './keys';
+import { hashApiKey, issueKey, type IssuedKey, type KeyPolicy } from './keys';
 
 /** Who is calling: the user behind a valid key. */
 export interface Caller {
@@ -10,7 +10,7 @@ export interface Caller {
   readonly keyId: number;
 }
 
-export function authService(deps: { db: Db; apiKeyTtlHours: number }) {
+export function authService(deps: { db: TransactionalDb; keyPolicy: KeyPolicy }) {
   return {
     /**
      * `Authorization: Bearer <key>` to the caller. 401: no key, a key of a length no key has,
@@ -30,9 +30,13 @@ export function authService(deps: { db: Db; apiKeyTtlHours: number }) {
       return { userId: key.user_id, username: key.username, keyId: key.key_id };
     },
 
-    /** A new key for the caller; the current one stays valid until it expires. */
-    rotate(caller: Caller): Promise<IssuedKey> {
-      return issueKey(deps.db, { user_id: caller.userId, username: caller.username }, deps.apiKeyTtlHours, 'rotated through the API');
+    /**
+     * A new key for the caller, replacing the one it called with, which is revoked at once: a
+     * chain of rotations has one live key, and revoking any key of it revokes those after it.
+     */
+    async rotate(caller: Caller): Promise<IssuedKey> {
+      const { issued } = await issueKey(deps.db, { user_id: caller.userId, username: caller.username }, deps.keyPolicy, { rotatedFrom: caller.keyId });
+      return issued;
     },
   };
 }
