@@ -17,6 +17,7 @@ import { buildRunnerBundle, REPO_ROOT } from '../src/runner-bundle';
 import { synthesize } from '../src/synth';
 import { startBenchPostgres } from './postgres';
 import { migrationUnderLoad } from './under-load';
+import { wholeProcess } from './whole-process';
 
 const smoke = process.argv.includes('--smoke');
 /** `--only-load`: just the migration-under-load section, written to a temp file (for tuning it). */
@@ -236,6 +237,9 @@ async function main(): Promise<void> {
     say();
     say('Linear means the marginal cost per file stays flat as bundles grow; the fixed cost (connect, lock, 50 tables, history) is spread thinner. Past ~1 MB of SQL the stack splits the schema over several ConfigMaps mounted as one folder (projected volume); the stack tests run such a split bundle.');
     say();
+
+    // The product bundle again, as whole processes: what a Job's pod pays, start-up included.
+    await wholeProcess({ runnerPath, dirs: productDirs, nodePgMigrateDir: npmDir, reps: smoke ? 1 : 15, fresh, say, stats, fmt });
 
     // 3. One large file: splitting and checking with PostgreSQL's parser must stay linear.
     say('## One large file: read, parse and check before connecting');

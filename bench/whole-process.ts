@@ -1,0 +1,101 @@
+/**
+ * The runner measured as the Job runs it: a whole `node gpu-dev-db.js apply` process, next to
+ * bare Node processes doing the least that applies the same files, and node-pg-migrate's CLI.
+ * Each on its own fresh database, interleaved, the order rotating every repetition.
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../src/runner-bundle';
+
+interface Dirs {
+  readonly schemaDir: string;
+  readonly fixturesDir: string;
+}
+
+export interface WholeProcessOptions {
+  readonly runnerPath: string;
+  readonly dirs: Dirs;
+  /** node-pg-migrate's folder holding the same files, in bundle order. */
+  readonly nodePgMigrateDir: string;
+  readonly reps: number;
+  readonly fresh: () => Promise<string>;
+  readonly say: (line?: string) => void;
+  readonly stats: (samples: number[]) => { median: number; min: number; max: number };
+  readonly fmt: (s: { median: number; min: number; max: number }) => string;
+}
+
+/** Bare Node clients: the floor a whole process can reach with `pg` and nothing else. */
+const BARE_BATCH = `
+const { Client } = require('pg'); const fs = require('fs'); const path = require('path');
+const files = process.argv.slice(1).flatMap((d) => fs.readdirSync(d).sort().map((f) => fs.readFileSync(path.join(d, f), 'utf8')));
+(async () => { const c = new Client({ connectionString: process.env.DATABASE_URL }); await c.connect();
+  await c.query('BEGIN;\\n' + files.join('\\n;\\n') + ';\\nCOMMIT;'); await c.end(); })();`;
+const BARE_PER_FILE = `
+const { Client } = require('pg'); const fs = require('fs'); const path = require('path');
+const files = process.argv.slice(1).flatMap((d) => fs.readdirSync(d).sort().map((f) => fs.readFileSync(path.join(d, f), 'utf8')));
+(async () => { for (const sql of files) { const c = new Client({ connectionString: process.env.DATABASE_URL }); await c.connect(); await c.query(sql); await c.end(); } })();`;
+const BARE_ONE_QUERY = `
+const { Client } = require('pg');
+(async () => { const c = new Client({ connectionString: process.env.DATABASE_URL }); await c.connect(); await c.query('SELECT 1'); await c.end(); })();`;
+
+/** Wall time (ms) of one process; throws with its output if it fails. */
+function run(args: readonly string[], url: string): number {
+  const started = performance.now();
+  const result = spawnSync(process.execPath, args, { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', DATABASE_URL: url }, encoding: 'utf8', timeout: 120_000 });
+  const wall = performance.now() - started;
+  if (result.status !== 0) throw new Error(`${args.join(' ')} exited ${result.status}: ${result.stderr}`);
+  return wall;
+}
+
+export async function wholeProcess(options: WholeProcessOptions): Promise<void> {
+  const { runnerPath, dirs, say, stats, fmt } = options;
+  const folders = [dirs.schemaDir, dirs.fixturesDir];
+  const nodePgMigrate = join(REPO_ROOT, 'node_modules', 'node-pg-migrate', 'bin', 'node-pg-migrate.js');
+  const approaches: Record<string, { fresh: readonly string[]; again: readonly string[] }> = {
+    'our runner (bundled, as the Job runs it)': {
+      fresh: [runnerPath, 'apply', '--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir],
+      again: [runnerPath, 'apply', '--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir],
+    },
+    'bare Node client, one batch, one transaction': { fresh: ['-e', BARE_BATCH, ...folders], again: ['-e', BARE_ONE_QUERY] },
+    'bare Node client, one connection per file': { fresh: ['-e', BARE_PER_FILE, ...folders], again: ['-e', BARE_ONE_QUERY] },
+    "node-pg-migrate's CLI": {
+      fresh: [nodePgMigrate, 'up', '-m', options.nodePgMigrateDir, '--check-order', 'false'],
+      again: [nodePgMigrate, 'up', '-m', options.nodePgMigrateDir, '--check-order', 'false'],
+    },
+  };
+  const first: Record<string, number[]> = {};
+  const again: Record<string, number[]> = {};
+  const names = Object.keys(approaches);
+  for (let rep = 0; rep < options.reps; rep++) {
+    for (const name of [...names.slice(rep % names.length), ...names.slice(0, rep % names.length)]) {
+      const url = await options.fresh();
+      (first[name] ??= []).push(run(approaches[name].fresh, url));
+      (again[name] ??= []).push(run(approaches[name].again, url));
+    }
+  }
+  // Where a whole runner process spends its fixed time: Node itself, loading the bundle
+  // (with the SQL parser's WebAssembly), then reading, parsing and checking the files.
+  const startup: Record<string, number[]> = {};
+  for (let rep = 0; rep < options.reps; rep++) {
+    (startup['node itself (node -e "")'] ??= []).push(run(['-e', ''], ''));
+    (startup['+ load the runner bundle (--help)'] ??= []).push(run([runnerPath, '--help'], ''));
+  }
+  const baseline = stats(first['bare Node client, one batch, one transaction']).median;
+  const onceQuery = stats(again['bare Node client, one batch, one transaction']).median;
+  say('## The whole process, as the Job runs it (product bundle)');
+  say();
+  say('| process | fresh database | ÷ bare batch | re-apply | re-apply ÷ bare connect-and-one-query |');
+  say('| --- | --- | --- | --- | --- |');
+  for (const name of names) {
+    const f = stats(first[name]);
+    const a = stats(again[name]);
+    say(`| ${name} | ${fmt(f)} | ${(f.median / baseline).toFixed(2)} | ${fmt(a)} | ${(a.median / onceQuery).toFixed(2)} |`);
+  }
+  say();
+  say("The bare clients' re-apply is their least possible work on an applied database: connect and one query. node-pg-migrate re-applies by reading its table and finding nothing to do.");
+  say();
+  say('| fixed cost of a runner process | median |');
+  say('| --- | --- |');
+  for (const [name, samples] of Object.entries(startup)) say(`| ${name} | ${fmt(stats(samples))} |`);
+  say();
+}
