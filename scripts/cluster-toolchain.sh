@@ -70,7 +70,7 @@ bad_staging=$(awk -v want="$KUBERNETES_STAGING_VERSION" '
   $1 == "replace" && $3 == "=>" && $2 ~ /^k8s\.io\// && $5 != want { print $2 " => " $4 " " $5 }' "$src/kubernetes/go.mod")
 if [[ -n "$bad_staging" ]]; then
   log "scripts/cluster-toolchain/kubernetes/go.mod replaces staging modules at a version other than KUBERNETES_STAGING_VERSION=$KUBERNETES_STAGING_VERSION:"
-  printf '  %s\n' $bad_staging >&2
+  sed 's/^/  /' <<<"$bad_staging" >&2
   mismatch=1
 fi
 k8s_minor_patch=${KUBERNETES_VERSION#v1.}
