@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# Builds the offline cluster toolchain (OpenTofu; the Kubernetes API server, controller manager,
+# scheduler and kubectl; etcd; kwok and kwokctl) from the pinned wrapper Go modules under
+# scripts/cluster-toolchain/, once, into a cache folder outside the checkout:
+#
+#   ${GPU_DEV_TOOLCHAIN_DIR:-$HOME/.cache/gpu-dev-toolchain}/<key>/
+#     bin/                 the binaries
+#     tofurc               OpenTofu CLI config (TF_CLI_CONFIG_FILE): hashicorp/kubernetes from providers/
+#     providers/           filesystem mirror, unpacked layout (only when a provider binary was given)
+#     kwokctl.yaml         kwokctl config: binary runtime, these binaries, 127.0.0.1 only
+#     kwok-stages.yaml     kwok's default Stages plus its chaos stages (container failure, exit code)
+#
+# <key> is a short hash of versions.env, the wrapper go.mod/go.sum files and this script, so a
+# version or build-flag change builds into a new folder (quickly: the Go build cache is kept) and
+# an unchanged one is reused. Each piece is built to a temporary folder, moved into place, then
+# marked done; a piece already done is skipped.
+#
+#   scripts/cluster-toolchain.sh              build what is missing; progress on stderr; the last
+#                                             stdout line is the absolute path of <key>
+#   scripts/cluster-toolchain.sh --print-dir  print that path without building; exit 0 when every
+#                                             piece is there, 1 when not
+#
+# The Terraform provider hashicorp/kubernetes cannot be built here (the Go module proxy refuses
+# its module; see scripts/cluster-toolchain/README.md). Given a binary of it in
+# GPU_DEV_PROVIDER_KUBERNETES_BIN, the script copies it into the filesystem mirror that
+# <key>/tofurc points OpenTofu at; without one it says so and goes on.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+src="$here/cluster-toolchain"
+
+log() { printf '[cluster-toolchain] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+mode=build
+case "${1:-}" in
+  '') ;;
+  --print-dir) mode=print ;;
+  -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+  *) die "unknown argument: $1 (use --print-dir or nothing)" ;;
+esac
+
+# shellcheck source=cluster-toolchain/versions.env
+. "$src/versions.env"
+for v in OPENTOFU_VERSION PROVIDER_KUBERNETES_VERSION KUBERNETES_VERSION KUBERNETES_STAGING_VERSION ETCD_VERSION KWOK_VERSION; do
+  [[ -n "${!v:-}" ]] || die "versions.env does not set $v"
+done
+
+# --- go.mod files must agree with versions.env --------------------------------------------------
+# The version a go.mod requires for a module (a "require" line, in or out of a block).
+required() { # file module
+  awk -v m="$2" '$1 == "require" && $2 == m { print $3; exit } $1 == m && $2 ~ /^v/ { print $2; exit }' "$1"
+}
+mismatch=0
+expect() { # piece module version
+  local got
+  got=$(required "$src/$1/go.mod" "$2")
+  if [[ "$got" != "$3" ]]; then
+    log "scripts/cluster-toolchain/$1/go.mod requires $2 ${got:-(nothing)}, versions.env says $3"
+    mismatch=1
+  fi
+}
+expect tofu github.com/opentofu/opentofu "$OPENTOFU_VERSION"
+expect kubernetes k8s.io/kubernetes "$KUBERNETES_VERSION"
+expect etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
+expect kwok sigs.k8s.io/kwok "$KWOK_VERSION"
+# Every k8s.io staging module is replaced by the staging release matching KUBERNETES_VERSION.
+bad_staging=$(awk -v want="$KUBERNETES_STAGING_VERSION" '
+  $2 == "=>" && $1 ~ /^k8s\.io\// && $4 != want { print $1 " => " $3 " " $4 }
+  $1 == "replace" && $3 == "=>" && $2 ~ /^k8s\.io\// && $5 != want { print $2 " => " $4 " " $5 }' "$src/kubernetes/go.mod")
+if [[ -n "$bad_staging" ]]; then
+  log "scripts/cluster-toolchain/kubernetes/go.mod replaces staging modules at a version other than KUBERNETES_STAGING_VERSION=$KUBERNETES_STAGING_VERSION:"
+  sed 's/^/  /' <<<"$bad_staging" >&2
+  mismatch=1
+fi
+k8s_minor_patch=${KUBERNETES_VERSION#v1.}
+[[ "$KUBERNETES_STAGING_VERSION" == "v0.$k8s_minor_patch" ]] \
+  || { log "KUBERNETES_STAGING_VERSION=$KUBERNETES_STAGING_VERSION does not match KUBERNETES_VERSION=$KUBERNETES_VERSION (want v0.$k8s_minor_patch)"; mismatch=1; }
+((mismatch == 0)) || die "versions.env and the wrapper go.mod files disagree: edit one to match the other (then run go mod tidy in that folder)"
+
+# --- the cache folder ------------------------------------------------------------------------------
+key=$(
+  {
+    echo "== cluster-toolchain.sh"; cat "${BASH_SOURCE[0]}"
+    for f in versions.env tofu/go.mod tofu/go.sum kubernetes/go.mod kubernetes/go.sum etcd/go.mod etcd/go.sum kwok/go.mod kwok/go.sum; do
+      echo "== $f"; cat "$src/$f"
+    done
+  } | sha256sum | cut -c1-12
+)
+root=${GPU_DEV_TOOLCHAIN_DIR:-$HOME/.cache/gpu-dev-toolchain}
+mkdir -p "$root"
+root=$(cd "$root" && pwd)
+dir="$root/$key"
+
+pieces=(tofu etcd kwok kubernetes)
+binaries_of() {
+  case "$1" in
+    tofu) echo tofu ;;
+    etcd) echo etcd ;;
+    kwok) echo kwok kwokctl ;;
+    kubernetes) echo kube-apiserver kube-controller-manager kube-scheduler kubectl ;;
+  esac
+}
+is_done() { # piece
+  [[ -f "$dir/.done/$1" ]] || return 1
+  [[ $1 != kwok || -f "$dir/kwok-stages.yaml" ]] || return 1
+  local b
+  for b in $(binaries_of "$1"); do [[ -x "$dir/bin/$b" ]] || return 1; done
+}
+provider_rel="hashicorp/kubernetes/$PROVIDER_KUBERNETES_VERSION/linux_amd64/terraform-provider-kubernetes_v$PROVIDER_KUBERNETES_VERSION"
+provider_present() {
+  [[ -x "$dir/providers/registry.opentofu.org/$provider_rel" && -x "$dir/providers/registry.terraform.io/$provider_rel" ]]
+}
+
+if [[ $mode == print ]]; then
+  echo "$dir"
+  for p in "${pieces[@]}"; do is_done "$p" || exit 1; done
+  [[ -f "$dir/tofurc" && -f "$dir/kwokctl.yaml" ]] || exit 1
+  exit 0
+fi
+
+command -v go >/dev/null || die "go is not on the PATH (Go 1.26 expected at /usr/local/go/bin)"
+mkdir -p "$dir/bin" "$dir/.done" "$dir/.tmp"
+log "toolchain folder: $dir"
+
+# --- building ----------------------------------------------------------------------------------
+export CGO_ENABLED=0 GOFLAGS=-mod=readonly
+# Leave GOCACHE/GOMODCACHE at their defaults, so a second key or a rebuild reuses compiled packages.
+
+# Kubernetes binaries report this version (as its own release build does, hack/lib/version.sh),
+# for kubectl version checks and the API server's /version.
+k8s_major=1
+k8s_minor=${k8s_minor_patch%%.*}
+k8s_version_flags=""
+for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  k8s_version_flags+=" -X $p.gitVersion=$KUBERNETES_VERSION -X $p.gitMajor=$k8s_major -X $p.gitMinor=$k8s_minor"
+  k8s_version_flags+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
+done
+
+build_piece() { # piece
+  local piece=$1 tmp start b
+  tmp=$(mktemp -d "$dir/.tmp/$piece.XXXXXX")
+  start=$SECONDS
+  log "building $piece ($(binaries_of "$piece")) ..."
+  (
+    cd "$src/$piece"
+    case "$piece" in
+      tofu)
+        # dev=no: report "OpenTofu v1.10.10" as the release build does, not "v1.10.10-dev".
+        go build -trimpath -ldflags='-s -w -X github.com/opentofu/opentofu/version.dev=no' -o "$tmp/tofu" github.com/opentofu/opentofu/cmd/tofu ;;
+      etcd)
+        go build -trimpath -ldflags='-s -w' -o "$tmp/etcd" go.etcd.io/etcd/server/v3 ;;
+      kwok)
+        go build -trimpath -ldflags='-s -w' -o "$tmp/" sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl ;;
+      kubernetes)
+        go build -trimpath -ldflags="-s -w$k8s_version_flags" -o "$tmp/" \
+          k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+          k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl ;;
+    esac
+  ) || { rm -rf "$tmp"; die "building $piece failed"; }
+  for b in $(binaries_of "$piece"); do
+    [[ -x "$tmp/$b" ]] || { rm -rf "$tmp"; die "building $piece made no $b"; }
+    mv -f "$tmp/$b" "$dir/bin/$b"
+  done
+  if [[ $piece == kwok ]]; then
+    # kwok's own Stage definitions, for a kwokctl config that adds a stage: any Stage in the
+    # config replaces kwokctl's built-in defaults, so the file carries the defaults too.
+    local stages
+    stages=$(cd "$src/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage
+    {
+      echo "# kwok $KWOK_VERSION Stages (copied from the sigs.k8s.io/kwok module by scripts/cluster-toolchain.sh):"
+      echo "# kwokctl's defaults (node-initialize, node-heartbeat-with-lease, pod-ready, pod-complete, pod-delete)"
+      echo "# plus the chaos stages pod-container-running-failed and pod-init-container-running-failed."
+      for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+               pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml \
+               pod/chaos/pod-container-running-failed.yaml pod/chaos/pod-init-container-running-failed.yaml; do
+        echo "---"; cat "$stages/$f"
+      done
+    } > "$tmp/kwok-stages.yaml" || { rm -rf "$tmp"; die "copying kwok's stages failed"; }
+    mv -f "$tmp/kwok-stages.yaml" "$dir/kwok-stages.yaml"
+  fi
+  rm -rf "$tmp"
+  date -u +%FT%TZ > "$dir/.done/$piece"
+  log "built $piece in $((SECONDS - start)) s"
+}
+
+total_start=$SECONDS
+for p in "${pieces[@]}"; do
+  if is_done "$p"; then
+    log "$p: already built, skipped"
+  else
+    build_piece "$p"
+  fi
+done
+
+# --- the provider and the OpenTofu CLI config --------------------------------------------------
+if provider_present; then
+  log "provider hashicorp/kubernetes $PROVIDER_KUBERNETES_VERSION: present"
+elif [[ -n "${GPU_DEV_PROVIDER_KUBERNETES_BIN:-}" ]]; then
+  [[ -x "$GPU_DEV_PROVIDER_KUBERNETES_BIN" ]] || die "GPU_DEV_PROVIDER_KUBERNETES_BIN=$GPU_DEV_PROVIDER_KUBERNETES_BIN is not an executable file"
+  for host in registry.opentofu.org registry.terraform.io; do
+    mkdir -p "$(dirname "$dir/providers/$host/$provider_rel")"
+    cp "$GPU_DEV_PROVIDER_KUBERNETES_BIN" "$dir/.tmp/provider"
+    chmod 0755 "$dir/.tmp/provider"
+    mv -f "$dir/.tmp/provider" "$dir/providers/$host/$provider_rel"
+  done
+  log "provider hashicorp/kubernetes $PROVIDER_KUBERNETES_VERSION: copied from $GPU_DEV_PROVIDER_KUBERNETES_BIN"
+else
+  log "warning: no hashicorp/kubernetes $PROVIDER_KUBERNETES_VERSION provider binary: it cannot be built offline here"
+  log "         (the Go module proxy refuses github.com/hashicorp/terraform-provider-kubernetes@$PROVIDER_KUBERNETES_GO_VERSION);"
+  log "         tofu init needs one: set GPU_DEV_PROVIDER_KUBERNETES_BIN to a terraform-provider-kubernetes_v$PROVIDER_KUBERNETES_VERSION and run again"
+fi
+
+# OpenTofu reads the provider from the unpacked filesystem mirror only: no registry is contacted
+# for hashicorp/kubernetes (sources "kubernetes", "hashicorp/kubernetes" and the full
+# registry.terraform.io/… name all match); any other provider is looked up directly as usual.
+cat > "$dir/.tmp/tofurc" <<EOF
+# OpenTofu CLI configuration (TF_CLI_CONFIG_FILE) written by scripts/cluster-toolchain.sh
+provider_installation {
+  filesystem_mirror {
+    path    = "$dir/providers"
+    include = ["registry.opentofu.org/hashicorp/kubernetes", "registry.terraform.io/hashicorp/kubernetes"]
+  }
+  direct {
+    exclude = ["registry.opentofu.org/hashicorp/kubernetes", "registry.terraform.io/hashicorp/kubernetes"]
+  }
+}
+EOF
+mv -f "$dir/.tmp/tofurc" "$dir/tofurc"
+
+# kwokctl configuration: binary runtime with the binaries above (kwokctl downloads nothing when
+# every binary it starts is a local path), every component listening on 127.0.0.1 only.
+# Use: kwokctl create cluster --config "$dir/kwokctl.yaml" [--config more.yaml] --kubeconfig ""
+cat > "$dir/.tmp/kwokctl.yaml" <<EOF
+# kwokctl configuration written by scripts/cluster-toolchain.sh
+kind: KwokctlConfiguration
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+options:
+  runtime: binary
+  bindAddress: 127.0.0.1
+  kubeVersion: $KUBERNETES_VERSION
+  etcdBinary: $dir/bin/etcd
+  kubeApiserverBinary: $dir/bin/kube-apiserver
+  kubeControllerManagerBinary: $dir/bin/kube-controller-manager
+  kubeSchedulerBinary: $dir/bin/kube-scheduler
+  kwokControllerBinary: $dir/bin/kwok
+  kubectlBinary: $dir/bin/kubectl
+EOF
+mv -f "$dir/.tmp/kwokctl.yaml" "$dir/kwokctl.yaml"
+rmdir "$dir/.tmp" 2>/dev/null || true
+
+log "done in $((SECONDS - total_start)) s"
+echo "$dir"
