@@ -9,9 +9,9 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { loadBundle, readBundle } from '../src/migration/bundle';
+import { loadBundle, readBundle } from '../src/kernel/bundle';
+import type { Logger } from '../src/kernel/log';
 import { runApply } from '../src/migration/commands';
-import type { Logger } from '../src/migration/log';
 import { parseSettings } from '../src/migration/settings';
 import { buildRunnerBundle, REPO_ROOT } from '../src/runner-bundle';
 import { synthesize } from '../src/synth';

@@ -15,9 +15,9 @@ import { jsonLogger } from '../src/api/log';
 import { findUserByUsername, insertUser } from '../src/api/repositories/users';
 import { startApi, type RunningApi } from '../src/api/server';
 import { issueKey } from '../src/api/services/keys';
+import { ExitError } from '../src/kernel/exit-codes';
 import { jobProcess, readSynthesizedJob } from '../src/local/synthesized-job';
 import { REPO_ROOT } from '../src/runner-bundle';
-import { MigrationError } from '../src/migration/exit-codes';
 import { configFromEnvironment, synthesize, type SynthSummary } from '../src/synth';
 
 const USAGE = `Usage: npm run local [-- options]
@@ -158,7 +158,7 @@ async function runMigrationAsTheJobWould(localDir: string, schemaDir: string, fi
     summary = await synthesize({ outdir, schemaDir, fixturesDir, config: configFromEnvironment(process.env) });
   } catch (error) {
     // A file the runner would refuse (bad name, syntax, BEGIN/COMMIT) is refused at synth, in its words.
-    if (!(error instanceof MigrationError)) throw error;
+    if (!(error instanceof ExitError)) throw error;
     say(`ERROR: ${error.message}`);
     return { exitCode: error.exitCode as number, bundleHash: 'none', jobName: 'none' };
   }

@@ -2,7 +2,7 @@ import { App } from 'cdktf';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { DEFAULTS, loadConfig, type StackConfig } from './config';
-import { displayName, parseBundle } from './migration/bundle';
+import { displayName, parseBundle } from './kernel/bundle';
 import { GpuDevStack, type GpuDevStackProps } from './stack';
 import { InvalidValueError } from './validation';
 

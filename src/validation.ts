@@ -1,5 +1,5 @@
 import { Token } from 'cdktf';
-import { parseDuration } from './migration/settings';
+import { Duration } from './kernel/duration';
 
 /**
  * A value that breaks a rule, found while building the stack (before anything is written).
@@ -118,10 +118,10 @@ export function toKubernetesResources(r: ContainerResources) {
   return { requests: { cpu: r.cpuRequest, memory: r.memoryRequest }, limits: { cpu: r.cpuLimit, memory: r.memoryLimit } };
 }
 
-/** What the runner accepts for its timeouts: "500ms", "3s", "5m" (its own rule, reused). */
+/** What the runner accepts for its timeouts: "500ms", "3s", "5m" (the kernel's Duration). */
 export const runnerDuration: Check<string> = (v) => {
   try {
-    parseDuration(v, 'value');
+    Duration.parse(v);
     return undefined;
   } catch {
     return 'must be a duration such as 500ms, 3s or 5m (between 1ms and 24h)';
@@ -130,9 +130,9 @@ export const runnerDuration: Check<string> = (v) => {
 
 /** A duration in whole seconds ("90s", "15m"), as Kubernetes and Terraform timeouts count. */
 export const wholeSeconds: Check<string> = (v) =>
-  runnerDuration(v) ?? (parseDuration(v, 'value') % 1000 === 0 ? undefined : 'must be a whole number of seconds, such as 90s or 15m');
+  runnerDuration(v) ?? (Duration.parse(v).isWholeSeconds() ? undefined : 'must be a whole number of seconds, such as 90s or 15m');
 
 /** Seconds of a duration that passed `wholeSeconds`. */
 export function seconds(text: string): number {
-  return parseDuration(text, 'value') / 1000;
+  return Duration.parse(text).toSeconds();
 }

@@ -4,8 +4,8 @@ import type { ITerraformDependable } from 'cdktf';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
 import { DEFAULTS, containerResources } from '../config';
-import { displayName, readBundle, sha256Hex, type Bundle, type BundleFile, type Folder } from '../migration/bundle';
-import { ExitCode } from '../migration/exit-codes';
+import { displayName, readBundle, sha256Hex, type Bundle, type BundleFile, type Folder } from '../kernel/bundle';
+import { ExitCode } from '../kernel/exit-codes';
 import { BUNDLE_HASH_ANNOTATION, containerSecurityContext, credentialsEnv, podSecurityContext } from '../pod-spec';
 import { buildRunnerBundle, REPO_ROOT } from '../runner-bundle';
 import {

@@ -1,13 +1,14 @@
 import type { Client, DatabaseError, QueryResult } from 'pg';
-import { displayName, type ParsedBundle, type ParsedFile } from './bundle';
-import { isConnectionLost } from './connection';
+import { displayName, type ParsedBundle, type ParsedFile } from '../kernel/bundle';
+import { isConnectionLost } from '../kernel/connection';
+import { ExitCode, ExitError } from '../kernel/exit-codes';
+import { formatSeconds, sleep, type Logger } from '../kernel/log';
+import { lineAndColumn, type Statement } from '../kernel/sql-split';
 import { readDeclarations, type Declarations } from './declarations';
 import { checkDrift, describeDrift } from './drift';
-import { ExitCode, MigrationError } from './exit-codes';
+import { MigrationError } from './errors';
 import { beginRun, guardSession, guardTransaction, type SessionBaseline } from './guard';
 import { ensureHistoryTables, findStaleness, readHistory, recordRun, type FileRun } from './history';
-import { seconds, sleep, type Logger } from './log';
-import { lineAndColumn, type Statement } from './sql-split';
 
 export interface LockRetryPolicy {
   /** Extra attempts after a statement hit lock_timeout (0 = fail at once). */
@@ -314,7 +315,7 @@ export async function withLockRetry<T>(client: Client, options: Pick<ApplyOption
         throw new MigrationError(`${(error as Error).message}\n${found.map((b) => `  ${b}`).join('\n')}`, ExitCode.tableLockTimeout, { cause: failure });
       }
       options.log.warn(
-        `${displayName(failure.file)} line ${failure.statement.line}: lock_timeout reached waiting for a table lock (retry ${retry + 1}/${retries} in ${seconds(delay)}): ${excerpt(failure.statement.text)}`,
+        `${displayName(failure.file)} line ${failure.statement.line}: lock_timeout reached waiting for a table lock (retry ${retry + 1}/${retries} in ${formatSeconds(delay)}): ${excerpt(failure.statement.text)}`,
       );
       await sleep(delay);
       delay = Math.min(delay * 2, maxDelayMs);
@@ -323,8 +324,8 @@ export async function withLockRetry<T>(client: Client, options: Pick<ApplyOption
 }
 
 /** Turns a failure into the message on-call reads: file, line, column, SQLSTATE, message, detail, hint. */
-export function explain(error: unknown, rolledBack: string): MigrationError {
-  if (error instanceof MigrationError) return error;
+export function explain(error: unknown, rolledBack: string): ExitError {
+  if (error instanceof ExitError) return error;
   const located = error instanceof StatementFailure ? error : undefined;
   const inFile = error instanceof UnlocatedFailure ? error : undefined;
   const pgError = (located?.error ?? inFile?.error ?? error) as Partial<DatabaseError>;

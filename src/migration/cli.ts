@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 import './v8-flags';
 import { readFileSync } from 'node:fs';
-import { sha256Hex } from './bundle';
+import { sha256Hex } from '../kernel/bundle';
+import { ExitCode, ExitError } from '../kernel/exit-codes';
+import { lineLogger } from '../kernel/log';
 import { runApply, runPlan, runStatus, runVerify, type CommandContext, type CommandResult } from './commands';
-import { ExitCode, MigrationError } from './exit-codes';
-import { lineLogger } from './log';
 import { parseSettings, USAGE } from './settings';
 
 const EXIT_NAMES: Record<number, string> = Object.fromEntries(Object.entries(ExitCode).map(([name, code]) => [code, name]));
@@ -35,8 +35,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, runn
     if (json) process.stdout.write(`${JSON.stringify(result.report, null, 2)}\n`);
     return result.exitCode;
   } catch (error) {
-    const exitCode = error instanceof MigrationError ? error.exitCode : ExitCode.internal;
-    const message = error instanceof MigrationError ? error.message : `unexpected error: ${(error as Error)?.stack ?? String(error)}`;
+    const exitCode = error instanceof ExitError ? error.exitCode : ExitCode.internal;
+    const message = error instanceof ExitError ? error.message : `unexpected error: ${(error as Error)?.stack ?? String(error)}`;
     log.error(message);
     log.error(`exit code ${exitCode} (${EXIT_NAMES[exitCode]})`);
     if (json) process.stdout.write(`${JSON.stringify({ error: message, exitCode, exitName: EXIT_NAMES[exitCode] }, null, 2)}\n`);

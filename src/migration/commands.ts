@@ -1,13 +1,14 @@
+import { parseBundle, readBundle, type ParsedBundle } from '../kernel/bundle';
+import { connectionFromEnv, withConnection, type ConnectionTarget } from '../kernel/connection';
+import { checkContract, describeContractFailure } from '../kernel/contract';
+import { ExitCode } from '../kernel/exit-codes';
+import type { Logger } from '../kernel/log';
 import { applyBundle } from './apply';
-import { parseBundle, readBundle, type ParsedBundle } from './bundle';
-import { connectionFromEnv, withConnection, type ConnectionTarget } from './connection';
-import { checkContract, describeContractFailure } from './contract';
 import { readDeclarations } from './declarations';
-import { ExitCode, MigrationError } from './exit-codes';
+import { MigrationError } from './errors';
 import { startSession } from './guard';
 import { compareWithRun, readHistory } from './history';
 import { withMigrationLock } from './lock';
-import type { Logger } from './log';
 import { describePlan, planBundle } from './plan';
 import type { RunnerSettings } from './settings';
 

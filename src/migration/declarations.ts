@@ -1,6 +1,6 @@
 import { parse, type ColumnDef, type IndexStmt, type Node, type RangeVar, type TypeName } from 'libpg-query';
-import type { ParsedBundle, ParsedFile } from './bundle';
-import { textIndex, type Statement } from './sql-split';
+import type { ParsedBundle, ParsedFile } from '../kernel/bundle';
+import { textIndex, type Statement } from '../kernel/sql-split';
 
 /**
  * What the bundle's SQL declares, read with the real PostgreSQL parser (libpg-query, as

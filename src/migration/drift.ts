@@ -1,5 +1,5 @@
 import type { ClientBase } from 'pg';
-import { displayName } from './bundle';
+import { displayName } from '../kernel/bundle';
 import { shapesOfIndexDefinitions, type DeclaredColumn, type Declarations } from './declarations';
 
 /**

@@ -1,6 +1,7 @@
 import type { Client, QueryResult } from 'pg';
-import { displayName, type ParsedFile } from './bundle';
-import { ExitCode, MigrationError } from './exit-codes';
+import { displayName, type ParsedFile } from '../kernel/bundle';
+import { ExitCode } from '../kernel/exit-codes';
+import { MigrationError } from './errors';
 import { HOLDS_MIGRATION_LOCK } from './lock';
 
 /**

@@ -1,5 +1,5 @@
 import type { ClientBase } from 'pg';
-import { displayName, type Bundle, type BundleFile } from './bundle';
+import { displayName, type Bundle, type BundleFile } from '../kernel/bundle';
 
 /** History tables the runner owns, in `public` so `\dt` shows them next to the schema. */
 export const HISTORY_TABLES = ['schema_migrations', 'schema_migration_files'] as const;

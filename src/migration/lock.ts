@@ -1,6 +1,7 @@
 import type { Client } from 'pg';
-import { ExitCode, MigrationError } from './exit-codes';
-import { seconds, sleep, type Logger } from './log';
+import { ExitCode } from '../kernel/exit-codes';
+import { formatSeconds, sleep, type Logger } from '../kernel/log';
+import { MigrationError } from './errors';
 
 /** One advisory lock key for every runner of every bundle: runs never overlap. */
 const LOCK_KEY = "hashtextextended('gpu-dev:schema-migration', 0)";
@@ -44,19 +45,19 @@ async function acquire(client: Client, policy: LockWaitPolicy, log: Logger): Pro
   for (let attempt = 1; ; attempt++) {
     const { rows } = await client.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock(${LOCK_KEY}) AS locked`);
     if (rows[0].locked) {
-      if (attempt > 1) log.info(`lock: migration lock acquired after ${seconds(Date.now() - started)}`);
+      if (attempt > 1) log.info(`lock: migration lock acquired after ${formatSeconds(Date.now() - started)}`);
       return;
     }
     const waited = Date.now() - started;
     const holder = await describeHolder(client);
     if (waited + delay > policy.timeoutMs) {
       throw new MigrationError(
-        `another migration runner (${holder}) held the migration lock for the whole ${seconds(policy.timeoutMs)} this runner may wait (--lock-wait); ` +
+        `another migration runner (${holder}) held the migration lock for the whole ${formatSeconds(policy.timeoutMs)} this runner may wait (--lock-wait); ` +
           'check `kubectl get jobs -n gpu-controlplane | grep db-migration` for a Job still running, then run again',
         ExitCode.migrationLockBusy,
       );
     }
-    log.info(`lock: migration lock held by ${holder}; waiting (attempt ${attempt}, ${seconds(waited)} of ${seconds(policy.timeoutMs)}), next try in ${seconds(delay)}`);
+    log.info(`lock: migration lock held by ${holder}; waiting (attempt ${attempt}, ${formatSeconds(waited)} of ${formatSeconds(policy.timeoutMs)}), next try in ${formatSeconds(delay)}`);
     await sleep(delay);
     delay = Math.min(delay * 2, policy.pollMaxMs);
   }

@@ -1,12 +1,12 @@
 import type { Client } from 'pg';
+import { displayName, type ParsedBundle } from '../kernel/bundle';
+import type { Logger } from '../kernel/log';
 import { explain, runFile, withLockRetry, type LockRetryPolicy } from './apply';
-import { displayName, type ParsedBundle } from './bundle';
 import { diffCatalog, readCatalog, type CatalogChange } from './catalog';
 import type { Declarations } from './declarations';
 import { checkDrift, type DriftReport } from './drift';
-import { findStaleness, readHistory, type RecordedRun } from './history';
 import { beginRun, guardTransaction, type SessionBaseline } from './guard';
-import type { Logger } from './log';
+import { findStaleness, readHistory, type RecordedRun } from './history';
 
 export interface FixtureRows {
   readonly file: string;

@@ -1,8 +1,10 @@
-import { parseArgs } from 'node:util';
 import { hostname, userInfo } from 'node:os';
+import { parseArgs } from 'node:util';
+import { DEFAULT_CONNECT_RETRY, type RetryPolicy } from '../kernel/connection';
+import { Duration, InvalidDurationError } from '../kernel/duration';
+import { ExitCode } from '../kernel/exit-codes';
 import { DEFAULT_LOCK_RETRY, type DriftMode, type LockRetryPolicy } from './apply';
-import { DEFAULT_CONNECT_RETRY, type RetryPolicy } from './connection';
-import { ExitCode, MigrationError } from './exit-codes';
+import { MigrationError } from './errors';
 import { DEFAULT_TIMEOUTS, type RunTimeouts } from './guard';
 import { DEFAULT_LOCK_WAIT, type LockWaitPolicy } from './lock';
 
@@ -141,13 +143,16 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
   };
 }
 
-/** "500ms", "3s", "5m" to milliseconds; a bare number is refused (ms or s would be a guess). */
-export function parseDuration(text: string, source: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(text.trim());
-  if (!match) throw usage(`${source} must be a duration such as 500ms, 3s or 5m, got "${text}"`);
-  const ms = Number(match[1]) * { ms: 1, s: 1000, m: 60_000 }[match[2] as 'ms' | 's' | 'm'];
-  if (ms < 1 || ms > 86_400_000) throw usage(`${source} must be between 1ms and 24h, got "${text}"`);
-  return Math.round(ms);
+/** A duration option ("500ms", "3s", "5m") in milliseconds; a usage error names `source`. */
+function parseDuration(text: string, source: string): number {
+  try {
+    return Duration.parse(text).milliseconds;
+  } catch (error) {
+    if (!(error instanceof InvalidDurationError)) throw error;
+    throw usage(
+      error.problem === 'form' ? `${source} must be a duration such as 500ms, 3s or 5m, got "${text}"` : `${source} must be between 1ms and 24h, got "${text}"`,
+    );
+  }
 }
 
 function defaultAppliedBy(): string {

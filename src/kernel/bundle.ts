@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
-import { ExitCode, MigrationError } from './exit-codes';
+import { ExitCode, ExitError } from './exit-codes';
 import { refusal, type FileInspection } from './sql-rules';
 import { lineAndColumn, loadSqlParser, splitStatements, SqlSyntaxError, type Statement } from './sql-split';
 
@@ -63,7 +63,7 @@ const DECLARING_KINDS: ReadonlySet<string> = new Set(['CreateStmt', 'AlterTableS
 
 /**
  * Reads, validates and orders both folders, and hashes them, without parsing SQL (synchronous:
- * the CDKTF stack names the Job with it). Throws a bad-input MigrationError naming the file.
+ * the CDKTF stack names the Job with it). Throws a bad-input ExitError naming the file.
  */
 export function readBundle(sources: BundleSources): Bundle {
   const files = [
@@ -87,7 +87,7 @@ export async function parseBundle(bundle: Bundle): Promise<ParsedBundle> {
   try {
     await loadSqlParser();
   } catch (cause) {
-    throw new MigrationError(`the SQL parser (libpg-query WebAssembly) failed to load: ${(cause as Error).message}`, ExitCode.internal, { cause });
+    throw new ExitError(`the SQL parser (libpg-query WebAssembly) failed to load: ${(cause as Error).message}`, ExitCode.internal, { cause });
   }
   return { ...bundle, files: bundle.files.map(parseFile) };
 }
@@ -106,7 +106,7 @@ function parseFile(file: BundleFile): ParsedFile {
     });
   } catch (error) {
     if (!(error instanceof SqlSyntaxError)) throw error;
-    throw new MigrationError(
+    throw new ExitError(
       `${where(error.line, error.column)}: PostgreSQL's parser refuses this file: ${error.message}${psqlHint(file.sql, error.line)}`,
       ExitCode.badInput,
       { cause: error },
@@ -138,8 +138,8 @@ export function sha256Hex(bytes: Buffer | string): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-function badInput(message: string): MigrationError {
-  return new MigrationError(message, ExitCode.badInput);
+function badInput(message: string): ExitError {
+  return new ExitError(message, ExitCode.badInput);
 }
 
 function readFolder(folder: Folder, dir: string): BundleFile[] {
@@ -148,7 +148,7 @@ function readFolder(folder: Folder, dir: string): BundleFile[] {
     entries = readdirSync(dir);
   } catch (cause) {
     const reason = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'cannot be read';
-    throw new MigrationError(`${folder} folder ${dir} ${reason}`, ExitCode.badInput, { cause });
+    throw new ExitError(`${folder} folder ${dir} ${reason}`, ExitCode.badInput, { cause });
   }
   const byNumber = new Map<number, string>();
   const files: BundleFile[] = [];
@@ -184,7 +184,7 @@ function checkInsideFolder(dir: string, path: string): void {
   try {
     target = realpathSync(path);
   } catch (cause) {
-    throw new MigrationError(`${path}: is a symbolic link to something that does not exist; fix or remove the link`, ExitCode.badInput, { cause });
+    throw new ExitError(`${path}: is a symbolic link to something that does not exist; fix or remove the link`, ExitCode.badInput, { cause });
   }
   const inside = relative(realpathSync(dir), target);
   if (inside === '' || inside.startsWith(`..${sep}`) || inside === '..' || inside.startsWith(sep)) {

@@ -21,7 +21,7 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Seconds with one decimal, for log lines ("2.5s"). */
-export function seconds(ms: number): string {
+/** Milliseconds as seconds with one decimal, for log lines ("2.5s"). */
+export function formatSeconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }

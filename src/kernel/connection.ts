@@ -1,6 +1,6 @@
 import { Client, type ClientConfig } from 'pg';
-import { ExitCode, MigrationError } from './exit-codes';
-import { seconds, sleep, type Logger } from './log';
+import { ExitCode, ExitError } from './exit-codes';
+import { formatSeconds, sleep, type Logger } from './log';
 
 /** How to reach PostgreSQL, from the environment the platform already has. */
 export interface ConnectionTarget {
@@ -41,10 +41,10 @@ export function connectionFromEnv(env: NodeJS.ProcessEnv, applicationName: strin
       parsed = new URL(url);
     } catch (cause) {
       // The value may hold a password: name the variable, never print it.
-      throw new MigrationError('DATABASE_URL is not a valid URL (expected postgres://user:password@host:port/database)', ExitCode.usage, { cause });
+      throw new ExitError('DATABASE_URL is not a valid URL (expected postgres://user:password@host:port/database)', ExitCode.usage, { cause });
     }
     if (!['postgres:', 'postgresql:'].includes(parsed.protocol)) {
-      throw new MigrationError(`DATABASE_URL must start with postgres:// or postgresql://, not ${parsed.protocol}//`, ExitCode.usage);
+      throw new ExitError(`DATABASE_URL must start with postgres:// or postgresql://, not ${parsed.protocol}//`, ExitCode.usage);
     }
     const database = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || decodeURIComponent(parsed.username);
     return {
@@ -54,7 +54,7 @@ export function connectionFromEnv(env: NodeJS.ProcessEnv, applicationName: strin
   }
   const missing = ['POSTGRES_USER', 'POSTGRES_PASSWORD', 'POSTGRES_DB'].filter((name) => !env[name]);
   if (missing.length > 0) {
-    throw new MigrationError(
+    throw new ExitError(
       `no database configured: set DATABASE_URL, or POSTGRES_USER, POSTGRES_PASSWORD and POSTGRES_DB (missing: ${missing.join(', ')}) with POSTGRES_HOST and POSTGRES_PORT`,
       ExitCode.usage,
     );
@@ -63,7 +63,7 @@ export function connectionFromEnv(env: NodeJS.ProcessEnv, applicationName: strin
   const portText = env.POSTGRES_PORT?.trim() || '5432';
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new MigrationError(`POSTGRES_PORT must be a port number (1-65535), got "${portText}"`, ExitCode.usage);
+    throw new ExitError(`POSTGRES_PORT must be a port number (1-65535), got "${portText}"`, ExitCode.usage);
   }
   return {
     config: {
@@ -96,13 +96,13 @@ export async function connectWithRetry(target: ConnectionTarget, policy: RetryPo
       await client.end().catch(() => undefined);
       if (attempt === policy.attempts) break;
       log.warn(
-        `connect: ${target.description} not reachable (attempt ${attempt}/${policy.attempts}): ${describeConnectError(error)}; next attempt in ${seconds(delay)}`,
+        `connect: ${target.description} not reachable (attempt ${attempt}/${policy.attempts}): ${describeConnectError(error)}; next attempt in ${formatSeconds(delay)}`,
       );
       await sleep(delay);
       delay = Math.min(delay * 2, policy.maxDelayMs);
     }
   }
-  throw new MigrationError(
+  throw new ExitError(
     `cannot connect to ${target.description} after ${policy.attempts} attempts: ${describeConnectError(lastError)}. ` +
       'Check that the database is running and that DATABASE_URL or POSTGRES_HOST/POSTGRES_PORT and the postgres-credentials secret are right.',
     ExitCode.cannotConnect,
