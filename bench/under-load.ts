@@ -11,8 +11,8 @@ import { loadConfig } from '../src/api/config';
 import { jsonLogger } from '../src/api/log';
 import { startApi, type RunningApi } from '../src/api/server';
 import { sleep, type Logger } from '../src/kernel/log';
-import { runApply } from '../src/migration/commands';
-import { parseSettings } from '../src/migration/settings';
+import { parseSettings } from '../src/runner/cli/settings';
+import { runApply } from '../src/runner/commands';
 import { createUserWithKey, insertReservation, installPgmqStandIn } from '../test/support/api';
 import { copyOfDatabaseFolders } from '../test/support/runner';
 

@@ -1,4 +1,4 @@
-// Bundles the migration runner (src/migration/cli.ts) into one CommonJS file and writes it to
+// Bundles the migration runner (src/runner/cli/main.ts) into one CommonJS file and writes it to
 // stdout. Called by src/runner-bundle.ts in a child process: esbuild plugins need its async API,
 // and the CDKTF stack that embeds the bundle is synchronous.
 import { build } from 'esbuild';
@@ -36,7 +36,7 @@ const embedParserWasm = {
 const result = await build({
   // Paths in the output are relative to the repository: the same bytes in any checkout.
   absWorkingDir: root,
-  entryPoints: [join('src', 'migration', 'cli.ts')],
+  entryPoints: [join('src', 'runner', 'cli', 'main.ts')],
   bundle: true,
   platform: 'node',
   target: 'node20',

@@ -27,6 +27,7 @@ export const DEFAULT_CONNECT_RETRY: RetryPolicy = {
 };
 
 export const DEFAULT_POSTGRES_HOST = 'postgres-primary';
+export const DEFAULT_POSTGRES_PORT = 5432;
 
 /**
  * `DATABASE_URL`, or `POSTGRES_USER` / `POSTGRES_PASSWORD` / `POSTGRES_DB` (the keys of the
@@ -60,7 +61,7 @@ export function connectionFromEnv(env: NodeJS.ProcessEnv, applicationName: strin
     );
   }
   const host = env.POSTGRES_HOST?.trim() || DEFAULT_POSTGRES_HOST;
-  const portText = env.POSTGRES_PORT?.trim() || '5432';
+  const portText = env.POSTGRES_PORT?.trim() || String(DEFAULT_POSTGRES_PORT);
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new ExitError(`POSTGRES_PORT must be a port number (1-65535), got "${portText}"`, ExitCode.usage);

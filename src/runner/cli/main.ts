@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 import './v8-flags';
 import { readFileSync } from 'node:fs';
-import { sha256Hex } from '../kernel/bundle';
-import { ExitCode, ExitError } from '../kernel/exit-codes';
-import { lineLogger } from '../kernel/log';
-import { runApply, runPlan, runStatus, runVerify, type CommandContext, type CommandResult } from './commands';
+import { sha256Hex } from '../../kernel/bundle';
+import { ExitCode, ExitError } from '../../kernel/exit-codes';
+import { lineLogger } from '../../kernel/log';
+import { runApply, runPlan, runStatus, runVerify, type CommandContext, type CommandResult } from '../commands';
 import { parseSettings, USAGE } from './settings';
 
 const EXIT_NAMES: Record<number, string> = Object.fromEntries(Object.entries(ExitCode).map(([name, code]) => [code, name]));

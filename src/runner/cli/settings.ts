@@ -1,32 +1,24 @@
 import { hostname, userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
-import { DEFAULT_CONNECT_RETRY, type RetryPolicy } from '../kernel/connection';
-import { Duration, InvalidDurationError } from '../kernel/duration';
-import { ExitCode } from '../kernel/exit-codes';
-import { DEFAULT_LOCK_RETRY, type DriftMode, type LockRetryPolicy } from './apply';
-import { MigrationError } from './errors';
-import { DEFAULT_TIMEOUTS, type RunTimeouts } from './guard';
-import { DEFAULT_LOCK_WAIT, type LockWaitPolicy } from './lock';
+import { DEFAULT_CONNECT_RETRY, DEFAULT_POSTGRES_HOST, DEFAULT_POSTGRES_PORT } from '../../kernel/connection';
+import { Duration, InvalidDurationError } from '../../kernel/duration';
+import { ExitCode } from '../../kernel/exit-codes';
+import { DEFAULT_LOCK_RETRY, type DriftMode } from '../apply';
+import { COMMANDS, type Command, type RunnerSettings } from '../commands';
+import { MigrationError } from '../errors';
+import { DEFAULT_TIMEOUTS } from '../guard';
+import { DEFAULT_LOCK_WAIT } from '../lock';
 
-export const COMMANDS = ['apply', 'status', 'plan', 'verify'] as const;
-export type Command = (typeof COMMANDS)[number];
+/**
+ * The CLI's flags and environment, parsed and validated once into the RunnerSettings a command
+ * runs with (flags win over the environment). Defaults are the library's own (DEFAULT_TIMEOUTS,
+ * DEFAULT_LOCK_RETRY, …): the usage text below prints them rather than restating them.
+ */
 
-/** Everything a run is told, validated once from flags and environment (flags win). */
-export interface RunnerSettings {
-  readonly command: Command;
-  readonly schemaDir: string;
-  readonly fixturesDir: string;
-  readonly expectedHash?: string;
-  readonly timeouts: RunTimeouts;
-  readonly lockRetry: LockRetryPolicy;
-  readonly lockWait: LockWaitPolicy;
-  readonly connectRetry: RetryPolicy;
-  readonly force: boolean;
-  readonly json: boolean;
-  readonly appliedBy: string;
-  readonly skipPgmq: boolean;
-  readonly drift: DriftMode;
-}
+/** Where the files are when no option says (relative to the current folder, as `npx gpu-dev-db` runs). */
+const DEFAULT_DIRS = { schemaDir: 'database/schema', fixturesDir: 'database/fixtures' } as const;
+const DEFAULT_DRIFT: DriftMode = 'fail';
+const written = (ms: number) => Duration.ofMilliseconds(ms).toString();
 
 /** Each option with the environment variable that can set it instead. */
 const OPTIONS = {
@@ -56,25 +48,25 @@ Commands:
   verify   the API's start-up check: required tables, columns and PGMQ
 
 Options (each can also be set by the environment variable in brackets):
-  --schema-dir DIR          schema folder [SCHEMA_DIR] (default: database/schema)
-  --fixtures-dir DIR        fixtures folder [FIXTURES_DIR] (default: database/fixtures)
+  --schema-dir DIR          schema folder [SCHEMA_DIR] (default: ${DEFAULT_DIRS.schemaDir})
+  --fixtures-dir DIR        fixtures folder [FIXTURES_DIR] (default: ${DEFAULT_DIRS.fixturesDir})
   --expected-hash HASH      refuse to run unless the files hash to HASH [EXPECTED_BUNDLE_HASH]
-  --lock-timeout DUR        lock_timeout per statement [MIGRATION_LOCK_TIMEOUT] (default: 3s)
-  --statement-timeout DUR   statement_timeout per statement [MIGRATION_STATEMENT_TIMEOUT] (default: 300s)
+  --lock-timeout DUR        lock_timeout per statement [MIGRATION_LOCK_TIMEOUT] (default: ${written(DEFAULT_TIMEOUTS.lockTimeoutMs)})
+  --statement-timeout DUR   statement_timeout per statement [MIGRATION_STATEMENT_TIMEOUT] (default: ${written(DEFAULT_TIMEOUTS.statementTimeoutMs)})
   --idle-timeout DUR        a frozen or unreachable runner's session, transaction and locks end after
-                            about this long [MIGRATION_IDLE_TIMEOUT] (default: 10s)
-  --lock-retries N          retries after a lock_timeout, with back-off [MIGRATION_LOCK_RETRIES] (default: 5)
-  --lock-wait DUR           how long to wait for another runner [MIGRATION_LOCK_WAIT] (default: 300s)
-  --connect-attempts N      connection attempts, with back-off [MIGRATION_CONNECT_ATTEMPTS] (default: 15)
+                            about this long [MIGRATION_IDLE_TIMEOUT] (default: ${written(DEFAULT_TIMEOUTS.idleTimeoutMs)})
+  --lock-retries N          retries after a lock_timeout, with back-off [MIGRATION_LOCK_RETRIES] (default: ${DEFAULT_LOCK_RETRY.retries})
+  --lock-wait DUR           how long to wait for another runner [MIGRATION_LOCK_WAIT] (default: ${written(DEFAULT_LOCK_WAIT.timeoutMs)})
+  --connect-attempts N      connection attempts, with back-off [MIGRATION_CONNECT_ATTEMPTS] (default: ${DEFAULT_CONNECT_RETRY.attempts})
   --applied-by NAME         who runs it, for the history [MIGRATION_JOB_NAME] (default: user@host)
-  --drift fail|warn         schema drift fails the run, or (emergency) is only logged [MIGRATION_DRIFT] (default: fail)
+  --drift fail|warn         schema drift fails the run, or (emergency) is only logged [MIGRATION_DRIFT] (default: ${DEFAULT_DRIFT})
   --force                   apply even if this bundle is already applied
   --skip-pgmq               verify: do not check for PGMQ
   --json                    print the result as JSON on stdout (progress goes to stderr)
   -h, --help                this text
 
 Database: DATABASE_URL, or POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB with POSTGRES_HOST
-(default postgres-primary) and POSTGRES_PORT (default 5432).
+(default ${DEFAULT_POSTGRES_HOST}) and POSTGRES_PORT (default ${DEFAULT_POSTGRES_PORT}).
 Durations: a number with ms, s or m (500ms, 3s, 5m).
 
 Exit codes: 0 ok, 1 internal error, 2 usage or configuration, 3 bad input files, 4 cannot connect,
@@ -128,8 +120,8 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
   const idleTimeoutMs = duration('idle-timeout', DEFAULT_TIMEOUTS.idleTimeoutMs);
   return {
     command: command as Command,
-    schemaDir: value('schema-dir')?.text ?? 'database/schema',
-    fixturesDir: value('fixtures-dir')?.text ?? 'database/fixtures',
+    schemaDir: value('schema-dir')?.text ?? DEFAULT_DIRS.schemaDir,
+    fixturesDir: value('fixtures-dir')?.text ?? DEFAULT_DIRS.fixturesDir,
     expectedHash: expected?.text,
     timeouts: { lockTimeoutMs, statementTimeoutMs, idleTimeoutMs },
     lockRetry: { ...DEFAULT_LOCK_RETRY, retries: count('lock-retries', DEFAULT_LOCK_RETRY.retries, 0, 100) },
@@ -139,7 +131,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
     json: parsed.values.json ?? false,
     appliedBy: value('applied-by')?.text ?? defaultAppliedBy(),
     skipPgmq: parsed.values['skip-pgmq'] ?? false,
-    drift: (drift?.text as DriftMode | undefined) ?? 'fail',
+    drift: (drift?.text as DriftMode | undefined) ?? DEFAULT_DRIFT,
   };
 }
 

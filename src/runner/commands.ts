@@ -1,16 +1,35 @@
 import { parseBundle, readBundle, type ParsedBundle } from '../kernel/bundle';
-import { connectionFromEnv, withConnection, type ConnectionTarget } from '../kernel/connection';
+import { connectionFromEnv, withConnection, type ConnectionTarget, type RetryPolicy } from '../kernel/connection';
 import { checkContract, describeContractFailure } from '../kernel/contract';
 import { ExitCode } from '../kernel/exit-codes';
 import type { Logger } from '../kernel/log';
-import { applyBundle } from './apply';
+import { applyBundle, type DriftMode, type LockRetryPolicy } from './apply';
 import { readDeclarations } from './declarations';
 import { MigrationError } from './errors';
-import { startSession } from './guard';
+import { startSession, type RunTimeouts } from './guard';
 import { compareWithRun, readHistory } from './history';
-import { withMigrationLock } from './lock';
+import { withMigrationLock, type LockWaitPolicy } from './lock';
 import { describePlan, planBundle } from './plan';
-import type { RunnerSettings } from './settings';
+
+export const COMMANDS = ['apply', 'status', 'plan', 'verify'] as const;
+export type Command = (typeof COMMANDS)[number];
+
+/** Everything a run is told, validated once from flags and environment (cli/settings.ts; flags win). */
+export interface RunnerSettings {
+  readonly command: Command;
+  readonly schemaDir: string;
+  readonly fixturesDir: string;
+  readonly expectedHash?: string;
+  readonly timeouts: RunTimeouts;
+  readonly lockRetry: LockRetryPolicy;
+  readonly lockWait: LockWaitPolicy;
+  readonly connectRetry: RetryPolicy;
+  readonly force: boolean;
+  readonly json: boolean;
+  readonly appliedBy: string;
+  readonly skipPgmq: boolean;
+  readonly drift: DriftMode;
+}
 
 export interface CommandContext {
   readonly settings: RunnerSettings;
