@@ -91,12 +91,15 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
       });
     };
     if (segment.transactional) {
-      results.push(...(await runTransaction(client, segment.files, run, isLast ? record : undefined, index > 0)));
+      results.push(...(await runTransaction(client, segment.files, run, { beforeCommit: isLast ? record : undefined, afterEarlierCommits: index > 0 })));
     } else {
       results.push(await runOutsideTransaction(client, segment.files[0], run));
       await guardSession(client, options.baseline, segment.files[0]);
       await failOnInvalidIndexes(client, segment.files[0], run.declarations);
-      if (isLast) await runTransaction(client, [], run, record, true);
+      // The run ended with a no-transaction file, which leaves no open transaction for the drift
+      // check and the history row: a record-only transaction (no files, only `record`) carries
+      // them. A drift failure rolls back just the record; the files before it have committed.
+      if (isLast) await runTransaction(client, [], run, { beforeCommit: record, afterEarlierCommits: true });
     }
   }
   const durationMs = performance.now() - started;
@@ -164,6 +167,13 @@ function splitIntoSegments(files: readonly ParsedFile[]): Segment[] {
   return segments;
 }
 
+interface TransactionOptions {
+  /** Runs inside the transaction after its files, before COMMIT: the last one checks drift and records the run. */
+  readonly beforeCommit?: (segmentResults: readonly FileRun[]) => Promise<void>;
+  /** Whether files before this transaction already committed (a no-transaction file came before it): what a rollback leaves. */
+  readonly afterEarlierCommits: boolean;
+}
+
 /**
  * Runs files in one transaction, each file in one round trip. When a failure comes without a
  * position (a lock timeout, a constraint violation), the transaction is rolled back and run
@@ -173,10 +183,9 @@ async function runTransaction(
   client: Client,
   files: readonly ParsedFile[],
   options: ApplyOptions,
-  beforeCommit: ((segmentResults: readonly FileRun[]) => Promise<void>) | undefined,
-  earlierCommitted: boolean,
+  { beforeCommit, afterEarlierCommits }: TransactionOptions,
 ): Promise<FileRun[]> {
-  const rolledBack = earlierCommitted ? 'this transaction was rolled back; files before it, committed earlier, stay applied' : 'the run was rolled back: the database is as it was before';
+  const rolledBack = afterEarlierCommits ? 'this transaction was rolled back; files before it, committed earlier, stay applied' : 'the run was rolled back: the database is as it was before';
   let statementByStatement = false;
   return withLockRetry(client, options, async () => {
     for (;;) {
@@ -300,6 +309,12 @@ export class StatementFailure extends Error {
   }
 }
 
+/**
+ * Runs `attempt` (a whole transaction, or a no-transaction file) again with back-off while a
+ * statement in it hits lock_timeout. `attempt` fails with what `explain` made of the failure:
+ * an ExitError whose `cause` is the StatementFailure, so the retry reads the cause to see the
+ * SQLSTATE (55P03) and the statement, and rethrows anything else as it came.
+ */
 export async function withLockRetry<T>(client: Client, options: Pick<ApplyOptions, 'lockRetry' | 'log'>, attempt: () => Promise<T>): Promise<T> {
   const { retries, initialDelayMs, maxDelayMs } = options.lockRetry;
   let delay = initialDelayMs;
@@ -307,7 +322,7 @@ export async function withLockRetry<T>(client: Client, options: Pick<ApplyOption
     try {
       return await attempt();
     } catch (error) {
-      const failure = (error as MigrationError).cause;
+      const failure = (error as Error).cause;
       if (!(failure instanceof StatementFailure) || failure.sqlState !== LOCK_NOT_AVAILABLE) throw error;
       if (retry >= retries) {
         const blockers = await describeBlockers(client, failure.statement.text).catch(() => []);
