@@ -6,7 +6,7 @@
  * Ctrl-C stops everything. `--reset` starts from an empty database.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client } from 'pg';
@@ -15,9 +15,10 @@ import { jsonLogger } from '../src/api/log';
 import { findUserByUsername, insertUser } from '../src/api/repositories/users';
 import { startApi, type RunningApi } from '../src/api/server';
 import { issueKey } from '../src/api/services/keys';
+import { DATABASE_FOLDERS, REPO_ROOT } from '../src/build/repository';
+import { installPgmqStandIn, PGMQ_STAND_IN } from '../src/dev/pgmq';
+import { jobProcess, readSynthesizedJob } from '../src/dev/synthesized-job';
 import { ExitError } from '../src/kernel/exit-codes';
-import { jobProcess, readSynthesizedJob } from '../src/local/synthesized-job';
-import { REPO_ROOT } from '../src/runner-bundle';
 import { configFromEnvironment, synthesize, type SynthSummary } from '../src/synth';
 
 const USAGE = `Usage: npm run local [-- options]
@@ -41,8 +42,8 @@ async function main(): Promise<number> {
       reset: { type: 'boolean' },
       port: { type: 'string', default: '8000' },
       'db-port': { type: 'string', default: '54329' },
-      'schema-dir': { type: 'string', default: join(REPO_ROOT, 'database', 'schema') },
-      'fixtures-dir': { type: 'string', default: join(REPO_ROOT, 'database', 'fixtures') },
+      'schema-dir': { type: 'string', default: DATABASE_FOLDERS.schemaDir },
+      'fixtures-dir': { type: 'string', default: DATABASE_FOLDERS.fixturesDir },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -58,7 +59,7 @@ async function main(): Promise<number> {
     say(`reset: deleted ${relative(process.cwd(), join(localDir, 'postgres')) || '.'}`);
   }
 
-  const { freePort, startPostgres } = await import('./postgres.mjs');
+  const { freePort, startPostgres } = await import('../src/dev/postgres.mjs');
   const dbPort = portOption('--db-port', values['db-port'] as string, 0) || (await freePort());
   const started = Date.now();
   const ticker = setInterval(() => say(`  … PostgreSQL still starting (${Math.round((Date.now() - started) / 1000)}s)`), 2000);
@@ -142,8 +143,8 @@ async function prepareDatabase(adminUrl: string, databaseUrl: string): Promise<v
   try {
     const { rowCount } = await client.query(`SELECT 1 FROM pg_extension WHERE extname = 'pgmq'`);
     if (!rowCount) {
-      await client.query(readFileSync(join(REPO_ROOT, 'test', 'support', 'pgmq-stand-in.sql'), 'utf8'));
-      say('PGMQ: the stand-in (test/support/pgmq-stand-in.sql) is installed; production uses the real extension');
+      await installPgmqStandIn(client);
+      say(`PGMQ: the stand-in (${relative(REPO_ROOT, PGMQ_STAND_IN)}) is installed; production uses the real extension`);
     }
   } finally {
     await client.end();

@@ -2,12 +2,12 @@ import { ConfigMapV1 } from '@cdktf/provider-kubernetes/lib/config-map-v1';
 import { JobV1 } from '@cdktf/provider-kubernetes/lib/job-v1';
 import type { ITerraformDependable } from 'cdktf';
 import { Construct } from 'constructs';
-import { join } from 'node:path';
+import { DATABASE_FOLDERS } from '../build/repository';
+import { buildRunnerBundle } from '../build/runner-bundle';
 import { DEFAULTS, containerResources } from '../config';
 import { displayName, readBundle, sha256Hex, type Bundle, type BundleFile, type Folder } from '../kernel/bundle';
 import { ExitCode } from '../kernel/exit-codes';
 import { BUNDLE_HASH_ANNOTATION, containerSecurityContext, credentialsEnv, podSecurityContext } from '../pod-spec';
-import { buildRunnerBundle, REPO_ROOT } from '../runner-bundle';
 import {
   check,
   checkResources,
@@ -130,8 +130,8 @@ export class DatabaseMigration extends Construct {
 
     // Bad file names, duplicate numbers, empty or non-UTF-8 files fail here, naming the file.
     this.bundle = readBundle({
-      schemaDir: props.schemaDir ?? join(REPO_ROOT, 'database', 'schema'),
-      fixturesDir: props.fixturesDir ?? join(REPO_ROOT, 'database', 'fixtures'),
+      schemaDir: props.schemaDir ?? DATABASE_FOLDERS.schemaDir,
+      fixturesDir: props.fixturesDir ?? DATABASE_FOLDERS.fixturesDir,
       runnerDigest: sha256Hex(runnerBytes),
     });
     const jobNamePrefix = props.jobNamePrefix ?? 'db-migration';

@@ -1,8 +1,8 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { REPO_ROOT } from '../../src/build/repository';
 import { loadConfig, SETTINGS } from '../../src/config';
-import { REPO_ROOT } from '../../src/runner-bundle';
 import { cdktfContext } from '../../src/synth';
 
 describe('stack configuration', () => {

@@ -2,7 +2,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../../src/runner-bundle';
+import { REPO_ROOT } from '../../src/build/repository';
 import { synthesize } from '../../src/synth';
 
 /**

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from 'pg';
-import { jobProcess, readSynthesizedJob, type SynthesizedJob } from '../../src/local/synthesized-job';
+import { jobProcess, readSynthesizedJob, type SynthesizedJob } from '../../src/dev/synthesized-job';
 import { synthesize } from '../../src/synth';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { copyOfDatabaseFolders, type RunResult } from '../support/runner';

@@ -2,9 +2,9 @@ import { Testing } from 'cdktf';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildRunnerBundle } from '../../src/build/runner-bundle';
 import { loadConfig } from '../../src/config';
-import { buildRunnerBundle } from '../../src/runner-bundle';
-import type { SynthesizedJson } from '../../src/local/synthesized-job';
+import type { SynthesizedJson } from '../../src/dev/synthesized-job';
 import { GpuDevStack, type GpuDevStackProps } from '../../src/stack';
 
 export type { SynthesizedJson };

@@ -1,13 +1,13 @@
 // Bundles the migration runner (src/runner/cli/main.ts) into one CommonJS file and writes it to
-// stdout. Called by src/runner-bundle.ts in a child process: esbuild plugins need its async API,
-// and the CDKTF stack that embeds the bundle is synchronous.
+// stdout. Called by runner-bundle.ts in a child process: esbuild plugins need its async API,
+// and synth, which embeds the bundle in the stack, is synchronous.
 import { build } from 'esbuild';
 import { deflateSync } from 'fflate';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /**
  * libpg-query reads its WebAssembly file from beside its own script; the bundle has no such
@@ -21,7 +21,7 @@ const embedParserWasm = {
       const source = readFileSync(args.path, 'utf8');
       const factoryCall = '(0, libpg_query_js_1.default)()';
       if (!source.includes(factoryCall)) {
-        throw new Error(`${args.path} no longer contains ${factoryCall}: libpg-query changed how it loads its WebAssembly; update scripts/bundle-runner.mjs`);
+        throw new Error(`${args.path} no longer contains ${factoryCall}: libpg-query changed how it loads its WebAssembly; update src/build/bundle-runner.mjs`);
       }
       const wasm = Buffer.from(deflateSync(readFileSync(join(dirname(args.path), 'libpg-query.wasm')), { level: 9 }));
       // This emscripten build ignores Module.wasmBinary but honours Module.instantiateWasm.

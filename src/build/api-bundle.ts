@@ -1,7 +1,7 @@
 import { buildSync } from 'esbuild';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from './runner-bundle';
+import { REPO_ROOT } from './repository';
 
 /** The API's programs, as the image ships them: output file name → entry point. */
 export const API_PROGRAMS = {
