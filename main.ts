@@ -1,8 +1,8 @@
 // The CDKTF app (cdktf.json "app"; `npm run synth`): validate everything, synthesize into
 // CDKTF_OUTDIR (default cdktf.out), print what a reviewer needs. A refused synth writes nothing.
 import { ExitError } from './src/kernel/exit-codes';
-import { configFromEnvironment, formatSummary, synthesize } from './src/synth';
-import { InvalidValueError } from './src/validation';
+import { configFromEnvironment, formatSummary, synthesize } from './src/stack/synth';
+import { InvalidValueError } from './src/stack/validation';
 
 async function main(): Promise<void> {
   try {

@@ -15,7 +15,7 @@ import { loadBundle, readBundle } from '../src/kernel/bundle';
 import type { Logger } from '../src/kernel/log';
 import { parseSettings } from '../src/runner/cli/settings';
 import { runApply } from '../src/runner/commands';
-import { synthesize } from '../src/synth';
+import { synthesize } from '../src/stack/synth';
 import { startBenchPostgres } from './postgres';
 import { migrationUnderLoad } from './under-load';
 

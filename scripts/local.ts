@@ -19,7 +19,7 @@ import { DATABASE_FOLDERS, REPO_ROOT } from '../src/build/repository';
 import { installPgmqStandIn, PGMQ_STAND_IN } from '../src/dev/pgmq';
 import { jobProcess, readSynthesizedJob } from '../src/dev/synthesized-job';
 import { ExitError } from '../src/kernel/exit-codes';
-import { configFromEnvironment, synthesize, type SynthSummary } from '../src/synth';
+import { configFromEnvironment, synthesize, type SynthSummary } from '../src/stack/synth';
 
 const USAGE = `Usage: npm run local [-- options]
   --reset               delete the local database first (.local/postgres) and start over

@@ -26,6 +26,9 @@ export const DEFAULT_CONNECT_RETRY: RetryPolicy = {
   attemptTimeoutMs: 5000,
 };
 
+/** The variables that carry credentials: the keys of the platform's `postgres-credentials` secret. */
+export const CREDENTIAL_VARIABLES = ['POSTGRES_USER', 'POSTGRES_PASSWORD', 'POSTGRES_DB'] as const;
+
 export const DEFAULT_POSTGRES_HOST = 'postgres-primary';
 export const DEFAULT_POSTGRES_PORT = 5432;
 
@@ -53,7 +56,7 @@ export function connectionFromEnv(env: NodeJS.ProcessEnv, applicationName: strin
       description: `${decodeURIComponent(parsed.username) || '(default user)'}@${parsed.hostname || 'localhost'}:${parsed.port || '5432'}/${database}`,
     };
   }
-  const missing = ['POSTGRES_USER', 'POSTGRES_PASSWORD', 'POSTGRES_DB'].filter((name) => !env[name]);
+  const missing = CREDENTIAL_VARIABLES.filter((name) => !env[name]);
   if (missing.length > 0) {
     throw new ExitError(
       `no database configured: set DATABASE_URL, or POSTGRES_USER, POSTGRES_PASSWORD and POSTGRES_DB (missing: ${missing.join(', ')}) with POSTGRES_HOST and POSTGRES_PORT`,

@@ -65,8 +65,11 @@ export async function checkContract(
   return { missingTables, missingColumns, missingPgmq, ok: rows.length === 0 };
 }
 
+/** The platform's namespace, where the migration Job runs unless the stack is configured otherwise. */
+export const DEFAULT_NAMESPACE = 'gpu-controlplane';
+
 /** One message listing everything missing and where to look: what the API prints before it exits. */
-export function describeContractFailure(report: ContractReport, database: string, namespace = 'gpu-controlplane'): string {
+export function describeContractFailure(report: ContractReport, database: string, namespace = DEFAULT_NAMESPACE): string {
   const lines = [`the database ${database} lacks what the API needs:`];
   if (report.missingTables.length > 0) lines.push(`  missing tables: ${report.missingTables.join(', ')}`);
   if (report.missingColumns.length > 0) {

@@ -3,7 +3,7 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } fro
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../src/build/repository';
-import { synthesize } from '../../src/synth';
+import { synthesize } from '../../src/stack/synth';
 
 /**
  * Two checkouts of this repository at different paths, each running `npm run synth`'s command:

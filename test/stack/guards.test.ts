@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../src/build/repository';
-import { DatabaseMigration } from '../../src/constructs/database-migration';
-import { synthesize } from '../../src/synth';
+import { DatabaseMigration } from '../../src/stack/constructs/database-migration';
+import { synthesize } from '../../src/stack/synth';
 import { copyOfDatabaseFolders } from '../support/runner';
 import { runnerBytes, testApp } from '../support/stack';
 

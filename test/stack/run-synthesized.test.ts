@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from 'pg';
 import { jobProcess, readSynthesizedJob, type SynthesizedJob } from '../../src/dev/synthesized-job';
-import { synthesize } from '../../src/synth';
+import { synthesize } from '../../src/stack/synth';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { copyOfDatabaseFolders, type RunResult } from '../support/runner';
 import { runnerBytes } from '../support/stack';

@@ -1,9 +1,16 @@
 import { Token } from 'cdktf';
-import { Duration } from './kernel/duration';
+import { Duration } from '../kernel/duration';
+
+/**
+ * The rules values of the stack must pass (Kubernetes names and quantities, images, durations),
+ * and the one way they are applied: `check`, naming where the value came from. Each construct
+ * declares its props' defaults and rules with these (PropSpec); config.ts parses the settings
+ * into those same props, so every default and every rule is written once.
+ */
 
 /**
  * A value that breaks a rule, found while building the stack (before anything is written).
- * `name` says where the value came from: a setting (`GPU_DEV_API_REPLICAS`), a construct prop
+ * `subject` says where the value came from: a setting (`GPU_DEV_API_REPLICAS`), a construct prop
  * (`DatabaseMigration prop backoffLimit`) or an input file.
  */
 export class InvalidValueError extends Error {
@@ -132,7 +139,45 @@ export const runnerDuration: Check<string> = (v) => {
 export const wholeSeconds: Check<string> = (v) =>
   runnerDuration(v) ?? (Duration.parse(v).isWholeSeconds() ? undefined : 'must be a whole number of seconds, such as 90s or 15m');
 
-/** Seconds of a duration that passed `wholeSeconds`. */
-export function seconds(text: string): number {
-  return Duration.parse(text).toSeconds();
+/**
+ * A Job's wait must outlast its deadline, or Terraform stops waiting while the Job may still
+ * run. `deadlineName` is how the caller calls the deadline (a prop or a setting).
+ */
+export function outlasts(deadline: Duration, deadlineName: string): Check<string> {
+  return (v) =>
+    Duration.parse(v).isLongerThan(deadline)
+      ? undefined
+      : `must be longer than ${deadlineName} (${deadline}), or Terraform stops waiting while the Job may still run`;
+}
+
+/**
+ * A construct prop's default and the rule a given value must pass: written once, in the
+ * construct's table of props, and read by the construct and by config.ts. No `default`: none.
+ */
+export interface PropSpec<T> {
+  readonly default?: T;
+  readonly rule: Check<T>;
+}
+
+/** A construct's props table: a spec for each prop that has a rule. */
+export type PropSpecs<Props> = { readonly [K in keyof Props]?: PropSpec<NonNullable<Props[K]>> };
+
+/** What reading a prop gives: its type, or possibly undefined when its spec has no default. */
+type PropValue<Spec> = Spec extends { readonly default: unknown; readonly rule: Check<infer T> } ? T : Spec extends PropSpec<infer T> ? T | undefined : never;
+
+/**
+ * Reads a construct's props against its table: a prop that is given must pass its rule (the
+ * message names `subject(name)`), one that is not takes the default, trusted as written.
+ */
+export function propReader<Props extends object, Specs extends PropSpecs<Props>>(subject: (name: keyof Props & string) => string, props: Props, specs: Specs) {
+  return <K extends keyof Specs & keyof Props & string>(name: K): PropValue<Specs[K]> => {
+    const spec = specs[name] as PropSpec<unknown>;
+    const given = props[name];
+    return (given === undefined ? spec.default : check(subject(name), given, spec.rule)) as PropValue<Specs[K]>;
+  };
+}
+
+/** Requests and limits as given (each checked, none above its limit), or the construct's default. */
+export function resourcesProp(subject: string, given: ContainerResources | undefined, fallback: ContainerResources): ContainerResources {
+  return given === undefined ? fallback : checkResources(given, (field) => `${subject}.${field}`);
 }

@@ -6,20 +6,19 @@ import { Password } from '@cdktf/provider-random/lib/password';
 import { RandomProvider } from '@cdktf/provider-random/lib/provider';
 import { TerraformStack, type ITerraformDependable } from 'cdktf';
 import { Construct } from 'constructs';
-import { DEFAULTS } from '../config';
-import { containerSecurityContext, credentialsEnv, podSecurityContext } from '../pod-spec';
 import {
-  check,
-  checkResources,
   dns1123Label,
   dns1123Subdomain,
   imageReference,
-  integerBetween,
   memoryQuantity,
   postgresIdentifier,
+  propReader,
+  resourcesProp,
   toKubernetesResources,
   type ContainerResources,
+  type PropSpecs,
 } from '../validation';
+import { containerSecurityContext, credentialsEnv, DATABASE_HOST, DATABASE_PORT, DATABASE_SECRET, NAMESPACE, podSecurityContext } from './pod-spec';
 
 /** The postgres user of the Debian-based official images (and the PGMQ images built on them). */
 const POSTGRES_UID = 999;
@@ -48,6 +47,23 @@ export interface ManagedPostgresProps {
   readonly resources?: ContainerResources;
 }
 
+/** Each prop's default and rule, written once: the construct applies them, config.ts reads them for its settings. */
+export const MANAGED_POSTGRES_PROPS = {
+  namespace: NAMESPACE,
+  // The Service's name: a label, where a client's host may be any DNS name.
+  serviceName: { default: DATABASE_HOST.default, rule: dns1123Label },
+  secretName: DATABASE_SECRET,
+  image: { default: 'ghcr.io/pgmq/pg18-pgmq:v1.10.0', rule: imageReference },
+  user: { default: 'gpudev', rule: postgresIdentifier },
+  database: { default: 'gpudev', rule: postgresIdentifier },
+  port: DATABASE_PORT,
+  storage: { default: '10Gi', rule: memoryQuantity },
+  storageClassName: { rule: dns1123Subdomain },
+} as const satisfies PropSpecs<ManagedPostgresProps>;
+
+/** The `resources` prop's default. */
+export const POSTGRES_RESOURCES: ContainerResources = { cpuRequest: '250m', memoryRequest: '256Mi', cpuLimit: '1', memoryLimit: '1Gi' };
+
 /**
  * A self-contained PostgreSQL for a cluster without one: a generated password (random_password:
  * the value lives only in Terraform state and the Secret, never in the synthesized JSON), the
@@ -67,20 +83,18 @@ export class ManagedPostgres extends Construct {
 
   constructor(scope: Construct, id: string, props: ManagedPostgresProps = {}) {
     super(scope, id);
-    const prop = (name: keyof ManagedPostgresProps) => `ManagedPostgres ${this.node.path} prop ${name}`;
-    const namespace = check(prop('namespace'), props.namespace ?? DEFAULTS.namespace, dns1123Label);
-    const serviceName = check(prop('serviceName'), props.serviceName ?? DEFAULTS.databaseHost, dns1123Label);
-    const secretName = check(prop('secretName'), props.secretName ?? DEFAULTS.databaseSecret, dns1123Subdomain);
-    this.image = check(prop('image'), props.image ?? DEFAULTS.postgresImage, imageReference);
-    const user = check(prop('user'), props.user ?? DEFAULTS.postgresUser, postgresIdentifier);
-    const database = check(prop('database'), props.database ?? DEFAULTS.postgresDatabase, postgresIdentifier);
-    this.port = check(prop('port'), props.port ?? DEFAULTS.databasePort, integerBetween(1, 65535));
-    const storage = check(prop('storage'), props.storage ?? DEFAULTS.postgresStorage, memoryQuantity);
-    const storageClassName = props.storageClassName === undefined ? DEFAULTS.postgresStorageClass : check(prop('storageClassName'), props.storageClassName, dns1123Subdomain);
-    const resources = checkResources(
-      props.resources ?? { cpuRequest: '250m', memoryRequest: '256Mi', cpuLimit: '1', memoryLimit: '1Gi' },
-      (f) => `${prop('resources')}.${f}`,
-    );
+    const subject = (name: keyof ManagedPostgresProps) => `ManagedPostgres ${this.node.path} prop ${name}`;
+    const prop = propReader(subject, props, MANAGED_POSTGRES_PROPS);
+    const namespace = prop('namespace');
+    const serviceName = prop('serviceName');
+    const secretName = prop('secretName');
+    this.image = prop('image');
+    const user = prop('user');
+    const database = prop('database');
+    this.port = prop('port');
+    const storage = prop('storage');
+    const storageClassName = prop('storageClassName');
+    const resources = resourcesProp(subject('resources'), props.resources, POSTGRES_RESOURCES);
 
     // The random provider is this construct's own need; declare it once per stack.
     const stack = TerraformStack.of(this);

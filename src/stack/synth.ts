@@ -1,16 +1,19 @@
 import { App } from 'cdktf';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { DEFAULTS, loadConfig, type StackConfig } from './config';
-import { displayName, parseBundle } from './kernel/bundle';
+import { buildRunnerBundle } from '../build/runner-bundle';
+import { displayName, parseBundle } from '../kernel/bundle';
+import { DEFAULTS, loadStackConfig, type StackConfig } from './config';
 import { GpuDevStack, type GpuDevStackProps } from './stack';
 import { InvalidValueError } from './validation';
 
-export interface SynthOptions extends Omit<GpuDevStackProps, 'config'> {
+export interface SynthOptions extends Omit<GpuDevStackProps, 'config' | 'runnerBytes'> {
   /** Output folder (cdktf's `CDKTF_OUTDIR`). */
   readonly outdir: string;
   /** @default the platform's defaults */
   readonly config?: StackConfig;
+  /** The bundled runner the Job runs. @default buildRunnerBundle(): this checkout's runner, built now */
+  readonly runnerBytes?: Buffer;
 }
 
 export interface SynthSummary {
@@ -40,7 +43,7 @@ export async function synthesize(options: SynthOptions): Promise<SynthSummary> {
   const staging = mkdtempSync(join(dirname(outdir), '.cdktf-synth-'));
   try {
     const app = new App({ outdir: staging, stackTraces: false });
-    const stack = new GpuDevStack(app, config.stackName, { ...options, config });
+    const stack = new GpuDevStack(app, config.stackName, { ...options, config, runnerBytes: options.runnerBytes ?? buildRunnerBundle() });
     await parseBundle(stack.migration.bundle);
     app.synth();
     // Stack files before the manifest, which is what points tools at them.
@@ -95,7 +98,7 @@ function parseJson(subject: string, text: string): unknown {
 
 /** The config `main.ts` uses: environment over cdktf context over defaults. */
 export function configFromEnvironment(env: Readonly<Record<string, string | undefined>> = process.env): StackConfig {
-  return loadConfig({ env, context: cdktfContext(env) });
+  return loadStackConfig({ env, context: cdktfContext(env) });
 }
 
 /** The plan-review summary `npm run synth` prints. */

@@ -15,8 +15,8 @@ export interface GpuDevStackProps {
   readonly schemaDir?: string;
   /** @default this repository's database/fixtures */
   readonly fixturesDir?: string;
-  /** The bundled runner the Job runs. @default buildRunnerBundle() */
-  readonly runnerBytes?: Buffer;
+  /** The bundled runner the Job runs (synth builds it with src/build/runner-bundle.ts). */
+  readonly runnerBytes: Buffer;
   /** Bytes per ConfigMap before a folder splits. @default 1,000,000 */
   readonly configMapLimitBytes?: number;
 }
@@ -31,7 +31,7 @@ export class GpuDevStack extends TerraformStack {
   readonly api: ApiService;
   readonly postgres?: ManagedPostgres;
 
-  constructor(scope: Construct, id: string, props: GpuDevStackProps = {}) {
+  constructor(scope: Construct, id: string, props: GpuDevStackProps) {
     super(scope, id);
     const config = (this.config = props.config ?? DEFAULTS);
 

@@ -2,26 +2,35 @@ import { ConfigMapV1 } from '@cdktf/provider-kubernetes/lib/config-map-v1';
 import { JobV1 } from '@cdktf/provider-kubernetes/lib/job-v1';
 import type { ITerraformDependable } from 'cdktf';
 import { Construct } from 'constructs';
-import { DATABASE_FOLDERS } from '../build/repository';
-import { buildRunnerBundle } from '../build/runner-bundle';
-import { DEFAULTS, containerResources } from '../config';
-import { displayName, readBundle, sha256Hex, type Bundle, type BundleFile, type Folder } from '../kernel/bundle';
-import { ExitCode } from '../kernel/exit-codes';
-import { BUNDLE_HASH_ANNOTATION, containerSecurityContext, credentialsEnv, podSecurityContext } from '../pod-spec';
+import { DATABASE_FOLDERS } from '../../build/repository';
+import { displayName, readBundle, sha256Hex, type Bundle, type BundleFile, type Folder } from '../../kernel/bundle';
+import { Duration } from '../../kernel/duration';
+import { ExitCode } from '../../kernel/exit-codes';
 import {
   check,
-  checkResources,
   dns1123Label,
-  dns1123Subdomain,
   imageReference,
   integerBetween,
   InvalidValueError,
+  outlasts,
+  propReader,
+  resourcesProp,
   runnerDuration,
-  seconds,
   toKubernetesResources,
   wholeSeconds,
   type ContainerResources,
+  type PropSpecs,
 } from '../validation';
+import {
+  BUNDLE_HASH_ANNOTATION,
+  containerSecurityContext,
+  credentialsEnv,
+  DATABASE_HOST,
+  DATABASE_PORT,
+  DATABASE_SECRET,
+  NAMESPACE,
+  podSecurityContext,
+} from './pod-spec';
 
 /** Kubernetes refuses a ConfigMap whose data (keys + values) passes 1 MiB. */
 export const CONFIGMAP_MAX_BYTES = 1024 * 1024;
@@ -33,9 +42,9 @@ export const RUNNER_FILE = 'gpu-dev-db.js';
 export const MOUNT_ROOT = '/opt/gpu-dev-db';
 /** The stock Node images' unprivileged user. */
 const NODE_UID = 1000;
-/** Exit codes that fail the same way on every attempt: retrying would only repeat them. */
 /** Mounted files: readable, never writable (spelled as the provider reads it back). */
 const READ_ONLY = '0444';
+/** Exit codes that fail the same way on every attempt: retrying would only repeat them. */
 const PERMANENT_EXIT_CODES = [ExitCode.usage, ExitCode.badInput, ExitCode.bundleHashMismatch, ExitCode.staleBundle, ExitCode.drift, ExitCode.guardFailed];
 
 export interface DatabaseMigrationProps {
@@ -45,8 +54,8 @@ export interface DatabaseMigrationProps {
   readonly schemaDir?: string;
   /** Folder of the fixture SQL files. @default this repository's database/fixtures */
   readonly fixturesDir?: string;
-  /** The bundled runner, exactly the bytes the Job runs (and hashes). @default buildRunnerBundle() */
-  readonly runnerBytes?: Buffer;
+  /** The bundled runner, exactly the bytes the Job runs (and hashes): src/build/runner-bundle.ts builds it. */
+  readonly runnerBytes: Buffer;
   /** Image the runner runs on: any Node.js 20+ image with uid 1000. @default "node:20-bookworm-slim" */
   readonly image?: string;
   /** Secret with POSTGRES_USER, POSTGRES_PASSWORD and POSTGRES_DB. @default "postgres-credentials" */
@@ -68,9 +77,9 @@ export interface DatabaseMigrationProps {
    * deleted, so every later apply would run it again (see README "Why the Job has no TTL").
    */
   readonly ttl?: string;
-  /** The runner's MIGRATION_LOCK_TIMEOUT. @default the runner's (3s) */
+  /** The runner's MIGRATION_LOCK_TIMEOUT. @default unset: the runner's own (`gpu-dev-db --help`) */
   readonly lockTimeout?: string;
-  /** The runner's MIGRATION_STATEMENT_TIMEOUT. @default the runner's (300s) */
+  /** The runner's MIGRATION_STATEMENT_TIMEOUT. @default unset: the runner's own (`gpu-dev-db --help`) */
   readonly statementTimeout?: string;
   /** Job name prefix; the name is `<prefix>-<12 hex of the bundle hash>`. @default "db-migration" */
   readonly jobNamePrefix?: string;
@@ -79,6 +88,25 @@ export interface DatabaseMigrationProps {
   /** What must exist before the Job runs, e.g. a managed database. @default none */
   readonly dependsOn?: ITerraformDependable[];
 }
+
+/** Each prop's default and rule, written once: the construct applies them, config.ts reads them for its settings. */
+export const DATABASE_MIGRATION_PROPS = {
+  namespace: NAMESPACE,
+  image: { default: 'node:20-bookworm-slim', rule: imageReference },
+  secretName: DATABASE_SECRET,
+  databaseHost: DATABASE_HOST,
+  databasePort: DATABASE_PORT,
+  backoffLimit: { default: 3, rule: integerBetween(0, 10) },
+  activeDeadline: { default: '10m', rule: wholeSeconds },
+  timeout: { default: '15m', rule: wholeSeconds },
+  ttl: { rule: wholeSeconds },
+  lockTimeout: { rule: runnerDuration },
+  statementTimeout: { rule: runnerDuration },
+  configMapLimitBytes: { default: DEFAULT_CONFIGMAP_LIMIT_BYTES, rule: integerBetween(1, CONFIGMAP_MAX_BYTES) },
+} as const satisfies PropSpecs<DatabaseMigrationProps>;
+
+/** The `resources` prop's default. */
+export const MIGRATION_RESOURCES: ContainerResources = { cpuRequest: '100m', memoryRequest: '96Mi', cpuLimit: '500m', memoryLimit: '256Mi' };
 
 /** One ConfigMap's worth of a folder. */
 export interface ConfigMapShard {
@@ -90,8 +118,8 @@ export interface ConfigMapShard {
 /**
  * The SQL bundle and the runner as ConfigMaps, and the Job that applies them, named after the
  * bundle hash: any change to a schema file, a fixture file or the runner renames the Job, so
- * Terraform replaces it and the new one runs. The hash comes from the runner's own module
- * (loadBundle), so the Job and the runner that recomputes it can never disagree.
+ * Terraform replaces it and the new one runs. The hash comes from the kernel's bundle module
+ * (readBundle), the one the runner recomputes it with, so the two can never disagree.
  */
 export class DatabaseMigration extends Construct {
   readonly bundle: Bundle;
@@ -102,29 +130,25 @@ export class DatabaseMigration extends Construct {
   /** What each ConfigMap carries, in volume order: schema, fixtures, runner. */
   readonly shards: readonly ConfigMapShard[];
 
-  constructor(scope: Construct, id: string, props: DatabaseMigrationProps = {}) {
+  constructor(scope: Construct, id: string, props: DatabaseMigrationProps) {
     super(scope, id);
-    const prop = (name: keyof DatabaseMigrationProps) => `DatabaseMigration ${this.node.path} prop ${name}`;
-    const namespace = check(prop('namespace'), props.namespace ?? DEFAULTS.namespace, dns1123Label);
-    const image = check(prop('image'), props.image ?? DEFAULTS.runnerImage, imageReference);
-    const secretName = check(prop('secretName'), props.secretName ?? DEFAULTS.databaseSecret, dns1123Subdomain);
-    const host = check(prop('databaseHost'), props.databaseHost ?? DEFAULTS.databaseHost, dns1123Subdomain);
-    const port = check(prop('databasePort'), props.databasePort ?? DEFAULTS.databasePort, integerBetween(1, 65535));
-    const resources = checkResources(props.resources ?? containerResources(DEFAULTS, 'migration'), (f) => `${prop('resources')}.${f}`);
-    const backoffLimit = check(prop('backoffLimit'), props.backoffLimit ?? DEFAULTS.migrationBackoffLimit, integerBetween(0, 10));
-    const deadline = check(prop('activeDeadline'), props.activeDeadline ?? DEFAULTS.migrationActiveDeadline, wholeSeconds);
-    const timeout = check(prop('timeout'), props.timeout ?? DEFAULTS.migrationTimeout, wholeSeconds, (v) =>
-      seconds(v) > seconds(deadline) ? undefined : `must be longer than activeDeadline (${deadline}), or Terraform stops waiting while the Job may still run`,
-    );
-    const ttl = props.ttl === undefined ? undefined : check(prop('ttl'), props.ttl, wholeSeconds);
-    const runnerTimeouts = {
-      MIGRATION_LOCK_TIMEOUT: props.lockTimeout === undefined ? undefined : check(prop('lockTimeout'), props.lockTimeout, runnerDuration),
-      MIGRATION_STATEMENT_TIMEOUT: props.statementTimeout === undefined ? undefined : check(prop('statementTimeout'), props.statementTimeout, runnerDuration),
-    };
-    const limit = check(prop('configMapLimitBytes'), props.configMapLimitBytes ?? DEFAULT_CONFIGMAP_LIMIT_BYTES, integerBetween(1, CONFIGMAP_MAX_BYTES));
-    const runnerBytes = props.runnerBytes ?? buildRunnerBundle();
+    const subject = (name: keyof DatabaseMigrationProps) => `DatabaseMigration ${this.node.path} prop ${name}`;
+    const prop = propReader(subject, props, DATABASE_MIGRATION_PROPS);
+    const namespace = prop('namespace');
+    const image = prop('image');
+    const secretName = prop('secretName');
+    const host = prop('databaseHost');
+    const port = prop('databasePort');
+    const resources = resourcesProp(subject('resources'), props.resources, MIGRATION_RESOURCES);
+    const backoffLimit = prop('backoffLimit');
+    const deadline = Duration.parse(prop('activeDeadline'));
+    const timeout = Duration.parse(check(subject('timeout'), prop('timeout'), outlasts(deadline, 'activeDeadline')));
+    const ttl = prop('ttl');
+    const runnerTimeouts = { MIGRATION_LOCK_TIMEOUT: prop('lockTimeout'), MIGRATION_STATEMENT_TIMEOUT: prop('statementTimeout') };
+    const limit = prop('configMapLimitBytes');
+    const runnerBytes = props.runnerBytes;
     const runnerText = runnerBytes.toString('utf8');
-    check(prop('runnerBytes'), `${runnerBytes.length} bytes`, () =>
+    check(subject('runnerBytes'), `${runnerBytes.length} bytes`, () =>
       Buffer.from(runnerText, 'utf8').equals(runnerBytes) ? undefined : 'must be UTF-8 text: a ConfigMap data value is a string, and any other byte would change the runner and its hash',
     );
 
@@ -136,7 +160,7 @@ export class DatabaseMigration extends Construct {
     });
     const jobNamePrefix = props.jobNamePrefix ?? 'db-migration';
     this.jobName = `${jobNamePrefix}-${this.bundle.hash.slice(0, 12)}`;
-    check(prop('jobNamePrefix'), jobNamePrefix, () => dns1123Label(this.jobName) && `makes the Job name "${this.jobName}", which ${dns1123Label(this.jobName)}`);
+    check(subject('jobNamePrefix'), jobNamePrefix, () => dns1123Label(this.jobName) && `makes the Job name "${this.jobName}", which ${dns1123Label(this.jobName)}`);
     this.image = image;
 
     const shards = {
@@ -155,8 +179,8 @@ export class DatabaseMigration extends Construct {
       metadata: { name: this.jobName, namespace, labels: MIGRATION_LABELS, annotations: { [BUNDLE_HASH_ANNOTATION]: this.bundle.hash } },
       spec: {
         backoffLimit,
-        activeDeadlineSeconds: seconds(deadline),
-        ttlSecondsAfterFinished: ttl === undefined ? undefined : String(seconds(ttl)),
+        activeDeadlineSeconds: deadline.toSeconds(),
+        ttlSecondsAfterFinished: ttl === undefined ? undefined : String(Duration.parse(ttl).toSeconds()),
         podFailurePolicy: {
           rule: [
             { action: 'FailJob', onExitCodes: { containerName: 'migrate', operator: 'In', values: PERMANENT_EXIT_CODES } },
@@ -212,7 +236,7 @@ export class DatabaseMigration extends Construct {
         },
       },
       waitForCompletion: true,
-      timeouts: { create: `${seconds(timeout)}s`, update: `${seconds(timeout)}s` },
+      timeouts: { create: `${timeout.toSeconds()}s`, update: `${timeout.toSeconds()}s` },
       dependsOn: [...this.configMaps, ...(props.dependsOn ?? [])],
     });
   }

@@ -1,19 +1,27 @@
 import { DeploymentV1 } from '@cdktf/provider-kubernetes/lib/deployment-v1';
 import { ServiceV1 } from '@cdktf/provider-kubernetes/lib/service-v1';
 import { Construct } from 'constructs';
-import { containerResources, DEFAULTS } from '../config';
-import { BUNDLE_HASH_ANNOTATION, containerSecurityContext, credentialsEnv, podSecurityContext } from '../pod-spec';
 import {
-  check,
-  checkResources,
   dns1123Label,
-  dns1123Subdomain,
   imageReference,
   integerBetween,
+  propReader,
+  resourcesProp,
   toKubernetesResources,
   type ContainerResources,
+  type PropSpecs,
 } from '../validation';
 import type { DatabaseMigration } from './database-migration';
+import {
+  BUNDLE_HASH_ANNOTATION,
+  containerSecurityContext,
+  credentialsEnv,
+  DATABASE_HOST,
+  DATABASE_PORT,
+  DATABASE_SECRET,
+  NAMESPACE,
+  podSecurityContext,
+} from './pod-spec';
 
 /** The API image's unprivileged user (a Node image's `node` user). */
 const API_UID = 1000;
@@ -45,6 +53,21 @@ export interface ApiServiceProps {
   readonly migration?: DatabaseMigration;
 }
 
+/** Each prop's default and rule, written once: the construct applies them, config.ts reads them for its settings. */
+export const API_SERVICE_PROPS = {
+  namespace: NAMESPACE,
+  name: { default: 'gpu-dev-api', rule: dns1123Label },
+  image: { default: 'gpu-dev-api:0.1.0', rule: imageReference },
+  replicas: { default: 2, rule: integerBetween(0, 20) },
+  port: { default: 8000, rule: integerBetween(1024, 65535) },
+  secretName: DATABASE_SECRET,
+  databaseHost: DATABASE_HOST,
+  databasePort: DATABASE_PORT,
+} as const satisfies PropSpecs<ApiServiceProps>;
+
+/** The `resources` prop's default. */
+export const API_RESOURCES: ContainerResources = { cpuRequest: '100m', memoryRequest: '128Mi', cpuLimit: '1', memoryLimit: '512Mi' };
+
 /** The API: a Deployment with probes and pod hardening, and its Service. */
 export class ApiService extends Construct {
   readonly name: string;
@@ -54,16 +77,17 @@ export class ApiService extends Construct {
 
   constructor(scope: Construct, id: string, props: ApiServiceProps = {}) {
     super(scope, id);
-    const prop = (name: keyof ApiServiceProps) => `ApiService ${this.node.path} prop ${name}`;
-    const namespace = check(prop('namespace'), props.namespace ?? DEFAULTS.namespace, dns1123Label);
-    this.name = check(prop('name'), props.name ?? 'gpu-dev-api', dns1123Label);
-    this.image = check(prop('image'), props.image ?? DEFAULTS.apiImage, imageReference);
-    const replicas = check(prop('replicas'), props.replicas ?? DEFAULTS.apiReplicas, integerBetween(0, 20));
-    const port = check(prop('port'), props.port ?? DEFAULTS.apiPort, integerBetween(1024, 65535));
-    const resources = checkResources(props.resources ?? containerResources(DEFAULTS, 'api'), (f) => `${prop('resources')}.${f}`);
-    const secretName = check(prop('secretName'), props.secretName ?? DEFAULTS.databaseSecret, dns1123Subdomain);
-    const host = check(prop('databaseHost'), props.databaseHost ?? DEFAULTS.databaseHost, dns1123Subdomain);
-    const databasePort = check(prop('databasePort'), props.databasePort ?? DEFAULTS.databasePort, integerBetween(1, 65535));
+    const subject = (name: keyof ApiServiceProps) => `ApiService ${this.node.path} prop ${name}`;
+    const prop = propReader(subject, props, API_SERVICE_PROPS);
+    const namespace = prop('namespace');
+    this.name = prop('name');
+    this.image = prop('image');
+    const replicas = prop('replicas');
+    const port = prop('port');
+    const resources = resourcesProp(subject('resources'), props.resources, API_RESOURCES);
+    const secretName = prop('secretName');
+    const host = prop('databaseHost');
+    const databasePort = prop('databasePort');
 
     const labels = { app: this.name };
     const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
