@@ -42,8 +42,10 @@ export async function synthesize(options: SynthOptions): Promise<SynthSummary> {
   // Next to outdir, so the moves are renames on one filesystem.
   const staging = mkdtempSync(join(dirname(outdir), '.cdktf-synth-'));
   try {
+    // Built here, not in a constructor: the constructs take the bytes they ship.
+    const runnerBytes = options.runnerBytes ?? buildRunnerBundle();
     const app = new App({ outdir: staging, stackTraces: false });
-    const stack = new GpuDevStack(app, config.stackName, { ...options, config, runnerBytes: options.runnerBytes ?? buildRunnerBundle() });
+    const stack = new GpuDevStack(app, config.stackName, { ...options, config, runnerBytes });
     await parseBundle(stack.migration.bundle);
     app.synth();
     // Stack files before the manifest, which is what points tools at them.
