@@ -1,9 +1,10 @@
 # The gpu-dev API image, gpu-dev-api:0.1.0 (the stack's default API image):
 #   docker build -t gpu-dev-api:0.1.0 .
-# Build stage: all dependencies, bundle the API's own code (dist/gpu-dev-api.js and
-# dist/gpu-dev-api-admin.js, npm packages left external). Runtime stage: production
-# dependencies only, the two bundles, a non-root user. The migration runner is not in this
-# image: the migration Job runs it from its own ConfigMap on a stock Node image.
+# Build stage: all dependencies, bundle the API's own code with src/build/api-bundle.ts
+# (dist/gpu-dev-api.js and dist/gpu-dev-api-admin.js, from src/api/main.ts and admin.ts; npm
+# packages left external). Runtime stage: production dependencies only, the two bundles, a
+# non-root user. The migration runner is not in this image: the migration Job runs it from its
+# own ConfigMap on a stock Node image.
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app

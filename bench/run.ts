@@ -9,12 +9,13 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { loadBundle, readBundle } from '../src/migration/bundle';
-import { runApply } from '../src/migration/commands';
-import type { Logger } from '../src/migration/log';
-import { parseSettings } from '../src/migration/settings';
-import { buildRunnerBundle, REPO_ROOT } from '../src/runner-bundle';
-import { synthesize } from '../src/synth';
+import { DATABASE_FOLDERS, REPO_ROOT } from '../src/build/repository';
+import { buildRunnerBundle } from '../src/build/runner-bundle';
+import { loadBundle, readBundle } from '../src/kernel/bundle';
+import type { Logger } from '../src/kernel/log';
+import { parseSettings } from '../src/runner/cli/settings';
+import { runApply } from '../src/runner/commands';
+import { synthesize } from '../src/stack/synth';
 import { startBenchPostgres } from './postgres';
 import { migrationUnderLoad } from './under-load';
 import { wholeProcess } from './whole-process';
@@ -38,7 +39,7 @@ interface Dirs {
   readonly schemaDir: string;
   readonly fixturesDir: string;
 }
-const productDirs: Dirs = { schemaDir: join(REPO_ROOT, 'database', 'schema'), fixturesDir: join(REPO_ROOT, 'database', 'fixtures') };
+const productDirs: Dirs = DATABASE_FOLDERS;
 
 function stats(samples: number[]): { median: number; min: number; max: number } {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -119,7 +120,7 @@ const LARGE_FILE_LINE_BYTES = 96;
 /** One fixture file of `count` INSERT statements (about LARGE_FILE_LINE_BYTES each), after the product schema. */
 function largeFileBundle(count: number): Dirs {
   const root = mkdtempSync(join(tmpdir(), 'gpu-dev-bench-large-'));
-  const dirs = { schemaDir: join(REPO_ROOT, 'database', 'schema'), fixturesDir: join(root, 'fixtures') };
+  const dirs = { schemaDir: DATABASE_FOLDERS.schemaDir, fixturesDir: join(root, 'fixtures') };
   mkdirSync(dirs.fixturesDir);
   const lines: string[] = [];
   for (let i = 0; i < count; i++) {

@@ -10,11 +10,12 @@ import { Client } from 'pg';
 import { loadConfig } from '../src/api/config';
 import { jsonLogger } from '../src/api/log';
 import { startApi, type RunningApi } from '../src/api/server';
-import { runApply } from '../src/migration/commands';
-import { sleep, type Logger } from '../src/migration/log';
-import { parseSettings } from '../src/migration/settings';
-import { createUserWithKey, insertReservation, installPgmqStandIn } from '../test/support/api';
-import { copyOfDatabaseFolders } from '../test/support/runner';
+import { copyOfDatabaseFolders } from '../src/dev/database-folders';
+import { installPgmqStandIn } from '../src/dev/pgmq';
+import { createUserWithKey, insertReservation } from '../src/dev/seed';
+import { sleep, type Logger } from '../src/kernel/log';
+import { parseSettings } from '../src/runner/cli/settings';
+import { runApply } from '../src/runner/commands';
 
 const LOCK_TIMEOUT_MS = 500;
 const CONNECTIONS = 10;

@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../src/runner-bundle';
+import { REPO_ROOT } from '../src/build/repository';
 
 interface Dirs {
   readonly schemaDir: string;

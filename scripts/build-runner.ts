@@ -1,6 +1,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildRunnerBundle, REPO_ROOT } from '../src/runner-bundle';
+import { REPO_ROOT } from '../src/build/repository';
+import { buildRunnerBundle } from '../src/build/runner-bundle';
 
 // `npm run build`: the same bytes the stack puts in the runner ConfigMap, as the package's bin.
 const out = join(REPO_ROOT, 'dist', 'gpu-dev-db.js');

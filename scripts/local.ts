@@ -6,7 +6,7 @@
  * Ctrl-C stops everything. `--reset` starts from an empty database.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client } from 'pg';
@@ -16,10 +16,11 @@ import { clientDb } from '../src/api/repositories/db';
 import { findUserByUsername, insertUser } from '../src/api/repositories/users';
 import { startApi, type RunningApi } from '../src/api/server';
 import { issueKey, type KeyPolicy } from '../src/api/services/keys';
-import { jobProcess, readSynthesizedJob } from '../src/local/synthesized-job';
-import { REPO_ROOT } from '../src/runner-bundle';
-import { MigrationError } from '../src/migration/exit-codes';
-import { configFromEnvironment, synthesize, type SynthSummary } from '../src/synth';
+import { DATABASE_FOLDERS, REPO_ROOT } from '../src/build/repository';
+import { installPgmqStandIn, PGMQ_STAND_IN } from '../src/dev/pgmq';
+import { jobProcess, readSynthesizedJob } from '../src/dev/synthesized-job';
+import { ExitError } from '../src/kernel/exit-codes';
+import { configFromEnvironment, synthesize, type SynthSummary } from '../src/stack/synth';
 
 const USAGE = `Usage: npm run local [-- options]
   --reset               delete the local database first (.local/postgres) and start over
@@ -42,8 +43,8 @@ async function main(): Promise<number> {
       reset: { type: 'boolean' },
       port: { type: 'string', default: '8000' },
       'db-port': { type: 'string', default: '54329' },
-      'schema-dir': { type: 'string', default: join(REPO_ROOT, 'database', 'schema') },
-      'fixtures-dir': { type: 'string', default: join(REPO_ROOT, 'database', 'fixtures') },
+      'schema-dir': { type: 'string', default: DATABASE_FOLDERS.schemaDir },
+      'fixtures-dir': { type: 'string', default: DATABASE_FOLDERS.fixturesDir },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -59,7 +60,7 @@ async function main(): Promise<number> {
     say(`reset: deleted ${relative(process.cwd(), join(localDir, 'postgres')) || '.'}`);
   }
 
-  const { freePort, startPostgres } = await import('./postgres.mjs');
+  const { freePort, startPostgres } = await import('../src/dev/postgres.mjs');
   const dbPort = portOption('--db-port', values['db-port'] as string, 0) || (await freePort());
   const started = Date.now();
   const ticker = setInterval(() => say(`  … PostgreSQL still starting (${Math.round((Date.now() - started) / 1000)}s)`), 2000);
@@ -143,8 +144,8 @@ async function prepareDatabase(adminUrl: string, databaseUrl: string): Promise<v
   try {
     const { rowCount } = await client.query(`SELECT 1 FROM pg_extension WHERE extname = 'pgmq'`);
     if (!rowCount) {
-      await client.query(readFileSync(join(REPO_ROOT, 'test', 'support', 'pgmq-stand-in.sql'), 'utf8'));
-      say('PGMQ: the stand-in (test/support/pgmq-stand-in.sql) is installed; production uses the real extension');
+      await installPgmqStandIn(client);
+      say(`PGMQ: the stand-in (${relative(REPO_ROOT, PGMQ_STAND_IN)}) is installed; production uses the real extension`);
     }
   } finally {
     await client.end();
@@ -159,7 +160,7 @@ async function runMigrationAsTheJobWould(localDir: string, schemaDir: string, fi
     summary = await synthesize({ outdir, schemaDir, fixturesDir, config: configFromEnvironment(process.env) });
   } catch (error) {
     // A file the runner would refuse (bad name, syntax, BEGIN/COMMIT) is refused at synth, in its words.
-    if (!(error instanceof MigrationError)) throw error;
+    if (!(error instanceof ExitError)) throw error;
     say(`ERROR: ${error.message}`);
     return { exitCode: error.exitCode as number, bundleHash: 'none', jobName: 'none' };
   }

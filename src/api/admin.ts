@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util';
-import { connectWithRetry } from '../migration/connection';
-import { checkContract, describeContractFailure, SCHEMA_CONTRACT } from '../migration/contract';
-import { ExitCode, MigrationError } from '../migration/exit-codes';
-import { lineLogger } from '../migration/log';
+import { connectWithRetry } from '../kernel/connection';
+import { checkContract, describeContractFailure, SCHEMA_CONTRACT } from '../kernel/contract';
+import { ExitCode, ExitError } from '../kernel/exit-codes';
+import { lineLogger } from '../kernel/log';
 import { loadConfig } from './config';
+import { ApiError } from './errors';
 import { clientDb, type TransactionalDb } from './repositories/db';
 import { findKeys } from './repositories/keys';
 import { findUserByUsername, insertUser } from './repositories/users';
@@ -30,8 +31,8 @@ Exit codes: 0 ok, 2 usage (or unknown user, taken name, no such key), 4 cannot c
 /** Names as the platform makes them from AWS identities, and safe in logs and messages. */
 const USERNAME = /^[A-Za-z0-9._-]{1,255}$/;
 
-function usage(message: string): MigrationError {
-  return new MigrationError(`${message}\n\n${ADMIN_USAGE}`, ExitCode.usage);
+function usage(message: string): ApiError {
+  return new ApiError(`${message}\n\n${ADMIN_USAGE}`, ExitCode.usage);
 }
 
 /** Runs one admin command; returns the exit code. The key goes to `out`, messages to `err`. */
@@ -66,7 +67,7 @@ export async function adminMain(argv: readonly string[], env: NodeJS.ProcessEnv,
     const client = await connectWithRetry(config.database, config.connectRetry, log);
     try {
       const report = await checkContract(client, { pgmq: false, contract: { api_users: SCHEMA_CONTRACT.api_users, api_keys: SCHEMA_CONTRACT.api_keys } });
-      if (!report.ok) throw new MigrationError(describeContractFailure(report, config.database.description), ExitCode.schemaIncomplete);
+      if (!report.ok) throw new ApiError(describeContractFailure(report, config.database.description), ExitCode.schemaIncomplete);
       const db = clientDb(client);
       if (command === 'create-user') {
         const user = await insertUser(client, subject, email ?? null);
@@ -95,8 +96,8 @@ export async function adminMain(argv: readonly string[], env: NodeJS.ProcessEnv,
       await client.end().catch(() => undefined);
     }
   } catch (error) {
-    const exitCode = error instanceof MigrationError ? error.exitCode : ExitCode.internal;
-    log.error(error instanceof MigrationError ? error.message : `unexpected error: ${(error as Error)?.stack ?? String(error)}`);
+    const exitCode = error instanceof ExitError ? error.exitCode : ExitCode.internal;
+    log.error(error instanceof ExitError ? error.message : `unexpected error: ${(error as Error)?.stack ?? String(error)}`);
     return exitCode;
   }
 }

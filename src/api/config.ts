@@ -1,5 +1,6 @@
-import { connectionFromEnv, DEFAULT_CONNECT_RETRY, type ConnectionTarget, type RetryPolicy } from '../migration/connection';
-import { ExitCode, MigrationError } from '../migration/exit-codes';
+import { connectionFromEnv, DEFAULT_CONNECT_RETRY, type ConnectionTarget, type RetryPolicy } from '../kernel/connection';
+import { ExitCode } from '../kernel/exit-codes';
+import { ApiError } from './errors';
 
 export const APPLICATION_NAME = 'gpu-dev-api';
 
@@ -72,7 +73,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ApiConfig {
     problems.push(`DB_LOCK_TIMEOUT_SECONDS (${config.lockTimeoutMs / 1000}) must be less than DB_STATEMENT_TIMEOUT_SECONDS (${config.statementTimeoutMs / 1000})`);
   }
   if (problems.length > 0 || !database) {
-    throw new MigrationError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`, ExitCode.usage);
+    throw new ApiError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`, ExitCode.usage);
   }
   return { ...config, database };
 }

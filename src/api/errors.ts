@@ -1,3 +1,5 @@
+import { ExitError } from '../kernel/exit-codes';
+
 /**
  * Errors services throw for outcomes the client caused, and for a database that cannot be
  * reached. The error middleware maps each class to its HTTP status; anything else is a 500
@@ -41,5 +43,16 @@ export class DatabaseUnavailableError extends Error {
 export class LockTimeoutError extends Error {
   constructor(cause: unknown) {
     super('A schema change holds a lock on a table this request needs; try again shortly', { cause });
+  }
+}
+
+/**
+ * A start-up or admin-command failure the API expects and explains (configuration, schema,
+ * queues, port): one message for `kubectl logs` and the exit code, with the runner's numbers.
+ */
+export class ApiError extends ExitError {
+  constructor(...args: ConstructorParameters<typeof ExitError>) {
+    super(...args);
+    this.name = 'ApiError';
   }
 }

@@ -1,4 +1,4 @@
-import type { Logger } from '../migration/log';
+import type { Logger } from '../kernel/log';
 
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
 

@@ -1,4 +1,4 @@
-import { ExitCode, MigrationError } from '../migration/exit-codes';
+import { ExitCode, ExitError } from '../kernel/exit-codes';
 import { loadConfig } from './config';
 import { jsonLogger } from './log';
 import { startApi } from './server';
@@ -19,8 +19,8 @@ async function main(): Promise<void> {
       });
     }
   } catch (error) {
-    const exitCode = error instanceof MigrationError ? error.exitCode : ExitCode.internal;
-    const message = error instanceof MigrationError ? error.message : `unexpected error: ${(error as Error)?.stack ?? String(error)}`;
+    const exitCode = error instanceof ExitError ? error.exitCode : ExitCode.internal;
+    const message = error instanceof ExitError ? error.message : `unexpected error: ${(error as Error)?.stack ?? String(error)}`;
     process.stderr.write(`gpu-dev API did not start: ${message}\nexit code ${exitCode}\n`);
     process.exitCode = exitCode;
   }

@@ -2,12 +2,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Pool, types } from 'pg';
-import { connectWithRetry } from '../migration/connection';
-import { checkContract, describeContractFailure } from '../migration/contract';
-import { ExitCode, MigrationError } from '../migration/exit-codes';
-import { seconds } from '../migration/log';
+import { connectWithRetry } from '../kernel/connection';
+import { checkContract, describeContractFailure } from '../kernel/contract';
+import { ExitCode } from '../kernel/exit-codes';
+import { formatSeconds } from '../kernel/log';
 import { createApp } from './app';
 import type { ApiConfig } from './config';
+import { ApiError } from './errors';
 import { rawErrorResponse, type Lifecycle } from './http';
 import type { ApiLogger } from './log';
 import { ensureQueues } from './repositories/queue';
@@ -24,8 +25,9 @@ export interface RunningApi {
 
 /**
  * Start-up, in order: connect (bounded retries) → the schema contract and PGMQ in one query
- * (the code `gpu-dev-db verify` runs) → create the queues → listen. Any failure is a
- * MigrationError whose message says everything that is missing and what to check.
+ * (the code `gpu-dev-db verify` runs) → create the queues → listen. Any failure is an
+ * ExitError (ApiError, or the kernel's for the connection) whose message says everything that
+ * is missing and what to check.
  */
 export async function startApi(config: ApiConfig, log: ApiLogger): Promise<RunningApi> {
   const queues = [config.queueName, config.diskQueueName];
@@ -33,10 +35,10 @@ export async function startApi(config: ApiConfig, log: ApiLogger): Promise<Runni
   const client = await connectWithRetry(config.database, config.connectRetry, log);
   try {
     const report = await checkContract(client, { pgmq: true });
-    if (!report.ok) throw new MigrationError(describeContractFailure(report, config.database.description), ExitCode.schemaIncomplete);
+    if (!report.ok) throw new ApiError(describeContractFailure(report, config.database.description), ExitCode.schemaIncomplete);
     log.info('start-up: the schema has every table and column the API reads, and PGMQ is available');
     const created = await ensureQueues(client, queues).catch((cause) => {
-      throw new MigrationError(`cannot create the PGMQ queues ${queues.join(', ')} in ${config.database.description}: ${(cause as Error).message}`, ExitCode.sqlFailure, { cause });
+      throw new ApiError(`cannot create the PGMQ queues ${queues.join(', ')} in ${config.database.description}: ${(cause as Error).message}`, ExitCode.sqlFailure, { cause });
     });
     log.info(created.length > 0 ? `start-up: created PGMQ queues ${created.join(', ')}` : `start-up: PGMQ queues ${queues.join(', ')} exist`);
   } finally {
@@ -62,14 +64,14 @@ export async function startApi(config: ApiConfig, log: ApiLogger): Promise<Runni
     });
   } catch (cause) {
     await pool.end();
-    throw new MigrationError(`cannot listen on port ${config.port} (PORT): ${(cause as Error).message}`, ExitCode.usage, { cause });
+    throw new ApiError(`cannot listen on port ${config.port} (PORT): ${(cause as Error).message}`, ExitCode.usage, { cause });
   }
   const port = (server.address() as AddressInfo).port;
   log.info(`listening on port ${port}`, { port });
 
   async function drain(reason: string): Promise<number> {
     lifecycle.shuttingDown = true;
-    log.info(`shutdown: ${reason}; accepting no new connections, ${lifecycle.inFlight} request(s) in flight, waiting up to ${seconds(config.shutdownGraceMs)}`);
+    log.info(`shutdown: ${reason}; accepting no new connections, ${lifecycle.inFlight} request(s) in flight, waiting up to ${formatSeconds(config.shutdownGraceMs)}`);
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     // A keep-alive connection idle between requests would hold close() open until it times out.
     const idleCloser = setInterval(() => server.closeIdleConnections(), 100);
@@ -85,7 +87,7 @@ export async function startApi(config: ApiConfig, log: ApiLogger): Promise<Runni
     if (!drained) {
       // Their queries still hold pooled clients, and pool.end() would wait for them; the
       // process exits instead, and PostgreSQL ends the sessions when their sockets close.
-      log.warn(`shutdown: ${lifecycle.inFlight} request(s) still running after ${seconds(config.shutdownGraceMs)} (API_SHUTDOWN_GRACE_SECONDS); closing their connections`);
+      log.warn(`shutdown: ${lifecycle.inFlight} request(s) still running after ${formatSeconds(config.shutdownGraceMs)} (API_SHUTDOWN_GRACE_SECONDS); closing their connections`);
       server.closeAllConnections();
       return 1;
     }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Client } from 'pg';
-import { REPO_ROOT } from '../../src/runner-bundle';
+import { REPO_ROOT } from '../../src/build/repository';
 import type { TestDatabase } from '../support/database';
 import { createApiDatabase, createUserWithKey, insertReservation, startTestApi, type TestApi } from '../support/api';
 import { rawRequest, type RawResponse } from '../support/raw-http';

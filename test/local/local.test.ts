@@ -2,7 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../../src/runner-bundle';
+import { REPO_ROOT } from '../../src/build/repository';
 import { copyOfDatabaseFolders } from '../support/runner';
 import { waitFor } from '../support/wait';
 

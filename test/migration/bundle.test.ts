@@ -1,8 +1,8 @@
 import { mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readBundle } from '../../src/migration/bundle';
-import { loadSqlParser, splitStatements } from '../../src/migration/sql-split';
+import { readBundle } from '../../src/kernel/bundle';
+import { loadSqlParser, splitStatements } from '../../src/kernel/sql-split';
 import { copyOfDatabaseFolders } from '../support/runner';
 
 describe('splitStatements', () => {

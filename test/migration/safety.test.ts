@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from 'pg';
-import { REPO_ROOT } from '../../src/runner-bundle';
+import { REPO_ROOT } from '../../src/build/repository';
 import { createTestDatabase, snapshot, type TestDatabase } from '../support/database';
 import { copyOfDatabaseFolders, folderArgs, runRunner } from '../support/runner';
 

@@ -1,5 +1,5 @@
 import type { Client } from 'pg';
-import { lineAndColumn, loadSqlParser, splitStatements } from '../../src/migration/sql-split';
+import { lineAndColumn, loadSqlParser, splitStatements } from '../../src/kernel/sql-split';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 /**

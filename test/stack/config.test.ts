@@ -1,9 +1,9 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, SETTINGS } from '../../src/config';
-import { REPO_ROOT } from '../../src/runner-bundle';
-import { cdktfContext } from '../../src/synth';
+import { REPO_ROOT } from '../../src/build/repository';
+import { loadStackConfig as loadConfig, SETTINGS } from '../../src/stack/config';
+import { cdktfContext } from '../../src/stack/synth';
 
 describe('stack configuration', () => {
   it('when nothing is set, then the platform defaults apply', () => {

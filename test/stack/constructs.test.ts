@@ -10,10 +10,10 @@ import { RandomProvider } from '@cdktf/provider-random/lib/provider';
 import { Testing } from 'cdktf';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApiService } from '../../src/constructs/api-service';
-import { DatabaseMigration } from '../../src/constructs/database-migration';
-import { ManagedPostgres } from '../../src/constructs/managed-postgres';
-import { REPO_ROOT } from '../../src/runner-bundle';
+import { REPO_ROOT } from '../../src/build/repository';
+import { ApiService } from '../../src/stack/constructs/api-service';
+import { DatabaseMigration } from '../../src/stack/constructs/database-migration';
+import { ManagedPostgres } from '../../src/stack/constructs/managed-postgres';
 import { addressOf, only, runnerBytes, synthStack, testApp } from '../support/stack';
 
 const { objectContaining, arrayContaining, stringMatching } = expect;

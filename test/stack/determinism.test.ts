@@ -2,8 +2,8 @@ import { execFile, execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../../src/runner-bundle';
-import { synthesize } from '../../src/synth';
+import { REPO_ROOT } from '../../src/build/repository';
+import { synthesize } from '../../src/stack/synth';
 
 /**
  * Two checkouts of this repository at different paths, each running `npm run synth`'s command:

@@ -2,9 +2,9 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DatabaseMigration } from '../../src/constructs/database-migration';
-import { REPO_ROOT } from '../../src/runner-bundle';
-import { synthesize } from '../../src/synth';
+import { REPO_ROOT } from '../../src/build/repository';
+import { DatabaseMigration } from '../../src/stack/constructs/database-migration';
+import { synthesize } from '../../src/stack/synth';
 import { copyOfDatabaseFolders } from '../support/runner';
 import { runnerBytes, testApp } from '../support/stack';
 

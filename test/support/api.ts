@@ -1,24 +1,20 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Client, ClientBase } from 'pg';
-import { buildApiBundles } from '../../src/api-bundle';
+import type { Client } from 'pg';
 import { loadConfig } from '../../src/api/config';
 import { jsonLogger } from '../../src/api/log';
-import { clientDb } from '../../src/api/repositories/db';
-import { insertUser } from '../../src/api/repositories/users';
 import { startApi, type RunningApi } from '../../src/api/server';
-import { issueKey, type IssuedKey } from '../../src/api/services/keys';
-import { REPO_ROOT } from '../../src/runner-bundle';
+import { buildApiBundles } from '../../src/build/api-bundle';
+import { REPO_ROOT } from '../../src/build/repository';
+import { installPgmqStandIn } from '../../src/dev/pgmq';
 import { createTestDatabase, type TestDatabase } from './database';
 import { copyOfDatabaseFolders, folderArgs, runRunner } from './runner';
 
-export const PGMQ_STAND_IN = join(REPO_ROOT, 'test', 'support', 'pgmq-stand-in.sql');
-
-export async function installPgmqStandIn(client: Client): Promise<void> {
-  await client.query(readFileSync(PGMQ_STAND_IN, 'utf8'));
-}
+// What the bench and `npm run local` share with the tests lives in src/dev/.
+export { installPgmqStandIn, PGMQ_STAND_IN } from '../../src/dev/pgmq';
+export { createUserWithKey, insertReservation } from '../../src/dev/seed';
 
 /** Applies the product's database/ folders with the real runner, as the migration Job does. */
 export async function applyProductSchema(db: Pick<TestDatabase, 'url'>): Promise<void> {
@@ -55,14 +51,6 @@ export async function startTestApi(db: Pick<TestDatabase, 'url'>, env: Record<st
       await api.shutdown('test finished');
     },
   };
-}
-
-/** A user and a fresh key for it, made by the same code the admin command uses. */
-export async function createUserWithKey(client: ClientBase, username: string, ttlHours = 2): Promise<IssuedKey> {
-  const user = await insertUser(client, username, `${username}@example.com`);
-  if (!user) throw new Error(`user ${username} exists`);
-  // The limit is moot: a new user's only key.
-  return (await issueKey(clientDb(client), user, { apiKeyTtlHours: ttlHours, maxActiveKeys: 1 }, { description: 'test' })).issued;
 }
 
 /** Every visible message on a queue, oldest first (read with PGMQ's read, hidden for a minute). */
@@ -167,18 +155,4 @@ export async function waitFor(condition: () => Promise<boolean>, timeoutMs = 10_
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-}
-
-/** Inserts a reservation as the job processor would; `created` is minutes ago. */
-export async function insertReservation(
-  client: Client,
-  row: { id: string; user: string; status: string; gpu_type?: string | null; gpu_count?: number | null; created?: number; [column: string]: unknown },
-): Promise<void> {
-  const { id, user, status, created = 0, ...rest } = row;
-  const columns = { reservation_id: id, user_id: user, status, duration_hours: 2, created_at: new Date(Date.now() - created * 60_000), ...rest };
-  const names = Object.keys(columns);
-  await client.query(
-    `INSERT INTO reservations (${names.join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')})`,
-    Object.values(columns),
-  );
 }

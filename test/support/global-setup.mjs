@@ -3,7 +3,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startPostgres } from '../../scripts/postgres.mjs';
+import { freePort, startPostgres } from '../../src/dev/postgres.mjs';
 
 export default async function globalSetup() {
   const parent = mkdtempSync(join(tmpdir(), 'gpu-dev-test-pg-'));

@@ -22,7 +22,7 @@ export async function ownPostgres(prefix: string): Promise<OwnPostgres> {
   const dataRoot = mkdtempSync(join(tmpdir(), `gpu-dev-${prefix}-`));
   // The unprivileged postgres user must reach the data folder.
   chmodSync(dataRoot, 0o755);
-  // jest runs TypeScript as CommonJS, which cannot load scripts/postgres.mjs's freePort.
+  // jest runs TypeScript as CommonJS, which cannot load src/dev/postgres.mjs's freePort.
   const port = await new Promise<number>((resolve) => {
     const probe = createServer().listen(0, '127.0.0.1', () => {
       const { port: free } = probe.address() as { port: number };

@@ -1,8 +1,10 @@
 import { execFile, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildRunnerBundle, REPO_ROOT } from '../../src/runner-bundle';
+import { buildRunnerBundle } from '../../src/build/runner-bundle';
+
+export { copyOfDatabaseFolders } from '../../src/dev/database-folders';
 
 let bundlePath: string | undefined;
 
@@ -41,14 +43,6 @@ export function spawnRunner(args: readonly string[], env: Record<string, string>
 
 export function runRunner(args: readonly string[], env: Record<string, string>, timeoutMs = 60_000): Promise<RunResult> {
   return spawnRunner(args, env, timeoutMs).result;
-}
-
-/** A writable copy of the product's database/ folders, for tests that edit or add files. */
-export function copyOfDatabaseFolders(): { root: string; schemaDir: string; fixturesDir: string } {
-  const root = mkdtempSync(join(tmpdir(), 'gpu-dev-sql-'));
-  cpSync(join(REPO_ROOT, 'database', 'schema'), join(root, 'schema'), { recursive: true });
-  cpSync(join(REPO_ROOT, 'database', 'fixtures'), join(root, 'fixtures'), { recursive: true });
-  return { root, schemaDir: join(root, 'schema'), fixturesDir: join(root, 'fixtures') };
 }
 
 export function folderArgs(dirs: { schemaDir: string; fixturesDir: string }): string[] {

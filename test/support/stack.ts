@@ -2,10 +2,10 @@ import { Testing } from 'cdktf';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../src/config';
-import { buildRunnerBundle } from '../../src/runner-bundle';
-import type { SynthesizedJson } from '../../src/local/synthesized-job';
-import { GpuDevStack, type GpuDevStackProps } from '../../src/stack';
+import { buildRunnerBundle } from '../../src/build/runner-bundle';
+import type { SynthesizedJson } from '../../src/dev/synthesized-job';
+import { loadStackConfig as loadConfig } from '../../src/stack/config';
+import { GpuDevStack, type GpuDevStackProps } from '../../src/stack/stack';
 
 export type { SynthesizedJson };
 
@@ -30,7 +30,7 @@ export function runnerBytes(): Buffer {
  */
 export function synthStack(
   env: Record<string, string> = {},
-  props: Omit<GpuDevStackProps, 'config'> = {},
+  props: Partial<Omit<GpuDevStackProps, 'config'>> = {},
 ): { text: string; json: SynthesizedJson; stack: GpuDevStack } {
   const stack = new GpuDevStack(testApp(), 'gpu-dev', { runnerBytes: runnerBytes(), ...props, config: loadConfig({ env }) });
   const text = Testing.synth(stack);

@@ -1,5 +1,5 @@
 import type { ClientBase, Pool, QueryResult, QueryResultRow } from 'pg';
-import { isConnectionLost } from '../../migration/connection';
+import { isConnectionLost } from '../../kernel/connection';
 import { DatabaseUnavailableError, LockTimeoutError } from '../errors';
 
 /** A pool or one client: a repository function runs its statements on whichever it is given. */

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import type { Pool } from 'pg';
-import { checkContract, describeContractFailure } from '../../migration/contract';
+import { checkContract, describeContractFailure } from '../../kernel/contract';
 import type { Lifecycle } from '../http';
 import type { ApiLogger } from '../log';
 import { existingQueues } from '../repositories/queue';

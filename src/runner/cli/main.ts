@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+import './v8-flags';
+import { readFileSync } from 'node:fs';
+import { sha256Hex } from '../../kernel/bundle';
+import { ExitCode, ExitError } from '../../kernel/exit-codes';
+import { lineLogger } from '../../kernel/log';
+import { runApply, runPlan, runStatus, runVerify, type CommandContext, type CommandResult } from '../commands';
+import { parseSettings, USAGE } from './settings';
+
+const EXIT_NAMES: Record<number, string> = Object.fromEntries(Object.entries(ExitCode).map(([name, code]) => [code, name]));
+
+/**
+ * The runner's entry point: the Job, `npx gpu-dev-db` and the tests all run this. Returns the
+ * exit code instead of exiting, so it can be driven in-process too.
+ */
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, runnerDigest: string): Promise<number> {
+  let json = argv.includes('--json');
+  // With --json, stdout carries only the result document.
+  const log = json ? lineLogger((line) => process.stderr.write(`${line}\n`)) : lineLogger();
+  try {
+    const settings = parseSettings(argv, env);
+    if (!settings) {
+      process.stdout.write(`${USAGE}\n`);
+      return ExitCode.ok;
+    }
+    json = settings.json;
+    const context: CommandContext = { settings, env, log, runnerDigest };
+    const run: Record<typeof settings.command, (c: CommandContext) => Promise<CommandResult>> = {
+      apply: runApply,
+      status: runStatus,
+      plan: runPlan,
+      verify: runVerify,
+    };
+    const result = await run[settings.command](context);
+    if (json) process.stdout.write(`${JSON.stringify(result.report, null, 2)}\n`);
+    return result.exitCode;
+  } catch (error) {
+    const exitCode = error instanceof ExitError ? error.exitCode : ExitCode.internal;
+    const message = error instanceof ExitError ? error.message : `unexpected error: ${(error as Error)?.stack ?? String(error)}`;
+    log.error(message);
+    log.error(`exit code ${exitCode} (${EXIT_NAMES[exitCode]})`);
+    if (json) process.stdout.write(`${JSON.stringify({ error: message, exitCode, exitName: EXIT_NAMES[exitCode] }, null, 2)}\n`);
+    return exitCode;
+  }
+}
+
+/** sha256 of this file: in the Job that is the bundled runner, exactly the ConfigMap's bytes. */
+export function ownDigest(): string {
+  return sha256Hex(readFileSync(__filename));
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2), process.env, ownDigest()).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error) => {
+      process.stderr.write(`ERROR: ${(error as Error)?.stack ?? String(error)}\n`);
+      process.exitCode = ExitCode.internal;
+    },
+  );
+}

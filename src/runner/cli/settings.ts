@@ -1,0 +1,158 @@
+import { hostname, userInfo } from 'node:os';
+import { parseArgs } from 'node:util';
+import { DEFAULT_CONNECT_RETRY, DEFAULT_POSTGRES_HOST, DEFAULT_POSTGRES_PORT } from '../../kernel/connection';
+import { Duration, InvalidDurationError } from '../../kernel/duration';
+import { ExitCode } from '../../kernel/exit-codes';
+import { DEFAULT_LOCK_RETRY, type DriftMode } from '../apply';
+import { COMMANDS, type Command, type RunnerSettings } from '../commands';
+import { MigrationError } from '../errors';
+import { DEFAULT_TIMEOUTS } from '../guard';
+import { DEFAULT_LOCK_WAIT } from '../lock';
+
+/**
+ * The CLI's flags and environment, parsed and validated once into the RunnerSettings a command
+ * runs with (flags win over the environment). Defaults are the library's own (DEFAULT_TIMEOUTS,
+ * DEFAULT_LOCK_RETRY, …): the usage text below prints them rather than restating them.
+ */
+
+/** Where the files are when no option says (relative to the current folder, as `npx gpu-dev-db` runs). */
+const DEFAULT_DIRS = { schemaDir: 'database/schema', fixturesDir: 'database/fixtures' } as const;
+const DEFAULT_DRIFT: DriftMode = 'fail';
+const written = (ms: number) => Duration.ofMilliseconds(ms).toString();
+
+/** Each option with the environment variable that can set it instead. */
+const OPTIONS = {
+  'schema-dir': { type: 'string', env: 'SCHEMA_DIR' },
+  'fixtures-dir': { type: 'string', env: 'FIXTURES_DIR' },
+  'expected-hash': { type: 'string', env: 'EXPECTED_BUNDLE_HASH' },
+  'lock-timeout': { type: 'string', env: 'MIGRATION_LOCK_TIMEOUT' },
+  'statement-timeout': { type: 'string', env: 'MIGRATION_STATEMENT_TIMEOUT' },
+  'idle-timeout': { type: 'string', env: 'MIGRATION_IDLE_TIMEOUT' },
+  'lock-retries': { type: 'string', env: 'MIGRATION_LOCK_RETRIES' },
+  'lock-wait': { type: 'string', env: 'MIGRATION_LOCK_WAIT' },
+  'connect-attempts': { type: 'string', env: 'MIGRATION_CONNECT_ATTEMPTS' },
+  'applied-by': { type: 'string', env: 'MIGRATION_JOB_NAME' },
+  drift: { type: 'string', env: 'MIGRATION_DRIFT' },
+  force: { type: 'boolean' },
+  json: { type: 'boolean' },
+  'skip-pgmq': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const USAGE = `Usage: gpu-dev-db <command> [options]
+
+Commands:
+  apply    apply the bundle (schema, then fixtures) in one transaction, under the migration lock
+  status   what the database has applied, and how the files on disk differ from it
+  plan     run the bundle in a transaction that is rolled back: schema changes, fixture rows, drift
+  verify   the API's start-up check: required tables, columns and PGMQ
+
+Options (each can also be set by the environment variable in brackets):
+  --schema-dir DIR          schema folder [SCHEMA_DIR] (default: ${DEFAULT_DIRS.schemaDir})
+  --fixtures-dir DIR        fixtures folder [FIXTURES_DIR] (default: ${DEFAULT_DIRS.fixturesDir})
+  --expected-hash HASH      refuse to run unless the files hash to HASH [EXPECTED_BUNDLE_HASH]
+  --lock-timeout DUR        lock_timeout per statement [MIGRATION_LOCK_TIMEOUT] (default: ${written(DEFAULT_TIMEOUTS.lockTimeoutMs)})
+  --statement-timeout DUR   statement_timeout per statement [MIGRATION_STATEMENT_TIMEOUT] (default: ${written(DEFAULT_TIMEOUTS.statementTimeoutMs)})
+  --idle-timeout DUR        a frozen or unreachable runner's session, transaction and locks end after
+                            about this long [MIGRATION_IDLE_TIMEOUT] (default: ${written(DEFAULT_TIMEOUTS.idleTimeoutMs)})
+  --lock-retries N          retries after a lock_timeout, with back-off [MIGRATION_LOCK_RETRIES] (default: ${DEFAULT_LOCK_RETRY.retries})
+  --lock-wait DUR           how long to wait for another runner [MIGRATION_LOCK_WAIT] (default: ${written(DEFAULT_LOCK_WAIT.timeoutMs)})
+  --connect-attempts N      connection attempts, with back-off [MIGRATION_CONNECT_ATTEMPTS] (default: ${DEFAULT_CONNECT_RETRY.attempts})
+  --applied-by NAME         who runs it, for the history [MIGRATION_JOB_NAME] (default: user@host)
+  --drift fail|warn         schema drift fails the run, or (emergency) is only logged [MIGRATION_DRIFT] (default: ${DEFAULT_DRIFT})
+  --force                   apply even if this bundle is already applied
+  --skip-pgmq               verify: do not check for PGMQ
+  --json                    print the result as JSON on stdout (progress goes to stderr)
+  -h, --help                this text
+
+Database: DATABASE_URL, or POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB with POSTGRES_HOST
+(default ${DEFAULT_POSTGRES_HOST}) and POSTGRES_PORT (default ${DEFAULT_POSTGRES_PORT}).
+Durations: a number with ms, s or m (500ms, 3s, 5m).
+
+Exit codes: 0 ok, 1 internal error, 2 usage or configuration, 3 bad input files, 4 cannot connect,
+5 migration lock busy, 6 table lock timeouts exhausted, 7 SQL failure, 8 bundle hash mismatch,
+9 schema incomplete (verify), 10 stale bundle, 11 schema drift, 12 a file broke the run's guard
+(left the transaction, released the migration lock, changed the role or the runner's settings).`;
+
+function usage(message: string): MigrationError {
+  return new MigrationError(`${message}\nRun gpu-dev-db --help for the options.`, ExitCode.usage);
+}
+
+/** Parses flags and environment; `null` means --help was asked for. */
+export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): RunnerSettings | null {
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (cause) {
+    throw usage((cause as Error).message);
+  }
+  if (parsed.values.help) return null;
+  const [command, ...extra] = parsed.positionals;
+  if (!command) throw usage('no command given: use apply, status, plan or verify');
+  if (!(COMMANDS as readonly string[]).includes(command)) throw usage(`unknown command "${command}": use apply, status, plan or verify`);
+  if (extra.length > 0) throw usage(`unexpected argument "${extra[0]}"`);
+  const value = (name: keyof typeof OPTIONS): { text: string; source: string } | undefined => {
+    const flag = parsed.values[name];
+    if (typeof flag === 'string') return { text: flag, source: `--${name}` };
+    const envName = 'env' in OPTIONS[name] ? (OPTIONS[name] as { env: string }).env : undefined;
+    const fromEnv = envName ? env[envName]?.trim() : undefined;
+    return fromEnv ? { text: fromEnv, source: envName as string } : undefined;
+  };
+  const duration = (name: keyof typeof OPTIONS, fallback: number) => {
+    const v = value(name);
+    return v ? parseDuration(v.text, v.source) : fallback;
+  };
+  const count = (name: keyof typeof OPTIONS, fallback: number, min: number, max: number) => {
+    const v = value(name);
+    if (!v) return fallback;
+    const n = Number(v.text);
+    if (!/^\d+$/.test(v.text) || n < min || n > max) throw usage(`${v.source} must be a whole number from ${min} to ${max}, got "${v.text}"`);
+    return n;
+  };
+  const expected = value('expected-hash');
+  if (expected && !/^[0-9a-f]{64}$/.test(expected.text)) {
+    throw usage(`${expected.source} must be a sha256 hex digest (64 characters 0-9a-f), got "${expected.text}"`);
+  }
+  const drift = value('drift');
+  if (drift && drift.text !== 'fail' && drift.text !== 'warn') throw usage(`${drift.source} must be fail or warn, got "${drift.text}"`);
+  const lockTimeoutMs = duration('lock-timeout', DEFAULT_TIMEOUTS.lockTimeoutMs);
+  const statementTimeoutMs = duration('statement-timeout', DEFAULT_TIMEOUTS.statementTimeoutMs);
+  const idleTimeoutMs = duration('idle-timeout', DEFAULT_TIMEOUTS.idleTimeoutMs);
+  return {
+    command: command as Command,
+    schemaDir: value('schema-dir')?.text ?? DEFAULT_DIRS.schemaDir,
+    fixturesDir: value('fixtures-dir')?.text ?? DEFAULT_DIRS.fixturesDir,
+    expectedHash: expected?.text,
+    timeouts: { lockTimeoutMs, statementTimeoutMs, idleTimeoutMs },
+    lockRetry: { ...DEFAULT_LOCK_RETRY, retries: count('lock-retries', DEFAULT_LOCK_RETRY.retries, 0, 100) },
+    lockWait: { ...DEFAULT_LOCK_WAIT, timeoutMs: duration('lock-wait', DEFAULT_LOCK_WAIT.timeoutMs) },
+    connectRetry: { ...DEFAULT_CONNECT_RETRY, attempts: count('connect-attempts', DEFAULT_CONNECT_RETRY.attempts, 1, 1000) },
+    force: parsed.values.force ?? false,
+    json: parsed.values.json ?? false,
+    appliedBy: value('applied-by')?.text ?? defaultAppliedBy(),
+    skipPgmq: parsed.values['skip-pgmq'] ?? false,
+    drift: (drift?.text as DriftMode | undefined) ?? DEFAULT_DRIFT,
+  };
+}
+
+/** A duration option ("500ms", "3s", "5m") in milliseconds; a usage error names `source`. */
+function parseDuration(text: string, source: string): number {
+  try {
+    return Duration.parse(text).milliseconds;
+  } catch (error) {
+    if (!(error instanceof InvalidDurationError)) throw error;
+    throw usage(
+      error.problem === 'form' ? `${source} must be a duration such as 500ms, 3s or 5m, got "${text}"` : `${source} must be between 1ms and 24h, got "${text}"`,
+    );
+  }
+}
+
+function defaultAppliedBy(): string {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // A container user without a passwd entry has no name; the host still says where it ran.
+  }
+  return `${user}@${hostname()}`;
+}

@@ -1,0 +1,173 @@
+import { parseBundle, readBundle, type ParsedBundle } from '../kernel/bundle';
+import { connectionFromEnv, withConnection, type ConnectionTarget, type RetryPolicy } from '../kernel/connection';
+import { checkContract, describeContractFailure } from '../kernel/contract';
+import { ExitCode } from '../kernel/exit-codes';
+import type { Logger } from '../kernel/log';
+import { applyBundle, type DriftMode, type LockRetryPolicy } from './apply';
+import { readDeclarations } from './declarations';
+import { MigrationError } from './errors';
+import { startSession, type RunTimeouts } from './guard';
+import { compareWithRun, readHistory } from './history';
+import { withMigrationLock, type LockWaitPolicy } from './lock';
+import { describePlan, planBundle } from './plan';
+
+export const COMMANDS = ['apply', 'status', 'plan', 'verify'] as const;
+export type Command = (typeof COMMANDS)[number];
+
+/** Everything a run is told, validated once from flags and environment (cli/settings.ts; flags win). */
+export interface RunnerSettings {
+  readonly command: Command;
+  readonly schemaDir: string;
+  readonly fixturesDir: string;
+  readonly expectedHash?: string;
+  readonly timeouts: RunTimeouts;
+  readonly lockRetry: LockRetryPolicy;
+  readonly lockWait: LockWaitPolicy;
+  readonly connectRetry: RetryPolicy;
+  readonly force: boolean;
+  readonly json: boolean;
+  readonly appliedBy: string;
+  readonly skipPgmq: boolean;
+  readonly drift: DriftMode;
+}
+
+export interface CommandContext {
+  readonly settings: RunnerSettings;
+  readonly env: NodeJS.ProcessEnv;
+  readonly log: Logger;
+  /** sha256 of the runner's own code, part of the bundle hash. */
+  readonly runnerDigest: string;
+}
+
+export interface CommandResult {
+  readonly exitCode: number;
+  /** What --json prints. */
+  readonly report: Record<string, unknown>;
+}
+
+export const APPLICATION_NAME = 'gpu-dev-db';
+
+/** Discover, validate, hash and parse the files, before anything connects. */
+export async function loadCheckedBundle(context: CommandContext): Promise<ParsedBundle> {
+  const { settings, log } = context;
+  const bundle = readBundle({ schemaDir: settings.schemaDir, fixturesDir: settings.fixturesDir, runnerDigest: context.runnerDigest });
+  if (settings.expectedHash && settings.expectedHash !== bundle.hash) {
+    throw new MigrationError(
+      `the files on disk hash to ${bundle.hash}, but this run expects ${settings.expectedHash} (--expected-hash / EXPECTED_BUNDLE_HASH). ` +
+        'The mounted ConfigMaps do not match the Job that mounts them: nothing was applied. Re-run the deploy so the Job and its ConfigMaps come from one synth.',
+      ExitCode.bundleHashMismatch,
+    );
+  }
+  const parsed = await parseBundle(bundle);
+  log.info(`bundle ${bundle.hash}: ${bundle.files.length} files from ${settings.schemaDir} and ${settings.fixturesDir}`);
+  return parsed;
+}
+
+function target(context: CommandContext): ConnectionTarget {
+  const suffix = context.settings.appliedBy ? ` ${context.settings.appliedBy}` : '';
+  return connectionFromEnv(context.env, `${APPLICATION_NAME}${suffix}`.slice(0, 63));
+}
+
+export async function runApply(context: CommandContext): Promise<CommandResult> {
+  const { settings, log } = context;
+  const bundle = await loadCheckedBundle(context);
+  const database = target(context);
+  log.info(`apply: database ${database.description}`);
+  return withConnection(database, settings.connectRetry, log, async (client) => {
+    const baseline = await startSession(client, settings.timeouts);
+    const result = await withMigrationLock(client, settings.lockWait, log, () =>
+      applyBundle(client, {
+        bundle,
+        baseline,
+        drift: settings.drift,
+        lockRetry: settings.lockRetry,
+        force: settings.force,
+        appliedBy: settings.appliedBy,
+        log,
+      }),
+    );
+    return {
+      exitCode: ExitCode.ok,
+      report: {
+        command: 'apply',
+        database: database.description,
+        outcome: result.outcome,
+        bundleHash: result.bundleHash,
+        runId: result.runId ?? null,
+        durationMs: Math.round(result.durationMs),
+        files: result.files.map((f) => ({ file: `${f.file.folder}/${f.file.name}`, statements: f.statements, durationMs: Math.round(f.durationMs) })),
+      },
+    };
+  });
+}
+
+export async function runStatus(context: CommandContext): Promise<CommandResult> {
+  const { settings, log } = context;
+  const bundle = await loadCheckedBundle(context);
+  const database = target(context);
+  return withConnection(database, settings.connectRetry, log, async (client) => {
+    const history = await readHistory(client, 5);
+    const latest = history[0];
+    const comparison = compareWithRun(bundle, latest);
+    log.info(`database ${database.description}`);
+    if (!latest) {
+      log.info('no migration has been applied to this database (no schema_migrations history)');
+    } else {
+      log.info(`last applied bundle ${latest.bundleHash} by ${latest.appliedBy} at ${latest.appliedAt.toISOString()} in ${latest.durationMs} ms${latest.forced ? ' (forced)' : ''}`);
+      log.info(latest.bundleHash === bundle.hash ? 'the files on disk are that bundle: up to date' : `the files on disk are bundle ${bundle.hash}: not applied yet`);
+    }
+    for (const file of comparison.files) log.info(`  ${file.state.padEnd(9)} ${file.name}`);
+    for (const name of comparison.missingOnDisk) log.info(`  ${'gone'.padEnd(9)} ${name} (applied before, no longer on disk)`);
+    if (history.length > 1) {
+      log.info('earlier runs:');
+      for (const run of history.slice(1)) log.info(`  ${run.appliedAt.toISOString()} ${run.bundleHash} by ${run.appliedBy}${run.forced ? ' (forced)' : ''}`);
+    }
+    return {
+      exitCode: ExitCode.ok,
+      report: {
+        command: 'status',
+        database: database.description,
+        bundleHash: bundle.hash,
+        upToDate: latest?.bundleHash === bundle.hash,
+        lastRun: latest ?? null,
+        files: comparison.files,
+        missingOnDisk: comparison.missingOnDisk,
+        history,
+      },
+    };
+  });
+}
+
+export async function runPlan(context: CommandContext): Promise<CommandResult> {
+  const { settings, log } = context;
+  const bundle = await loadCheckedBundle(context);
+  const database = target(context);
+  const declarations = readDeclarations(bundle);
+  return withConnection(database, settings.connectRetry, log, async (client) => {
+    const baseline = await startSession(client, settings.timeouts);
+    // Plan takes the same lock as apply: its DDL must not interleave with a real run.
+    const plan = await withMigrationLock(client, settings.lockWait, log, () =>
+      planBundle(client, { bundle, declarations, baseline, lockRetry: settings.lockRetry, log }),
+    );
+    for (const line of describePlan(plan, database.description)) log.info(line);
+    const exitCode =
+      plan.drift.errors.length > 0 && settings.drift === 'fail' ? ExitCode.drift
+      : plan.applyWould.startsWith('refuse') && !settings.force ? ExitCode.staleBundle
+      : ExitCode.ok;
+    return { exitCode, report: { command: 'plan', database: database.description, ...plan } };
+  });
+}
+
+export async function runVerify(context: CommandContext): Promise<CommandResult> {
+  const { settings, log } = context;
+  const database = target(context);
+  return withConnection(database, settings.connectRetry, log, async (client) => {
+    const report = await checkContract(client, { pgmq: !settings.skipPgmq });
+    if (report.ok) log.info(`verify: ${database.description} has every table, column${settings.skipPgmq ? '' : ' and PGMQ function'} the API needs`);
+    else log.error(describeContractFailure(report, database.description));
+    return {
+      exitCode: report.ok ? ExitCode.ok : ExitCode.schemaIncomplete,
+      report: { command: 'verify', database: database.description, ...report },
+    };
+  });
+}

@@ -1,0 +1,146 @@
+import type { Client } from 'pg';
+import { displayName, type ParsedBundle } from '../kernel/bundle';
+import type { Logger } from '../kernel/log';
+import { explain, runFile, withLockRetry, type LockRetryPolicy } from './apply';
+import { diffCatalog, readCatalog, type CatalogChange } from './catalog';
+import type { Declarations } from './declarations';
+import { checkDrift, type DriftReport } from './drift';
+import { beginRun, guardTransaction, type SessionBaseline } from './guard';
+import { findStaleness, readHistory, type RecordedRun } from './history';
+
+export interface FixtureRows {
+  readonly file: string;
+  readonly statement: number;
+  readonly line: number;
+  /** Rows per table the statement inserted, updated or deleted. */
+  readonly tables: Readonly<Record<string, { inserted: number; updated: number; deleted: number }>>;
+}
+
+export interface Plan {
+  readonly bundleHash: string;
+  readonly lastApplied: RecordedRun | null;
+  /** What `apply` would do with this bundle. */
+  readonly applyWould: 'apply' | 'skip (already applied)' | 'refuse (outdated bundle)';
+  readonly staleReasons: readonly string[];
+  readonly changes: readonly CatalogChange[];
+  readonly fixtures: readonly FixtureRows[];
+  readonly drift: DriftReport;
+  /** Files that opt out of the transaction: plan cannot run them and roll back. */
+  readonly notRun: readonly string[];
+}
+
+/**
+ * Runs the whole bundle in one transaction with the run's timeouts, diffs the catalog before
+ * and after, counts the rows each fixture statement touches, checks drift, then rolls back.
+ * Sequences used by the fixtures may advance: PostgreSQL never rolls them back.
+ */
+export async function planBundle(
+  client: Client,
+  options: { bundle: ParsedBundle; declarations: Declarations; baseline: SessionBaseline; lockRetry: LockRetryPolicy; log: Logger },
+): Promise<Plan> {
+  const { bundle, log } = options;
+  const [latest] = await readHistory(client, 1);
+  const staleReasons = latest?.bundleHash === bundle.hash ? [] : await findStaleness(client, bundle);
+  const before = await readCatalog(client);
+  const notRun = bundle.files.filter((file) => !file.transactional).map(displayName);
+  const { changes, fixtures, drift } = await withLockRetry(client, options, async () => {
+    const rolledBack = 'the plan was rolled back: the database is unchanged';
+    const run = await beginRun(client, options.baseline);
+    try {
+      const fixtureRows: FixtureRows[] = [];
+      for (const file of bundle.files.filter((f) => f.transactional)) {
+        let counts = file.folder === 'fixtures' ? await tupleCounts(client) : undefined;
+        await runFile(client, file, log, async (statement, index) => {
+          if (!counts) return;
+          const now = await tupleCounts(client);
+          fixtureRows.push({ file: displayName(file), statement: index + 1, line: statement.line, tables: difference(counts, now) });
+          counts = now;
+        });
+        await guardTransaction(client, options.baseline, run, file, rolledBack);
+      }
+      const after = await readCatalog(client);
+      const drift = await checkDrift(client, options.declarations);
+      await guardTransaction(client, options.baseline, run, undefined, rolledBack);
+      return { changes: diffCatalog(before, after), fixtures: fixtureRows, drift };
+    } catch (error) {
+      throw explain(error, rolledBack);
+    } finally {
+      await client.query('ROLLBACK').catch(() => undefined);
+    }
+  });
+  return {
+    bundleHash: bundle.hash,
+    lastApplied: latest ?? null,
+    applyWould: latest?.bundleHash === bundle.hash ? 'skip (already applied)' : staleReasons.length > 0 ? 'refuse (outdated bundle)' : 'apply',
+    staleReasons,
+    changes,
+    fixtures,
+    drift,
+    notRun,
+  };
+}
+
+type Counts = Map<string, { inserted: number; updated: number; deleted: number }>;
+
+/** This transaction's row counters per table (pg_stat_get_xact_*), so fixture effects can be told apart. */
+async function tupleCounts(client: Client): Promise<Counts> {
+  const { rows } = await client.query<{ name: string; inserted: string; updated: string; deleted: string }>(
+    `SELECT c.relname AS name, pg_stat_get_xact_tuples_inserted(c.oid) AS inserted,
+            pg_stat_get_xact_tuples_updated(c.oid) AS updated, pg_stat_get_xact_tuples_deleted(c.oid) AS deleted
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY (current_schemas(false))`,
+  );
+  return new Map(rows.map((r) => [r.name, { inserted: Number(r.inserted), updated: Number(r.updated), deleted: Number(r.deleted) }]));
+}
+
+function difference(before: Counts, after: Counts): FixtureRows['tables'] {
+  const tables: Record<string, { inserted: number; updated: number; deleted: number }> = {};
+  for (const [name, now] of after) {
+    const then = before.get(name) ?? { inserted: 0, updated: 0, deleted: 0 };
+    const delta = { inserted: now.inserted - then.inserted, updated: now.updated - then.updated, deleted: now.deleted - then.deleted };
+    if (delta.inserted || delta.updated || delta.deleted) tables[name] = delta;
+  }
+  return tables;
+}
+
+/** The plan as text for a pull-request comment or a terminal. */
+export function describePlan(plan: Plan, database: string): string[] {
+  const lines = [`plan: bundle ${plan.bundleHash} against ${database}`];
+  lines.push(
+    plan.lastApplied
+      ? `last applied: bundle ${plan.lastApplied.bundleHash} at ${plan.lastApplied.appliedAt.toISOString()} by ${plan.lastApplied.appliedBy}`
+      : 'last applied: nothing (no schema_migrations history)',
+  );
+  lines.push(`apply would: ${plan.applyWould}`);
+  for (const reason of plan.staleReasons) lines.push(`  ${reason}`);
+  lines.push('', 'schema changes:');
+  const createdTables = new Set(plan.changes.filter((c) => c.kind === 'table' && c.change === 'create').map((c) => c.name));
+  // A new table's columns and NOT NULL constraints are summed up in its own line.
+  const impliedByNewTable = (c: CatalogChange) =>
+    c.change === 'create' && createdTables.has(c.name.split('.')[0]) && (c.kind === 'column' || (c.kind === 'constraint' && c.definition.startsWith('NOT NULL')));
+  const order = ['table', 'column', 'constraint', 'index', 'trigger', 'function'];
+  const shown = plan.changes.filter((c) => !impliedByNewTable(c)).sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || a.name.localeCompare(b.name));
+  if (shown.length === 0) lines.push('  none');
+  const sign = { create: '+', alter: '~', drop: '-' } as const;
+  for (const change of shown) {
+    const columns = plan.changes.filter((c) => c.kind === 'column' && c.name.startsWith(`${change.name}.`)).length;
+    const detail =
+      change.kind === 'table' ? (change.change === 'create' ? ` (${columns} columns)` : '')
+      : change.kind === 'function' ? (change.change === 'alter' ? ' (definition changed)' : '')
+      : ` ${change.definition}`;
+    lines.push(`  ${sign[change.change]} ${change.kind} ${change.name}${detail}`);
+  }
+  lines.push('', 'fixture rows:');
+  if (plan.fixtures.length === 0) lines.push('  none');
+  for (const fixture of plan.fixtures) {
+    const effects = Object.entries(fixture.tables).map(([t, n]) => `${t} ${n.inserted} inserted, ${n.updated} updated${n.deleted ? `, ${n.deleted} deleted` : ''}`);
+    lines.push(`  ${fixture.file} statement ${fixture.statement} (line ${fixture.line}): ${effects.join('; ') || 'no rows'}`);
+  }
+  lines.push('', 'drift:');
+  if (plan.drift.errors.length + plan.drift.warnings.length === 0) lines.push('  none');
+  for (const problem of plan.drift.errors) lines.push(`  ERROR ${problem.message}`);
+  for (const problem of plan.drift.warnings) lines.push(`  warning ${problem.message}`);
+  for (const file of plan.notRun) lines.push('', `not run by plan (runs outside a transaction, cannot be rolled back): ${file}`);
+  lines.push('', 'All of this ran in a transaction that was rolled back: the database is unchanged (sequences may have advanced).');
+  return lines;
+}

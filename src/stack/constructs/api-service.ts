@@ -1,0 +1,148 @@
+import { DeploymentV1 } from '@cdktf/provider-kubernetes/lib/deployment-v1';
+import { ServiceV1 } from '@cdktf/provider-kubernetes/lib/service-v1';
+import { Construct } from 'constructs';
+import {
+  dns1123Label,
+  imageReference,
+  integerBetween,
+  propReader,
+  resourcesProp,
+  toKubernetesResources,
+  type ContainerResources,
+  type PropSpecs,
+} from '../validation';
+import type { DatabaseMigration } from './database-migration';
+import {
+  BUNDLE_HASH_ANNOTATION,
+  containerSecurityContext,
+  credentialsEnv,
+  DATABASE_HOST,
+  DATABASE_PORT,
+  DATABASE_SECRET,
+  NAMESPACE,
+  podSecurityContext,
+} from './pod-spec';
+
+/** The API image's unprivileged user (a Node image's `node` user). */
+const API_UID = 1000;
+
+export interface ApiServiceProps {
+  /** @default "gpu-controlplane" */
+  readonly namespace?: string;
+  /** Name of the Deployment and the Service, and the pods' `app` label. @default "gpu-dev-api" */
+  readonly name?: string;
+  /** @default "gpu-dev-api:0.1.0" */
+  readonly image?: string;
+  /** @default 2 */
+  readonly replicas?: number;
+  /** Port the API listens on (its PORT) and the Service serves. @default 8000 */
+  readonly port?: number;
+  /** @default 100m / 128Mi requested, 1 CPU / 512Mi limit */
+  readonly resources?: ContainerResources;
+  /** Secret with POSTGRES_USER, POSTGRES_PASSWORD and POSTGRES_DB. @default "postgres-credentials" */
+  readonly secretName?: string;
+  /** @default "postgres-primary" */
+  readonly databaseHost?: string;
+  /** @default 5432 */
+  readonly databasePort?: number;
+  /**
+   * The migration the API waits for: the Deployment depends on its Job, and the pod template
+   * carries its bundle hash, so a schema change restarts the API, which re-verifies the schema.
+   * @default none (the API neither waits nor restarts on schema changes)
+   */
+  readonly migration?: DatabaseMigration;
+}
+
+/** Each prop's default and rule, written once: the construct applies them, config.ts reads them for its settings. */
+export const API_SERVICE_PROPS = {
+  namespace: NAMESPACE,
+  name: { default: 'gpu-dev-api', rule: dns1123Label },
+  image: { default: 'gpu-dev-api:0.1.0', rule: imageReference },
+  replicas: { default: 2, rule: integerBetween(0, 20) },
+  port: { default: 8000, rule: integerBetween(1024, 65535) },
+  secretName: DATABASE_SECRET,
+  databaseHost: DATABASE_HOST,
+  databasePort: DATABASE_PORT,
+} as const satisfies PropSpecs<ApiServiceProps>;
+
+/** The `resources` prop's default. */
+export const API_RESOURCES: ContainerResources = { cpuRequest: '100m', memoryRequest: '128Mi', cpuLimit: '1', memoryLimit: '512Mi' };
+
+/** The API: a Deployment with probes and pod hardening, and its Service. */
+export class ApiService extends Construct {
+  readonly name: string;
+  readonly image: string;
+  readonly deployment: DeploymentV1;
+  readonly service: ServiceV1;
+
+  constructor(scope: Construct, id: string, props: ApiServiceProps = {}) {
+    super(scope, id);
+    const subject = (name: keyof ApiServiceProps) => `ApiService ${this.node.path} prop ${name}`;
+    const prop = propReader(subject, props, API_SERVICE_PROPS);
+    const namespace = prop('namespace');
+    this.name = prop('name');
+    this.image = prop('image');
+    const replicas = prop('replicas');
+    const port = prop('port');
+    const resources = resourcesProp(subject('resources'), props.resources, API_RESOURCES);
+    const secretName = prop('secretName');
+    const host = prop('databaseHost');
+    const databasePort = prop('databasePort');
+
+    const labels = { app: this.name };
+    const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
+      httpGet: { path, port: 'http' },
+      periodSeconds,
+      timeoutSeconds: 2,
+      failureThreshold,
+    });
+    this.deployment = new DeploymentV1(this, 'deployment', {
+      metadata: { name: this.name, namespace, labels },
+      spec: {
+        replicas: String(replicas),
+        selector: { matchLabels: labels },
+        template: {
+          metadata: {
+            labels,
+            annotations: props.migration ? { [BUNDLE_HASH_ANNOTATION]: props.migration.bundle.hash } : undefined,
+          },
+          spec: {
+            automountServiceAccountToken: false,
+            enableServiceLinks: false,
+            securityContext: podSecurityContext(API_UID),
+            container: [
+              {
+                name: 'api',
+                image: this.image,
+                port: [{ name: 'http', containerPort: port }],
+                env: [
+                  ...credentialsEnv(secretName),
+                  { name: 'POSTGRES_HOST', value: host },
+                  { name: 'POSTGRES_PORT', value: String(databasePort) },
+                  { name: 'PORT', value: String(port) },
+                ],
+                // Start-up connects with retries and verifies the schema before it listens: allow a
+                // minute before liveness counts; readiness follows the database and the schema.
+                startupProbe: probe('/health', 2, 30),
+                livenessProbe: probe('/health', 10, 3),
+                readinessProbe: probe('/ready', 5, 3),
+                resources: toKubernetesResources(resources),
+                securityContext: containerSecurityContext(API_UID),
+              },
+            ],
+          },
+        },
+      },
+      dependsOn: props.migration ? [props.migration.job] : undefined,
+    });
+
+    this.service = new ServiceV1(this, 'service', {
+      metadata: { name: this.name, namespace, labels },
+      spec: {
+        type: 'ClusterIP',
+        selector: labels,
+        port: [{ name: 'http', port, targetPort: 'http', protocol: 'TCP' }],
+      },
+    });
+  }
+}

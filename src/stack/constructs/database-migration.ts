@@ -1,0 +1,286 @@
+import { ConfigMapV1 } from '@cdktf/provider-kubernetes/lib/config-map-v1';
+import { JobV1 } from '@cdktf/provider-kubernetes/lib/job-v1';
+import type { ITerraformDependable } from 'cdktf';
+import { Construct } from 'constructs';
+import { DATABASE_FOLDERS } from '../../build/repository';
+import { displayName, readBundle, sha256Hex, type Bundle, type BundleFile, type Folder } from '../../kernel/bundle';
+import { Duration } from '../../kernel/duration';
+import { ExitCode } from '../../kernel/exit-codes';
+import {
+  check,
+  dns1123Label,
+  imageReference,
+  integerBetween,
+  InvalidValueError,
+  outlasts,
+  propReader,
+  resourcesProp,
+  runnerDuration,
+  toKubernetesResources,
+  wholeSeconds,
+  type ContainerResources,
+  type PropSpecs,
+} from '../validation';
+import {
+  BUNDLE_HASH_ANNOTATION,
+  containerSecurityContext,
+  credentialsEnv,
+  DATABASE_HOST,
+  DATABASE_PORT,
+  DATABASE_SECRET,
+  NAMESPACE,
+  podSecurityContext,
+} from './pod-spec';
+
+/** Kubernetes refuses a ConfigMap whose data (keys + values) passes 1 MiB. */
+export const CONFIGMAP_MAX_BYTES = 1024 * 1024;
+/** What one ConfigMap may carry by default: under the limit, with room for metadata. */
+export const DEFAULT_CONFIGMAP_LIMIT_BYTES = 1_000_000;
+export const MIGRATION_LABELS = { app: 'database-migration' } as const;
+export const RUNNER_FILE = 'gpu-dev-db.js';
+/** Where the pod sees the runner and the SQL. */
+export const MOUNT_ROOT = '/opt/gpu-dev-db';
+/** The stock Node images' unprivileged user. */
+const NODE_UID = 1000;
+/** Mounted files: readable, never writable (spelled as the provider reads it back). */
+const READ_ONLY = '0444';
+/** Exit codes that fail the same way on every attempt: retrying would only repeat them. */
+const PERMANENT_EXIT_CODES = [ExitCode.usage, ExitCode.badInput, ExitCode.bundleHashMismatch, ExitCode.staleBundle, ExitCode.drift, ExitCode.guardFailed];
+
+export interface DatabaseMigrationProps {
+  /** Namespace of the ConfigMaps and the Job. @default "gpu-controlplane" */
+  readonly namespace?: string;
+  /** Folder of the schema SQL files. @default this repository's database/schema */
+  readonly schemaDir?: string;
+  /** Folder of the fixture SQL files. @default this repository's database/fixtures */
+  readonly fixturesDir?: string;
+  /** The bundled runner, exactly the bytes the Job runs (and hashes): src/build/runner-bundle.ts builds it. */
+  readonly runnerBytes: Buffer;
+  /** Image the runner runs on: any Node.js 20+ image with uid 1000. @default "node:20-bookworm-slim" */
+  readonly image?: string;
+  /** Secret with POSTGRES_USER, POSTGRES_PASSWORD and POSTGRES_DB. @default "postgres-credentials" */
+  readonly secretName?: string;
+  /** @default "postgres-primary" */
+  readonly databaseHost?: string;
+  /** @default 5432 */
+  readonly databasePort?: number;
+  /** @default 100m / 96Mi requested, 500m / 256Mi limit (bench/results.md: the runner peaks near 70 MiB on the product bundle, 110 MiB on 5,000 files) */
+  readonly resources?: ContainerResources;
+  /** Failed pods retried before the Job fails (exit codes that cannot change are not retried). @default 3 */
+  readonly backoffLimit?: number;
+  /** `active_deadline_seconds`: all attempts together, e.g. "10m". @default "10m" */
+  readonly activeDeadline?: string;
+  /** How long Terraform waits for the Job (create and update timeouts); longer than activeDeadline. @default "15m" */
+  readonly timeout?: string;
+  /**
+   * `ttl_seconds_after_finished`. @default none: the Kubernetes provider re-creates a Job the TTL
+   * deleted, so every later apply would run it again (see README "Why the Job has no TTL").
+   */
+  readonly ttl?: string;
+  /** The runner's MIGRATION_LOCK_TIMEOUT. @default unset: the runner's own (`gpu-dev-db --help`) */
+  readonly lockTimeout?: string;
+  /** The runner's MIGRATION_STATEMENT_TIMEOUT. @default unset: the runner's own (`gpu-dev-db --help`) */
+  readonly statementTimeout?: string;
+  /** Job name prefix; the name is `<prefix>-<12 hex of the bundle hash>`. @default "db-migration" */
+  readonly jobNamePrefix?: string;
+  /** Bytes of SQL (file names + texts) per ConfigMap before a folder splits over several. @default 1,000,000 */
+  readonly configMapLimitBytes?: number;
+  /** What must exist before the Job runs, e.g. a managed database. @default none */
+  readonly dependsOn?: ITerraformDependable[];
+}
+
+/** Each prop's default and rule, written once: the construct applies them, config.ts reads them for its settings. */
+export const DATABASE_MIGRATION_PROPS = {
+  namespace: NAMESPACE,
+  image: { default: 'node:20-bookworm-slim', rule: imageReference },
+  secretName: DATABASE_SECRET,
+  databaseHost: DATABASE_HOST,
+  databasePort: DATABASE_PORT,
+  backoffLimit: { default: 3, rule: integerBetween(0, 10) },
+  activeDeadline: { default: '10m', rule: wholeSeconds },
+  timeout: { default: '15m', rule: wholeSeconds },
+  ttl: { rule: wholeSeconds },
+  lockTimeout: { rule: runnerDuration },
+  statementTimeout: { rule: runnerDuration },
+  configMapLimitBytes: { default: DEFAULT_CONFIGMAP_LIMIT_BYTES, rule: integerBetween(1, CONFIGMAP_MAX_BYTES) },
+} as const satisfies PropSpecs<DatabaseMigrationProps>;
+
+/** The `resources` prop's default. */
+export const MIGRATION_RESOURCES: ContainerResources = { cpuRequest: '100m', memoryRequest: '96Mi', cpuLimit: '500m', memoryLimit: '256Mi' };
+
+/** One ConfigMap's worth of a folder. */
+export interface ConfigMapShard {
+  readonly name: string;
+  readonly data: Readonly<Record<string, string>>;
+  readonly bytes: number;
+}
+
+/**
+ * The SQL bundle and the runner as ConfigMaps, and the Job that applies them, named after the
+ * bundle hash: any change to a schema file, a fixture file or the runner renames the Job, so
+ * Terraform replaces it and the new one runs. The hash comes from the kernel's bundle module
+ * (readBundle), the one the runner recomputes it with, so the two can never disagree.
+ */
+export class DatabaseMigration extends Construct {
+  readonly bundle: Bundle;
+  readonly jobName: string;
+  readonly image: string;
+  readonly job: JobV1;
+  readonly configMaps: readonly ConfigMapV1[];
+  /** What each ConfigMap carries, in volume order: schema, fixtures, runner. */
+  readonly shards: readonly ConfigMapShard[];
+
+  constructor(scope: Construct, id: string, props: DatabaseMigrationProps) {
+    super(scope, id);
+    const subject = (name: keyof DatabaseMigrationProps) => `DatabaseMigration ${this.node.path} prop ${name}`;
+    const prop = propReader(subject, props, DATABASE_MIGRATION_PROPS);
+    const namespace = prop('namespace');
+    const image = prop('image');
+    const secretName = prop('secretName');
+    const host = prop('databaseHost');
+    const port = prop('databasePort');
+    const resources = resourcesProp(subject('resources'), props.resources, MIGRATION_RESOURCES);
+    const backoffLimit = prop('backoffLimit');
+    const deadline = Duration.parse(prop('activeDeadline'));
+    const timeout = Duration.parse(check(subject('timeout'), prop('timeout'), outlasts(deadline, 'activeDeadline')));
+    const ttl = prop('ttl');
+    const runnerTimeouts = { MIGRATION_LOCK_TIMEOUT: prop('lockTimeout'), MIGRATION_STATEMENT_TIMEOUT: prop('statementTimeout') };
+    const limit = prop('configMapLimitBytes');
+    const runnerBytes = props.runnerBytes;
+    const runnerText = runnerBytes.toString('utf8');
+    check(subject('runnerBytes'), `${runnerBytes.length} bytes`, () =>
+      Buffer.from(runnerText, 'utf8').equals(runnerBytes) ? undefined : 'must be UTF-8 text: a ConfigMap data value is a string, and any other byte would change the runner and its hash',
+    );
+
+    // Bad file names, duplicate numbers, empty or non-UTF-8 files fail here, naming the file.
+    this.bundle = readBundle({
+      schemaDir: props.schemaDir ?? DATABASE_FOLDERS.schemaDir,
+      fixturesDir: props.fixturesDir ?? DATABASE_FOLDERS.fixturesDir,
+      runnerDigest: sha256Hex(runnerBytes),
+    });
+    const jobNamePrefix = props.jobNamePrefix ?? 'db-migration';
+    this.jobName = `${jobNamePrefix}-${this.bundle.hash.slice(0, 12)}`;
+    check(subject('jobNamePrefix'), jobNamePrefix, () => dns1123Label(this.jobName) && `makes the Job name "${this.jobName}", which ${dns1123Label(this.jobName)}`);
+    this.image = image;
+
+    const shards = {
+      schema: shardFolder('schema', this.bundle.files, limit),
+      fixtures: shardFolder('fixtures', this.bundle.files, limit),
+      // One file that cannot be split: held to the default limit whatever the SQL folders use.
+      runner: [shard('database-migration-runner', [{ key: RUNNER_FILE, value: runnerText, label: `runner ${RUNNER_FILE}` }], DEFAULT_CONFIGMAP_LIMIT_BYTES)],
+    };
+    this.shards = Object.values(shards).flat();
+    this.configMaps = this.shards.map(
+      (s) => new ConfigMapV1(this, s.name, { metadata: { name: s.name, namespace, labels: MIGRATION_LABELS }, data: s.data }),
+    );
+
+    const mountPath = (volume: keyof typeof shards) => `${MOUNT_ROOT}/${volume}`;
+    this.job = new JobV1(this, 'job', {
+      metadata: { name: this.jobName, namespace, labels: MIGRATION_LABELS, annotations: { [BUNDLE_HASH_ANNOTATION]: this.bundle.hash } },
+      spec: {
+        backoffLimit,
+        activeDeadlineSeconds: deadline.toSeconds(),
+        ttlSecondsAfterFinished: ttl === undefined ? undefined : String(Duration.parse(ttl).toSeconds()),
+        podFailurePolicy: {
+          rule: [
+            { action: 'FailJob', onExitCodes: { containerName: 'migrate', operator: 'In', values: PERMANENT_EXIT_CODES } },
+            // A pod evicted by a node drain did not fail: it does not use up a retry.
+            { action: 'Ignore', onPodCondition: [{ type: 'DisruptionTarget', status: 'True' }] },
+          ],
+        },
+        template: {
+          metadata: { labels: MIGRATION_LABELS, annotations: { [BUNDLE_HASH_ANNOTATION]: this.bundle.hash } },
+          spec: {
+            // Never: each failed attempt is a new pod whose log stays for `kubectl logs`.
+            restartPolicy: 'Never',
+            automountServiceAccountToken: false,
+            enableServiceLinks: false,
+            securityContext: podSecurityContext(NODE_UID),
+            container: [
+              {
+                name: 'migrate',
+                image,
+                command: ['node'],
+                args: [
+                  `${mountPath('runner')}/${RUNNER_FILE}`,
+                  'apply',
+                  '--schema-dir',
+                  mountPath('schema'),
+                  '--fixtures-dir',
+                  mountPath('fixtures'),
+                  '--expected-hash',
+                  this.bundle.hash,
+                ],
+                env: [
+                  ...credentialsEnv(secretName),
+                  { name: 'POSTGRES_HOST', value: host },
+                  { name: 'POSTGRES_PORT', value: String(port) },
+                  { name: 'MIGRATION_JOB_NAME', value: this.jobName },
+                  ...Object.entries(runnerTimeouts)
+                    .filter(([, value]) => value !== undefined)
+                    .map(([name, value]) => ({ name, value: value as string })),
+                ],
+                volumeMount: (Object.keys(shards) as (keyof typeof shards)[]).map((volume) => ({ name: volume, mountPath: mountPath(volume), readOnly: true })),
+                resources: toKubernetesResources(resources),
+                securityContext: containerSecurityContext(NODE_UID),
+              },
+            ],
+            volume: (Object.entries(shards) as [keyof typeof shards, ConfigMapShard[]][]).map(([volume, list]) =>
+              // One ConfigMap mounts as itself; a folder split over several is projected back into one
+              // folder (one source per ConfigMap: the shape the provider reads back, so plans stay clean).
+              list.length === 1
+                ? { name: volume, configMap: { name: list[0].name, defaultMode: READ_ONLY } }
+                : { name: volume, projected: [{ defaultMode: READ_ONLY, sources: list.map((s) => ({ configMap: [{ name: s.name }] })) }] },
+            ),
+          },
+        },
+      },
+      waitForCompletion: true,
+      timeouts: { create: `${timeout.toSeconds()}s`, update: `${timeout.toSeconds()}s` },
+      dependsOn: [...this.configMaps, ...(props.dependsOn ?? [])],
+    });
+  }
+}
+
+/**
+ * A folder's files over as few ConfigMaps as fit: `database-schema`, `database-schema-2`, …
+ * in bundle order. A file that alone passes the limit cannot be carried and is refused.
+ */
+function shardFolder(folder: Folder, files: readonly BundleFile[], limit: number): ConfigMapShard[] {
+  const base = `database-${folder}`;
+  const groups: { key: string; value: string; label: string }[][] = [[]];
+  let used = 0;
+  for (const file of files.filter((f) => f.folder === folder)) {
+    const size = entrySize(file.name, file.sql);
+    if (used + size > limit && groups[groups.length - 1].length > 0) {
+      groups.push([]);
+      used = 0;
+    }
+    groups[groups.length - 1].push({ key: file.name, value: file.sql, label: `file ${displayName(file)}` });
+    used += size;
+  }
+  return groups.map((entries, i) => shard(i === 0 ? base : `${base}-${i + 1}`, entries, limit));
+}
+
+function shard(name: string, entries: readonly { key: string; value: string; label: string }[], limit: number): ConfigMapShard {
+  for (const { key, value, label } of entries) {
+    const size = entrySize(key, value);
+    if (size > limit) {
+      throw new InvalidValueError(
+        label,
+        `${size} bytes`,
+        `is larger than one ConfigMap may carry (${limit} bytes of key and value; Kubernetes refuses more than ${CONFIGMAP_MAX_BYTES}); split it into several files`,
+      );
+    }
+  }
+  return {
+    name,
+    data: Object.fromEntries(entries.map((e) => [e.key, e.value])),
+    bytes: entries.reduce((sum, e) => sum + entrySize(e.key, e.value), 0),
+  };
+}
+
+/** What Kubernetes counts against the limit: the key's bytes and the value's bytes. */
+function entrySize(key: string, value: string): number {
+  return Buffer.byteLength(key) + Buffer.byteLength(value);
+}

@@ -1,0 +1,106 @@
+import { NamespaceV1 } from '@cdktf/provider-kubernetes/lib/namespace-v1';
+import { KubernetesProvider } from '@cdktf/provider-kubernetes/lib/provider';
+import { LocalBackend, S3Backend, TerraformOutput, TerraformStack } from 'cdktf';
+import type { Construct } from 'constructs';
+import { posix } from 'node:path';
+import { containerResources, DEFAULTS, type StackConfig } from './config';
+import { ApiService } from './constructs/api-service';
+import { DatabaseMigration } from './constructs/database-migration';
+import { ManagedPostgres } from './constructs/managed-postgres';
+
+export interface GpuDevStackProps {
+  /** @default the platform's defaults (config.ts DEFAULTS) */
+  readonly config?: StackConfig;
+  /** @default this repository's database/schema */
+  readonly schemaDir?: string;
+  /** @default this repository's database/fixtures */
+  readonly fixturesDir?: string;
+  /** The bundled runner the Job runs (synth builds it with src/build/runner-bundle.ts). */
+  readonly runnerBytes: Buffer;
+  /** Bytes per ConfigMap before a folder splits. @default 1,000,000 */
+  readonly configMapLimitBytes?: number;
+}
+
+/**
+ * The control plane's deployable parts: the namespace (when configured), the optional managed
+ * PostgreSQL, the migration (ConfigMaps and hash-named Job) and the API that waits for it.
+ */
+export class GpuDevStack extends TerraformStack {
+  readonly config: StackConfig;
+  readonly migration: DatabaseMigration;
+  readonly api: ApiService;
+  readonly postgres?: ManagedPostgres;
+
+  constructor(scope: Construct, id: string, props: GpuDevStackProps) {
+    super(scope, id);
+    const config = (this.config = props.config ?? DEFAULTS);
+
+    if (config.backend === 's3') {
+      const backend = new S3Backend(this, { bucket: config.s3Bucket as string, key: config.s3Key, region: config.s3Region, encrypt: true });
+      // State locking by a lock object next to the state (Terraform ≥ 1.10, OpenTofu ≥ 1.10); no DynamoDB table.
+      backend.addOverride('use_lockfile', true);
+    } else {
+      // Terraform runs in cdktf.out/stacks/<stack>: three levels below the folder the path is relative to.
+      // Declared explicitly because cdktf's default is an absolute path, different on every machine.
+      new LocalBackend(this, { path: posix.join('..', '..', '..', config.stateFile) });
+    }
+    // "~" is expanded by the provider at plan time, so no home folder lands in cdk.tf.json.
+    new KubernetesProvider(this, 'kubernetes', { configPath: config.kubeconfig, configContext: config.kubeContext });
+
+    // A reference, not the literal name: everything in the namespace then waits for it.
+    const namespace = config.createNamespace
+      ? new NamespaceV1(this, 'namespace', { metadata: { name: config.namespace, labels: { 'app.kubernetes.io/part-of': 'gpu-dev' } } }).metadata.name
+      : config.namespace;
+
+    this.postgres =
+      config.databaseMode === 'managed'
+        ? new ManagedPostgres(this, 'postgres', {
+            namespace,
+            serviceName: config.databaseHost,
+            secretName: config.databaseSecret,
+            image: config.postgresImage,
+            user: config.postgresUser,
+            database: config.postgresDatabase,
+            port: config.databasePort,
+            storage: config.postgresStorage,
+            storageClassName: config.postgresStorageClass,
+          })
+        : undefined;
+    const database = {
+      secretName: this.postgres?.secretName ?? config.databaseSecret,
+      databaseHost: this.postgres?.host ?? config.databaseHost,
+      databasePort: config.databasePort,
+    };
+
+    this.migration = new DatabaseMigration(this, 'migration', {
+      namespace,
+      ...database,
+      schemaDir: props.schemaDir,
+      fixturesDir: props.fixturesDir,
+      runnerBytes: props.runnerBytes,
+      configMapLimitBytes: props.configMapLimitBytes,
+      image: config.runnerImage,
+      resources: containerResources(config, 'migration'),
+      backoffLimit: config.migrationBackoffLimit,
+      activeDeadline: config.migrationActiveDeadline,
+      timeout: config.migrationTimeout,
+      ttl: config.migrationTtl,
+      lockTimeout: config.migrationLockTimeout,
+      statementTimeout: config.migrationStatementTimeout,
+      dependsOn: this.postgres?.ready,
+    });
+
+    this.api = new ApiService(this, 'api', {
+      namespace,
+      ...database,
+      image: config.apiImage,
+      replicas: config.apiReplicas,
+      port: config.apiPort,
+      resources: containerResources(config, 'api'),
+      migration: this.migration,
+    });
+
+    new TerraformOutput(this, 'migration_job', { value: this.migration.jobName, description: 'name of the migration Job: kubectl logs -n <namespace> job/<name>' });
+    new TerraformOutput(this, 'bundle_hash', { value: this.migration.bundle.hash, description: 'sha256 of the SQL bundle and the runner the Job applied' });
+  }
+}

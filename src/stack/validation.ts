@@ -1,0 +1,183 @@
+import { Token } from 'cdktf';
+import { Duration } from '../kernel/duration';
+
+/**
+ * The rules values of the stack must pass (Kubernetes names and quantities, images, durations),
+ * and the one way they are applied: `check`, naming where the value came from. Each construct
+ * declares its props' defaults and rules with these (PropSpec); config.ts parses the settings
+ * into those same props, so every default and every rule is written once.
+ */
+
+/**
+ * A value that breaks a rule, found while building the stack (before anything is written).
+ * `subject` says where the value came from: a setting (`GPU_DEV_API_REPLICAS`), a construct prop
+ * (`DatabaseMigration prop backoffLimit`) or an input file.
+ */
+export class InvalidValueError extends Error {
+  constructor(
+    readonly subject: string,
+    readonly value: unknown,
+    readonly rule: string,
+  ) {
+    super(value === undefined ? `${subject} is not set: it ${rule}` : `${subject} = ${JSON.stringify(value)}: ${rule}`);
+    this.name = 'InvalidValueError';
+  }
+}
+
+/** A check returns the rule the value breaks, or undefined when it is fine. */
+export type Check<T> = (value: T) => string | undefined;
+
+/**
+ * Returns the value when it passes every check. A Terraform reference (e.g. the namespace the
+ * stack creates) is known only at apply time and is passed through unchecked.
+ */
+export function check<T>(subject: string, value: T, ...checks: Check<T>[]): T {
+  if (Token.isUnresolved(value)) return value;
+  for (const c of checks) {
+    const broken = c(value);
+    if (broken) throw new InvalidValueError(subject, value, broken);
+  }
+  return value;
+}
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Namespaces, Services, Job names: lower-case alphanumerics and '-', at most 63 characters. */
+export const dns1123Label: Check<string> = (v) =>
+  v.length <= 63 && DNS1123_LABEL.test(v)
+    ? undefined
+    : 'must be a DNS-1123 label: lower-case letters, digits and "-", starting and ending with a letter or digit, at most 63 characters';
+
+/** ConfigMap, Secret, Deployment names and host names: dot-separated labels, at most 253 characters. */
+export const dns1123Subdomain: Check<string> = (v) =>
+  v.length <= 253 && DNS1123_SUBDOMAIN.test(v)
+    ? undefined
+    : 'must be a DNS-1123 subdomain: dot-separated lower-case labels of letters, digits and "-", at most 253 characters';
+
+/** `registry/path/name:tag` or `…@sha256:digest`; whitespace or an empty value never pulls. */
+export const imageReference: Check<string> = (v) =>
+  /^[a-z0-9]([a-z0-9._/:-]*[a-z0-9])?(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$/.test(v)
+    ? undefined
+    : 'must be an image reference such as node:20-bookworm-slim or registry.example.com/team/name@sha256:<64 hex>';
+
+export function integerBetween(min: number, max: number): Check<number> {
+  return (v) => (Number.isInteger(v) && v >= min && v <= max ? undefined : `must be a whole number from ${min} to ${max}`);
+}
+
+export const postgresIdentifier: Check<string> = (v) =>
+  /^[a-z_][a-z0-9_]{0,62}$/.test(v) ? undefined : 'must be a lower-case PostgreSQL identifier (a-z, 0-9, _; at most 63 characters)';
+
+/** A relative path that stays relative: absolute paths would make the output machine-specific. */
+export const relativePath: Check<string> = (v) =>
+  v.length > 0 && !v.startsWith('/') && !v.startsWith('~') && !/^[A-Za-z]:[\\/]/.test(v)
+    ? undefined
+    : 'must be a relative path (an absolute path would make cdk.tf.json differ from machine to machine)';
+
+/** Kubernetes CPU quantity in millicores ("100m", "0.5", "2"); undefined when not one. */
+export function cpuMillicores(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(m?)$/.exec(text);
+  if (!match) return undefined;
+  return match[2] === 'm' ? Number(match[1]) : Number(match[1]) * 1000;
+}
+
+const MEMORY_UNITS: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
+
+/** Kubernetes memory quantity in bytes ("64Mi", "1G", "1048576"); undefined when not one. */
+export function memoryBytes(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(k|M|G|Ki|Mi|Gi)?$/.exec(text);
+  return match ? Number(match[1]) * MEMORY_UNITS[match[2] ?? ''] : undefined;
+}
+
+export const cpuQuantity: Check<string> = (v) =>
+  (cpuMillicores(v) ?? 0) > 0 ? undefined : 'must be a positive CPU quantity such as 100m, 0.5 or 2';
+
+export const memoryQuantity: Check<string> = (v) =>
+  (memoryBytes(v) ?? 0) > 0 ? undefined : 'must be a positive memory quantity such as 64Mi, 1Gi or 512M';
+
+/** Requests and limits of one container, as Kubernetes quantities. */
+export interface ContainerResources {
+  readonly cpuRequest: string;
+  readonly memoryRequest: string;
+  readonly cpuLimit: string;
+  readonly memoryLimit: string;
+}
+
+/**
+ * Validates each quantity, and that no request exceeds its limit (Kubernetes would refuse the
+ * pod at apply time; here it fails at synth). `subject(field)` names the field in messages.
+ */
+export function checkResources(resources: ContainerResources, subject: (field: keyof ContainerResources) => string): ContainerResources {
+  check(subject('cpuRequest'), resources.cpuRequest, cpuQuantity);
+  check(subject('cpuLimit'), resources.cpuLimit, cpuQuantity);
+  check(subject('memoryRequest'), resources.memoryRequest, memoryQuantity);
+  check(subject('memoryLimit'), resources.memoryLimit, memoryQuantity);
+  check(subject('cpuRequest'), resources.cpuRequest, (v) =>
+    (cpuMillicores(v) as number) <= (cpuMillicores(resources.cpuLimit) as number) ? undefined : `must not exceed the CPU limit ${resources.cpuLimit}`,
+  );
+  check(subject('memoryRequest'), resources.memoryRequest, (v) =>
+    (memoryBytes(v) as number) <= (memoryBytes(resources.memoryLimit) as number) ? undefined : `must not exceed the memory limit ${resources.memoryLimit}`,
+  );
+  return resources;
+}
+
+export function toKubernetesResources(r: ContainerResources) {
+  return { requests: { cpu: r.cpuRequest, memory: r.memoryRequest }, limits: { cpu: r.cpuLimit, memory: r.memoryLimit } };
+}
+
+/** What the runner accepts for its timeouts: "500ms", "3s", "5m" (the kernel's Duration). */
+export const runnerDuration: Check<string> = (v) => {
+  try {
+    Duration.parse(v);
+    return undefined;
+  } catch {
+    return 'must be a duration such as 500ms, 3s or 5m (between 1ms and 24h)';
+  }
+};
+
+/** A duration in whole seconds ("90s", "15m"), as Kubernetes and Terraform timeouts count. */
+export const wholeSeconds: Check<string> = (v) =>
+  runnerDuration(v) ?? (Duration.parse(v).isWholeSeconds() ? undefined : 'must be a whole number of seconds, such as 90s or 15m');
+
+/**
+ * A Job's wait must outlast its deadline, or Terraform stops waiting while the Job may still
+ * run. `deadlineName` is how the caller calls the deadline (a prop or a setting).
+ */
+export function outlasts(deadline: Duration, deadlineName: string): Check<string> {
+  return (v) =>
+    Duration.parse(v).isLongerThan(deadline)
+      ? undefined
+      : `must be longer than ${deadlineName} (${deadline}), or Terraform stops waiting while the Job may still run`;
+}
+
+/**
+ * A construct prop's default and the rule a given value must pass: written once, in the
+ * construct's table of props, and read by the construct and by config.ts. No `default`: none.
+ */
+export interface PropSpec<T> {
+  readonly default?: T;
+  readonly rule: Check<T>;
+}
+
+/** A construct's props table: a spec for each prop that has a rule. */
+export type PropSpecs<Props> = { readonly [K in keyof Props]?: PropSpec<NonNullable<Props[K]>> };
+
+/** What reading a prop gives: its type, or possibly undefined when its spec has no default. */
+type PropValue<Spec> = Spec extends { readonly default: unknown; readonly rule: Check<infer T> } ? T : Spec extends PropSpec<infer T> ? T | undefined : never;
+
+/**
+ * Reads a construct's props against its table: a prop that is given must pass its rule (the
+ * message names `subject(name)`), one that is not takes the default, trusted as written.
+ */
+export function propReader<Props extends object, Specs extends PropSpecs<Props>>(subject: (name: keyof Props & string) => string, props: Props, specs: Specs) {
+  return <K extends keyof Specs & keyof Props & string>(name: K): PropValue<Specs[K]> => {
+    const spec = specs[name] as PropSpec<unknown>;
+    const given = props[name];
+    return (given === undefined ? spec.default : check(subject(name), given, spec.rule)) as PropValue<Specs[K]>;
+  };
+}
+
+/** Requests and limits as given (each checked, none above its limit), or the construct's default. */
+export function resourcesProp(subject: string, given: ContainerResources | undefined, fallback: ContainerResources): ContainerResources {
+  return given === undefined ? fallback : checkResources(given, (field) => `${subject}.${field}`);
+}

@@ -1,0 +1,39 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { withSettingsTable } from '../scripts/docs';
+import { REPO_ROOT } from '../src/build/repository';
+import { USAGE } from '../src/runner/cli/settings';
+
+const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+
+/** `--name` → its default, from the runner's usage text (which prints the library's defaults). */
+function usageDefaults(): Map<string, string> {
+  const options: string[] = [];
+  for (const line of USAGE.split('\n')) {
+    if (/^ {2}--/.test(line)) options.push(line.trim());
+    else if (/^ {10,}\S/.test(line) && options.length > 0) options[options.length - 1] += ` ${line.trim()}`;
+  }
+  const defaults = new Map<string, string>();
+  for (const option of options) {
+    const found = /\(default: ([^)]+)\)$/.exec(option);
+    if (found) defaults.set(option.split(' ')[0], found[1]);
+  }
+  return defaults;
+}
+
+describe('README.md and the code it documents', () => {
+  it('when the settings change, then the configuration table is regenerated (npm run docs): it is exactly what the settings say', () => {
+    expect(readme).toBe(withSettingsTable(readme));
+  });
+
+  it("when the runner's defaults change, then its options table in README.md says the same as `gpu-dev-db --help`", () => {
+    const defaults = usageDefaults();
+    expect(defaults.size).toBeGreaterThanOrEqual(8);
+    const rows = readme.split('\n').filter((line) => line.startsWith('| `--'));
+    const stale = [...defaults].filter(([option, value]) => {
+      const row = rows.find((r) => r.startsWith(`| \`${option} `) || r.startsWith(`| \`${option}\``));
+      return !row || !row.split(' | ')[2].startsWith(`\`${value}\``);
+    });
+    expect(stale).toEqual([]);
+  });
+});
