@@ -2,6 +2,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from 'pg';
+import { applyProductSchema } from '../support/api';
 import { createTestDatabase, snapshot, type TestDatabase } from '../support/database';
 import { copyOfDatabaseFolders, folderArgs, runRunner, spawnRunner } from '../support/runner';
 import { waitFor } from '../support/wait';
@@ -29,7 +30,7 @@ describe('statements that would break the run are refused before connecting', ()
   beforeAll(async () => {
     db = await createTestDatabase('refuse');
     client = await db.connect();
-    expect((await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders())], { DATABASE_URL: db.url })).code).toBe(0);
+    await applyProductSchema(db);
   });
   afterAll(() => db.drop());
 
@@ -134,7 +135,7 @@ describe('what the rules cannot see, the run\'s guard catches', () => {
   beforeEach(async () => {
     db = await createTestDatabase('guard');
     client = await db.connect();
-    expect((await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders())], { DATABASE_URL: db.url })).code).toBe(0);
+    await applyProductSchema(db);
   });
   afterEach(() => db.drop());
 
@@ -178,7 +179,7 @@ describe('statements PostgreSQL accepts, the runner splits as PostgreSQL does', 
   beforeAll(async () => {
     db = await createTestDatabase('split');
     client = await db.connect();
-    expect((await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders())], { DATABASE_URL: db.url })).code).toBe(0);
+    await applyProductSchema(db);
   });
   afterAll(() => db.drop());
 
@@ -221,7 +222,7 @@ describe('when a runner hangs inside its transaction (SIGSTOP)', () => {
   beforeAll(async () => {
     db = await createTestDatabase('frozen');
     client = await db.connect();
-    expect((await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders())], { DATABASE_URL: db.url })).code).toBe(0);
+    await applyProductSchema(db);
   });
   afterAll(() => db.drop());
 
