@@ -14,6 +14,7 @@ import { buildRunnerBundle } from '../src/build/runner-bundle';
 import { loadBundle, readBundle } from '../src/kernel/bundle';
 import type { Logger } from '../src/kernel/log';
 import { parseSettings } from '../src/runner/cli/settings';
+import { Timings } from '../src/runner/timings';
 import { runApply } from '../src/runner/commands';
 import { synthesize } from '../src/stack/synth';
 import { startBenchPostgres } from './postgres';
@@ -60,7 +61,7 @@ async function timed(work: () => Promise<unknown>): Promise<number> {
 async function ours(url: string, dirs: Dirs, runnerDigest: string): Promise<void> {
   const settings = parseSettings(['apply', '--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir], {});
   if (!settings) throw new Error('unreachable: --help');
-  const result = await runApply({ settings, env: { DATABASE_URL: url }, log: silent, runnerDigest });
+  const result = await runApply({ settings, env: { DATABASE_URL: url }, log: silent, runnerDigest, timings: new Timings() });
   if (result.exitCode !== 0) throw new Error(`runner exited ${result.exitCode}`);
 }
 

@@ -16,6 +16,7 @@ import { createUserWithKey, insertReservation } from '../src/dev/seed';
 import { sleep, type Logger } from '../src/kernel/log';
 import { parseSettings } from '../src/runner/cli/settings';
 import { runApply } from '../src/runner/commands';
+import { Timings } from '../src/runner/timings';
 
 const LOCK_TIMEOUT_MS = 500;
 const CONNECTIONS = 10;
@@ -43,7 +44,7 @@ async function migrate(url: string, dirs: Dirs, runnerDigest: string): Promise<M
   const settings = parseSettings(['apply', '--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir, '--lock-timeout', `${LOCK_TIMEOUT_MS}ms`], {});
   if (!settings) throw new Error('unreachable: --help');
   const started = performance.now();
-  const { exitCode } = await runApply({ settings, env: { DATABASE_URL: url }, log, runnerDigest });
+  const { exitCode } = await runApply({ settings, env: { DATABASE_URL: url }, log, runnerDigest, timings: new Timings() });
   const ms = performance.now() - started;
   // The first lock timeout in a transaction is rerun at once statement by statement (to locate
   // it); a lock timeout there is a back-off retry of the whole transaction.

@@ -38,12 +38,16 @@ const BARE_ONE_QUERY = `
 const { Client } = require('pg');
 (async () => { const c = new Client({ connectionString: process.env.DATABASE_URL }); await c.connect(); await c.query('SELECT 1'); await c.end(); })();`;
 
-/** Wall time (ms) of one process; throws with its output if it fails. */
-function run(args: readonly string[], url: string): number {
+/** Phase → milliseconds, from the runner's `--timings --json` report, per run. */
+type Phases = Record<string, number>;
+
+/** Wall time (ms) of one process, and its timings if it reported any; throws with its output if it fails. */
+function run(args: readonly string[], url: string, phases?: Phases[]): number {
   const started = performance.now();
   const result = spawnSync(process.execPath, args, { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', DATABASE_URL: url }, encoding: 'utf8', timeout: 120_000 });
   const wall = performance.now() - started;
   if (result.status !== 0) throw new Error(`${args.join(' ')} exited ${result.status}: ${result.stderr}`);
+  if (phases) phases.push((JSON.parse(result.stdout) as { timings: Phases }).timings);
   return wall;
 }
 
@@ -51,11 +55,10 @@ export async function wholeProcess(options: WholeProcessOptions): Promise<void> 
   const { runnerPath, dirs, say, stats, fmt } = options;
   const folders = [dirs.schemaDir, dirs.fixturesDir];
   const nodePgMigrate = join(REPO_ROOT, 'node_modules', 'node-pg-migrate', 'bin', 'node-pg-migrate.js');
+  // --timings --json: the runner reports its phases; printing them costs it a few microseconds.
+  const runner = [runnerPath, 'apply', '--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir, '--timings', '--json'];
   const approaches: Record<string, { fresh: readonly string[]; again: readonly string[] }> = {
-    'our runner (bundled, as the Job runs it)': {
-      fresh: [runnerPath, 'apply', '--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir],
-      again: [runnerPath, 'apply', '--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir],
-    },
+    [RUNNER]: { fresh: runner, again: runner },
     'bare Node client, one batch, one transaction': { fresh: ['-e', BARE_BATCH, ...folders], again: ['-e', BARE_ONE_QUERY] },
     'bare Node client, one connection per file': { fresh: ['-e', BARE_PER_FILE, ...folders], again: ['-e', BARE_ONE_QUERY] },
     "node-pg-migrate's CLI": {
@@ -65,12 +68,13 @@ export async function wholeProcess(options: WholeProcessOptions): Promise<void> 
   };
   const first: Record<string, number[]> = {};
   const again: Record<string, number[]> = {};
+  const phases = { fresh: [] as Phases[], again: [] as Phases[] };
   const names = Object.keys(approaches);
   for (let rep = 0; rep < options.reps; rep++) {
     for (const name of [...names.slice(rep % names.length), ...names.slice(0, rep % names.length)]) {
       const url = await options.fresh();
-      (first[name] ??= []).push(run(approaches[name].fresh, url));
-      (again[name] ??= []).push(run(approaches[name].again, url));
+      (first[name] ??= []).push(run(approaches[name].fresh, url, name === RUNNER ? phases.fresh : undefined));
+      (again[name] ??= []).push(run(approaches[name].again, url, name === RUNNER ? phases.again : undefined));
     }
   }
   // Where a whole runner process spends its fixed time: Node itself, loading the bundle
@@ -98,4 +102,17 @@ export async function wholeProcess(options: WholeProcessOptions): Promise<void> 
   say('| --- | --- |');
   for (const [name, samples] of Object.entries(startup)) say(`| ${name} | ${fmt(stats(samples))} |`);
   say();
+  say("Where the runner's time goes, phase by phase (its own `--timings`, medians; each phase ends at its mark, the first begins at the process's start):");
+  say();
+  say('| phase | fresh database | re-apply |');
+  say('| --- | --- | --- |');
+  const phaseNames = [...new Set([...phases.fresh, ...phases.again].flatMap((p) => Object.keys(p)))];
+  const median = (runs: Phases[], phase: string) => {
+    const samples = runs.map((p) => p[phase]).filter((ms) => ms !== undefined);
+    return samples.length ? `${stats(samples).median.toFixed(1)} ms` : '—';
+  };
+  for (const phase of phaseNames) say(`| ${phase} | ${median(phases.fresh, phase)} | ${median(phases.again, phase)} |`);
+  say();
 }
+
+const RUNNER = 'our runner (bundled, as the Job runs it)';

@@ -84,12 +84,17 @@ export async function loadBundle(sources: BundleSources): Promise<ParsedBundle> 
  * break the runner's guarantees (sql-rules.ts).
  */
 export async function parseBundle(bundle: Bundle): Promise<ParsedBundle> {
+  await startSqlParser();
+  return { ...bundle, files: bundle.files.map(parseFile) };
+}
+
+/** Starts PostgreSQL's parser (once per process); parseBundle does it too. */
+export async function startSqlParser(): Promise<void> {
   try {
     await loadSqlParser();
   } catch (cause) {
     throw new ExitError(`the SQL parser (libpg-query WebAssembly) failed to load: ${(cause as Error).message}`, ExitCode.internal, { cause });
   }
-  return { ...bundle, files: bundle.files.map(parseFile) };
 }
 
 function parseFile(file: BundleFile): ParsedFile {

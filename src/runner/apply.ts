@@ -9,6 +9,7 @@ import { checkDrift, describeDrift } from './drift';
 import { MigrationError } from './errors';
 import { beginRun, guardSession, guardTransaction, type SessionBaseline } from './guard';
 import { ensureHistoryTables, findStaleness, readHistory, recordRun, type FileRun } from './history';
+import type { Timings } from './timings';
 
 export interface LockRetryPolicy {
   /** Extra attempts after a statement hit lock_timeout (0 = fail at once). */
@@ -30,6 +31,8 @@ export interface ApplyOptions {
   readonly drift: DriftMode;
   /** What every file starts from (guard.ts). */
   readonly baseline: SessionBaseline;
+  /** Marks the run's phases (--timings). @default none kept */
+  readonly timings?: Timings;
   readonly log: Logger;
 }
 
@@ -55,9 +58,11 @@ const QUERY_CANCELED = '57014';
  * row is written in the last transaction, so "applied" and "recorded" commit together.
  */
 export async function applyBundle(client: Client, options: ApplyOptions): Promise<ApplyResult> {
-  const { bundle, log } = options;
+  const { bundle, log, timings } = options;
+  timings?.mark('migration lock taken');
   const [latest] = await readHistory(client, 1);
   if (latest?.bundleHash === bundle.hash && !options.force) {
+    timings?.mark('history read');
     log.info(`bundle ${bundle.hash} was already applied by ${latest.appliedBy} at ${latest.appliedAt.toISOString()}; nothing to do (use --force to re-apply)`);
     return { outcome: 'already-applied', bundleHash: bundle.hash, files: [], durationMs: 0 };
   }
@@ -72,6 +77,7 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
     }
     for (const reason of stale) log.warn(`--force: applying an outdated bundle anyway: ${reason}`);
   }
+  timings?.mark('history read');
   const run: RunContext = { ...options, declarations: readDeclarations(bundle) };
   const started = performance.now();
   const results: FileRun[] = [];
@@ -80,8 +86,11 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
   for (const [index, segment] of segments.entries()) {
     const isLast = index === segments.length - 1;
     const record = async (segmentResults: readonly FileRun[]) => {
+      timings?.mark('files applied');
       await checkDriftBeforeCommit(client, run);
+      timings?.mark('drift check');
       await ensureHistoryTables(client);
+      timings?.mark('history tables');
       runId = await recordRun(client, {
         bundle,
         files: [...results, ...segmentResults],
@@ -102,6 +111,7 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
       if (isLast) await runTransaction(client, [], run, { beforeCommit: record, afterEarlierCommits: true });
     }
   }
+  timings?.mark('recorded and committed');
   const durationMs = performance.now() - started;
   const statements = results.reduce((sum, file) => sum + file.statements, 0);
   log.info(`applied ${results.length} files (${statements} statements) in ${Math.round(durationMs)} ms; bundle ${bundle.hash}`);

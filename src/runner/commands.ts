@@ -1,4 +1,4 @@
-import { parseBundle, readBundle, type ParsedBundle } from '../kernel/bundle';
+import { parseBundle, readBundle, startSqlParser, type ParsedBundle } from '../kernel/bundle';
 import { connectionFromEnv, withConnection, type ConnectionTarget, type RetryPolicy } from '../kernel/connection';
 import { checkContract, describeContractFailure } from '../kernel/contract';
 import { ExitCode } from '../kernel/exit-codes';
@@ -10,6 +10,7 @@ import { startSession, type RunTimeouts } from './guard';
 import { compareWithRun, readHistory } from './history';
 import { withMigrationLock, type LockWaitPolicy } from './lock';
 import { describePlan, planBundle } from './plan';
+import type { Timings } from './timings';
 
 export const COMMANDS = ['apply', 'status', 'plan', 'verify'] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -26,6 +27,8 @@ export interface RunnerSettings {
   readonly connectRetry: RetryPolicy;
   readonly force: boolean;
   readonly json: boolean;
+  /** Log where the run's time went (timings.ts). */
+  readonly timings: boolean;
   readonly appliedBy: string;
   readonly skipPgmq: boolean;
   readonly drift: DriftMode;
@@ -37,6 +40,8 @@ export interface CommandContext {
   readonly log: Logger;
   /** sha256 of the runner's own code, part of the bundle hash. */
   readonly runnerDigest: string;
+  /** Marks of the run's phases, started with the process. */
+  readonly timings: Timings;
 }
 
 export interface CommandResult {
@@ -49,8 +54,9 @@ export const APPLICATION_NAME = 'gpu-dev-db';
 
 /** Discover, validate, hash and parse the files, before anything connects. */
 export async function loadCheckedBundle(context: CommandContext): Promise<ParsedBundle> {
-  const { settings, log } = context;
+  const { settings, log, timings } = context;
   const bundle = readBundle({ schemaDir: settings.schemaDir, fixturesDir: settings.fixturesDir, runnerDigest: context.runnerDigest });
+  timings.mark('files read and hashed');
   if (settings.expectedHash && settings.expectedHash !== bundle.hash) {
     throw new MigrationError(
       `the files on disk hash to ${bundle.hash}, but this run expects ${settings.expectedHash} (--expected-hash / EXPECTED_BUNDLE_HASH). ` +
@@ -58,7 +64,10 @@ export async function loadCheckedBundle(context: CommandContext): Promise<Parsed
       ExitCode.bundleHashMismatch,
     );
   }
+  await startSqlParser();
+  timings.mark('SQL parser started');
   const parsed = await parseBundle(bundle);
+  timings.mark('files parsed and checked');
   log.info(`bundle ${bundle.hash}: ${bundle.files.length} files from ${settings.schemaDir} and ${settings.fixturesDir}`);
   return parsed;
 }
@@ -69,16 +78,19 @@ function target(context: CommandContext): ConnectionTarget {
 }
 
 export async function runApply(context: CommandContext): Promise<CommandResult> {
-  const { settings, log } = context;
+  const { settings, log, timings } = context;
   const bundle = await loadCheckedBundle(context);
   const database = target(context);
   log.info(`apply: database ${database.description}`);
   return withConnection(database, settings.connectRetry, log, async (client) => {
+    timings.mark('connected');
     const baseline = await startSession(client, settings.timeouts);
+    timings.mark('session set up');
     const result = await withMigrationLock(client, settings.lockWait, log, () =>
       applyBundle(client, {
         bundle,
         baseline,
+        timings,
         drift: settings.drift,
         lockRetry: settings.lockRetry,
         force: settings.force,

@@ -69,3 +69,24 @@ describe('gpu-dev-db status, plan and verify', () => {
     expect(index.rows).toEqual([{ indisvalid: true }]);
   });
 });
+
+describe('gpu-dev-db apply --timings', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase('timings');
+  });
+  afterAll(() => db.drop());
+
+  it('when asked, then a fresh apply logs each phase in order with its milliseconds, and --json carries them', async () => {
+    const result = await runRunner(['apply', '--timings', '--json', ...folderArgs(copyOfDatabaseFolders())], { DATABASE_URL: db.url });
+    expect(result.code).toBe(0);
+    const phases = [
+      'start-up (Node, the runner)', 'files read and hashed', 'SQL parser started', 'files parsed and checked', 'connected', 'session set up',
+      'migration lock taken', 'history read', 'files applied', 'drift check', 'history tables', 'recorded and committed',
+    ];
+    expect(result.stderr).toMatch(new RegExp(`timings: ${phases.map((p) => `${p.replace(/[()]/g, '\\$&')} \\d+\\.\\d ms`).join(', ')}, total \\d+\\.\\d ms`));
+    const report = JSON.parse(result.stdout);
+    expect(Object.keys(report.timings)).toEqual(phases);
+    for (const ms of Object.values(report.timings)) expect(ms).toBeGreaterThanOrEqual(0);
+  });
+});

@@ -5,6 +5,7 @@ import { sha256Hex } from '../../kernel/bundle';
 import { ExitCode, ExitError } from '../../kernel/exit-codes';
 import { lineLogger } from '../../kernel/log';
 import { runApply, runPlan, runStatus, runVerify, type CommandContext, type CommandResult } from '../commands';
+import { Timings } from '../timings';
 import { parseSettings, USAGE } from './settings';
 
 const EXIT_NAMES: Record<number, string> = Object.fromEntries(Object.entries(ExitCode).map(([name, code]) => [code, name]));
@@ -14,6 +15,8 @@ const EXIT_NAMES: Record<number, string> = Object.fromEntries(Object.entries(Exi
  * exit code instead of exiting, so it can be driven in-process too.
  */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, runnerDigest: string): Promise<number> {
+  const timings = new Timings();
+  timings.mark('start-up (Node, the runner)');
   let json = argv.includes('--json');
   // With --json, stdout carries only the result document.
   const log = json ? lineLogger((line) => process.stderr.write(`${line}\n`)) : lineLogger();
@@ -24,7 +27,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, runn
       return ExitCode.ok;
     }
     json = settings.json;
-    const context: CommandContext = { settings, env, log, runnerDigest };
+    const context: CommandContext = { settings, env, log, runnerDigest, timings };
     const run: Record<typeof settings.command, (c: CommandContext) => Promise<CommandResult>> = {
       apply: runApply,
       status: runStatus,
@@ -32,13 +35,17 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, runn
       verify: runVerify,
     };
     const result = await run[settings.command](context);
-    if (json) process.stdout.write(`${JSON.stringify(result.report, null, 2)}\n`);
+    if (settings.timings) log.info(`timings: ${timings.describe()}`);
+    const report = settings.timings ? { ...result.report, timings } : result.report;
+    if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     return result.exitCode;
   } catch (error) {
     const exitCode = error instanceof ExitError ? error.exitCode : ExitCode.internal;
     const message = error instanceof ExitError ? error.message : `unexpected error: ${(error as Error)?.stack ?? String(error)}`;
     log.error(message);
     log.error(`exit code ${exitCode} (${EXIT_NAMES[exitCode]})`);
+    // Where a failed run's time went is worth as much as a good one's (a slow connect, a lock wait).
+    if (argv.includes('--timings')) log.info(`timings: ${timings.describe()}`);
     if (json) process.stdout.write(`${JSON.stringify({ error: message, exitCode, exitName: EXIT_NAMES[exitCode] }, null, 2)}\n`);
     return exitCode;
   }

@@ -35,6 +35,7 @@ const OPTIONS = {
   drift: { type: 'string', env: 'MIGRATION_DRIFT' },
   force: { type: 'boolean' },
   json: { type: 'boolean' },
+  timings: { type: 'boolean' },
   'skip-pgmq': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -63,6 +64,7 @@ Options (each can also be set by the environment variable in brackets):
   --force                   apply even if this bundle is already applied
   --skip-pgmq               verify: do not check for PGMQ
   --json                    print the result as JSON on stdout (progress goes to stderr)
+  --timings                 log where the run's time went, phase by phase (also in --json)
   -h, --help                this text
 
 Database: DATABASE_URL, or POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB with POSTGRES_HOST
@@ -129,6 +131,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
     connectRetry: { ...DEFAULT_CONNECT_RETRY, attempts: count('connect-attempts', DEFAULT_CONNECT_RETRY.attempts, 1, 1000) },
     force: parsed.values.force ?? false,
     json: parsed.values.json ?? false,
+    timings: parsed.values.timings ?? false,
     appliedBy: value('applied-by')?.text ?? defaultAppliedBy(),
     skipPgmq: parsed.values['skip-pgmq'] ?? false,
     drift: (drift?.text as DriftMode | undefined) ?? DEFAULT_DRIFT,
