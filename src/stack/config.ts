@@ -1,4 +1,4 @@
-import { Duration } from '../kernel/duration';
+import { Duration, InvalidDurationError } from '../kernel/duration';
 import { API_RESOURCES, API_SERVICE_PROPS } from './constructs/api-service';
 import { DATABASE_MIGRATION_PROPS, MIGRATION_RESOURCES } from './constructs/database-migration';
 import { MANAGED_POSTGRES_PROPS } from './constructs/managed-postgres';
@@ -21,9 +21,10 @@ import {
  * The stack's one configuration: parsed and validated once, here, with the platform's defaults.
  * Every setting can be set by an environment variable (`GPU_DEV_…`) or by cdktf context under
  * the `gpuDev` key (`cdktf.json` → `"context": {"gpuDev": {"namespace": "…"}}`); the environment
- * wins. Numbers, flags and modes are typed; durations and Kubernetes quantities keep the text
- * they were written in, as the constructs' props take them (the constructs convert a duration
- * once, with the kernel's Duration). README.md's configuration table is settingsTable().
+ * wins. Numbers, flags, modes and durations are typed (a duration is the kernel's Duration,
+ * parsed here once; the constructs take it as it is); Kubernetes quantities keep the text they
+ * were written in, as the constructs' props take them. README.md's configuration table is
+ * settingsTable().
  */
 
 export const DATABASE_MODES = ['external', 'managed'] as const;
@@ -45,11 +46,11 @@ export interface StackConfig {
   readonly migrationCpuLimit: string;
   readonly migrationMemoryLimit: string;
   readonly migrationBackoffLimit: number;
-  readonly migrationActiveDeadline: string;
-  readonly migrationTimeout: string;
-  readonly migrationTtl: string | undefined;
-  readonly migrationLockTimeout: string | undefined;
-  readonly migrationStatementTimeout: string | undefined;
+  readonly migrationActiveDeadline: Duration;
+  readonly migrationTimeout: Duration;
+  readonly migrationTtl: Duration | undefined;
+  readonly migrationLockTimeout: Duration | undefined;
+  readonly migrationStatementTimeout: Duration | undefined;
   readonly apiImage: string;
   readonly apiReplicas: number;
   readonly apiPort: number;
@@ -104,6 +105,28 @@ function integer(rule: Check<number>): Parser<number> {
   };
 }
 
+/**
+ * A duration: parsed once, here, by the kernel's Duration (a number with ms, s or m, from 1ms to
+ * 24h), then held to `rule` (the construct prop's, e.g. whole seconds for Kubernetes).
+ */
+function duration(rule: Check<Duration> = () => undefined): Parser<Duration> {
+  return (raw) => {
+    let value: Duration;
+    try {
+      value = Duration.parse(raw);
+    } catch (error) {
+      if (!(error instanceof InvalidDurationError)) throw error;
+      return { broken: 'must be a duration such as 500ms, 3s or 5m (between 1ms and 24h)' };
+    }
+    const broken = rule(value);
+    return broken ? { broken } : { value };
+  };
+}
+
+function optionalDuration(rule?: Check<Duration>): Parser<Duration | undefined> {
+  return duration(rule);
+}
+
 function oneOf<T extends string>(values: readonly T[]): Parser<T> {
   return (raw) => ((values as readonly string[]).includes(raw) ? { value: raw as T } : { broken: `must be one of ${values.join(', ')}` });
 }
@@ -140,11 +163,11 @@ export const SETTINGS: { readonly [K in keyof StackConfig]: Setting<StackConfig[
   migrationCpuLimit: { env: 'GPU_DEV_MIGRATION_CPU_LIMIT', default: MIGRATION_RESOURCES.cpuLimit, parse: text(cpuQuantity), doc: 'migration Job CPU limit' },
   migrationMemoryLimit: { env: 'GPU_DEV_MIGRATION_MEMORY_LIMIT', default: MIGRATION_RESOURCES.memoryLimit, parse: text(memoryQuantity), doc: 'migration Job memory limit' },
   migrationBackoffLimit: { env: 'GPU_DEV_MIGRATION_BACKOFF_LIMIT', ...prop(migration.backoffLimit, integer), doc: 'retries of a failed migration pod (each attempt re-runs the whole bundle in one transaction)' },
-  migrationActiveDeadline: { env: 'GPU_DEV_MIGRATION_ACTIVE_DEADLINE', ...prop(migration.activeDeadline, text), doc: 'the Job\'s `active_deadline_seconds`: all attempts together' },
-  migrationTimeout: { env: 'GPU_DEV_MIGRATION_TIMEOUT', ...prop(migration.timeout, text), doc: 'how long `apply` waits for the Job (create/update timeouts); longer than the deadline' },
-  migrationTtl: { env: 'GPU_DEV_MIGRATION_TTL', ...prop(migration.ttl, optional), doc: '`ttl_seconds_after_finished`; none by default, see "Why the Job has no TTL"' },
-  migrationLockTimeout: { env: 'GPU_DEV_MIGRATION_LOCK_TIMEOUT', ...prop(migration.lockTimeout, optional), doc: 'the runner\'s `MIGRATION_LOCK_TIMEOUT`; none: the runner\'s own default (`--lock-timeout` above)' },
-  migrationStatementTimeout: { env: 'GPU_DEV_MIGRATION_STATEMENT_TIMEOUT', ...prop(migration.statementTimeout, optional), doc: 'the runner\'s `MIGRATION_STATEMENT_TIMEOUT`; none: the runner\'s own default (`--statement-timeout` above)' },
+  migrationActiveDeadline: { env: 'GPU_DEV_MIGRATION_ACTIVE_DEADLINE', ...prop(migration.activeDeadline, duration), doc: 'the Job\'s `active_deadline_seconds`: all attempts together' },
+  migrationTimeout: { env: 'GPU_DEV_MIGRATION_TIMEOUT', ...prop(migration.timeout, duration), doc: 'how long `apply` waits for the Job (create/update timeouts); longer than the deadline' },
+  migrationTtl: { env: 'GPU_DEV_MIGRATION_TTL', ...prop(migration.ttl, optionalDuration), doc: '`ttl_seconds_after_finished`; none by default, see "Why the Job has no TTL"' },
+  migrationLockTimeout: { env: 'GPU_DEV_MIGRATION_LOCK_TIMEOUT', default: undefined, parse: optionalDuration(), doc: 'the runner\'s `MIGRATION_LOCK_TIMEOUT`; none: the runner\'s own default (`--lock-timeout` above)' },
+  migrationStatementTimeout: { env: 'GPU_DEV_MIGRATION_STATEMENT_TIMEOUT', default: undefined, parse: optionalDuration(), doc: 'the runner\'s `MIGRATION_STATEMENT_TIMEOUT`; none: the runner\'s own default (`--statement-timeout` above)' },
   apiImage: { env: 'GPU_DEV_API_IMAGE', ...prop(api.image, text), doc: 'API image' },
   apiReplicas: { env: 'GPU_DEV_API_REPLICAS', ...prop(api.replicas, integer), doc: 'API replicas' },
   apiPort: { env: 'GPU_DEV_API_PORT', ...prop(api.port, integer), doc: 'API container and Service port (unprivileged: the API runs as non-root)' },
@@ -219,7 +242,7 @@ function checkCombinations(config: StackConfig, subject: (key: keyof StackConfig
   for (const prefix of ['migration', 'api'] as const) {
     checkResources(containerResources(config, prefix), (field) => subject(`${prefix}${field[0].toUpperCase()}${field.slice(1)}` as keyof StackConfig));
   }
-  check(subject('migrationTimeout'), config.migrationTimeout, outlasts(Duration.parse(config.migrationActiveDeadline), 'migrationActiveDeadline'));
+  check(subject('migrationTimeout'), config.migrationTimeout, outlasts(config.migrationActiveDeadline, 'migrationActiveDeadline'));
   if (config.databaseMode === 'managed') {
     const serviceName = postgres.serviceName.rule;
     check(subject('databaseHost'), config.databaseHost, (v) => serviceName(v) && `names the PostgreSQL Service in managed mode, so it ${serviceName(v)}`);

@@ -2,10 +2,10 @@ import { Token } from 'cdktf';
 import { Duration } from '../kernel/duration';
 
 /**
- * The rules values of the stack must pass (Kubernetes names and quantities, images, durations),
- * and the one way they are applied: `check`, naming where the value came from. Each construct
- * declares its props' defaults and rules with these (PropSpec); config.ts parses the settings
- * into those same props, so every default and every rule is written once.
+ * The rules values of the stack must pass (Kubernetes names and quantities, images, whole-second
+ * durations), and the one way they are applied: `check`, naming where the value came from. Each
+ * construct declares its props' defaults and rules with these (PropSpec); config.ts parses the
+ * settings into those same props, so every default and every rule is written once.
  */
 
 /**
@@ -19,9 +19,17 @@ export class InvalidValueError extends Error {
     readonly value: unknown,
     readonly rule: string,
   ) {
-    super(value === undefined ? `${subject} is not set: it ${rule}` : `${subject} = ${JSON.stringify(value)}: ${rule}`);
+    super(value === undefined ? `${subject} is not set: it ${rule}` : `${subject} = ${shown(value)}: ${rule}`);
     this.name = 'InvalidValueError';
   }
+}
+
+/**
+ * A value as its message shows it: JSON, a Duration as written ("15m"). (Duration has no toJSON:
+ * the kernel is bundled into the runner, whose bytes name the migration Job.)
+ */
+function shown(value: unknown): string {
+  return JSON.stringify(value instanceof Duration ? value.toString() : value);
 }
 
 /** A check returns the rule the value breaks, or undefined when it is fine. */
@@ -125,29 +133,16 @@ export function toKubernetesResources(r: ContainerResources) {
   return { requests: { cpu: r.cpuRequest, memory: r.memoryRequest }, limits: { cpu: r.cpuLimit, memory: r.memoryLimit } };
 }
 
-/** What the runner accepts for its timeouts: "500ms", "3s", "5m" (the kernel's Duration). */
-export const runnerDuration: Check<string> = (v) => {
-  try {
-    Duration.parse(v);
-    return undefined;
-  } catch {
-    return 'must be a duration such as 500ms, 3s or 5m (between 1ms and 24h)';
-  }
-};
-
 /** A duration in whole seconds ("90s", "15m"), as Kubernetes and Terraform timeouts count. */
-export const wholeSeconds: Check<string> = (v) =>
-  runnerDuration(v) ?? (Duration.parse(v).isWholeSeconds() ? undefined : 'must be a whole number of seconds, such as 90s or 15m');
+export const wholeSeconds: Check<Duration> = (v) => (v.isWholeSeconds() ? undefined : 'must be a whole number of seconds, such as 90s or 15m');
 
 /**
  * A Job's wait must outlast its deadline, or Terraform stops waiting while the Job may still
  * run. `deadlineName` is how the caller calls the deadline (a prop or a setting).
  */
-export function outlasts(deadline: Duration, deadlineName: string): Check<string> {
+export function outlasts(deadline: Duration, deadlineName: string): Check<Duration> {
   return (v) =>
-    Duration.parse(v).isLongerThan(deadline)
-      ? undefined
-      : `must be longer than ${deadlineName} (${deadline}), or Terraform stops waiting while the Job may still run`;
+    v.isLongerThan(deadline) ? undefined : `must be longer than ${deadlineName} (${deadline}), or Terraform stops waiting while the Job may still run`;
 }
 
 /**

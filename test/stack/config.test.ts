@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../src/build/repository';
+import { Duration } from '../../src/kernel/duration';
 import { loadStackConfig as loadConfig, SETTINGS } from '../../src/stack/config';
 import { cdktfContext } from '../../src/stack/synth';
 
@@ -21,8 +22,8 @@ describe('stack configuration', () => {
       migrationCpuLimit: '500m',
       migrationMemoryLimit: '256Mi',
       migrationBackoffLimit: 3,
-      migrationActiveDeadline: '10m',
-      migrationTimeout: '15m',
+      migrationActiveDeadline: Duration.parse('10m'),
+      migrationTimeout: Duration.parse('15m'),
       migrationTtl: undefined,
       migrationLockTimeout: undefined,
       migrationStatementTimeout: undefined,
@@ -57,6 +58,17 @@ describe('stack configuration', () => {
     // Computed defaults follow the settings they depend on.
     expect(config).toMatchObject({ createNamespace: true, stateFile: 'terraform.staging.tfstate', s3Key: 'staging/terraform.tfstate' });
     expect(loadConfig({ env: { GPU_DEV_DATABASE_MODE: 'managed', GPU_DEV_CREATE_NAMESPACE: 'false' } }).createNamespace).toBe(false);
+  });
+
+  it('when durations are set, then they are parsed once into Durations that keep the text as written', () => {
+    const config = loadConfig({
+      env: { GPU_DEV_MIGRATION_LOCK_TIMEOUT: '500ms', GPU_DEV_MIGRATION_TTL: '300s' },
+      context: { gpuDev: { migrationStatementTimeout: '1.5m' } },
+    });
+    expect(config.migrationLockTimeout).toBeInstanceOf(Duration);
+    expect([config.migrationLockTimeout?.milliseconds, String(config.migrationLockTimeout)]).toEqual([500, '500ms']);
+    expect([config.migrationTtl?.toSeconds(), String(config.migrationTtl)]).toEqual([300, '300s']);
+    expect([config.migrationStatementTimeout?.milliseconds, String(config.migrationStatementTimeout)]).toEqual([90_000, '1.5m']);
   });
 
   it.each([

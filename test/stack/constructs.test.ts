@@ -11,6 +11,7 @@ import { Testing } from 'cdktf';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../src/build/repository';
+import { Duration } from '../../src/kernel/duration';
 import { ApiService } from '../../src/stack/constructs/api-service';
 import { DatabaseMigration } from '../../src/stack/constructs/database-migration';
 import { ManagedPostgres } from '../../src/stack/constructs/managed-postgres';
@@ -280,7 +281,7 @@ describe('the constructs on their own', () => {
 
   it.each([
     [() => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), backoffLimit: 42 }), 'DatabaseMigration m prop backoffLimit = 42: must be a whole number from 0 to 10'],
-    [() => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), timeout: '5m' }), 'DatabaseMigration m prop timeout = "5m": must be longer than activeDeadline (10m)'],
+    [() => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), timeout: Duration.parse('5m') }), 'DatabaseMigration m prop timeout = "5m": must be longer than activeDeadline (10m)'],
     [() => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), image: 'Node 20' }), 'DatabaseMigration m prop image = "Node 20": must be an image reference'],
     [() => new DatabaseMigration(testApp(), 'm', { runnerBytes: Buffer.from([0x63, 0xff]) }), 'DatabaseMigration m prop runnerBytes = "2 bytes": must be UTF-8 text'],
     [() => new ApiService(testApp(), 'a', { port: 80 }), 'ApiService a prop port = 80: must be a whole number from 1024 to 65535'],

@@ -15,7 +15,6 @@ import {
   outlasts,
   propReader,
   resourcesProp,
-  runnerDuration,
   toKubernetesResources,
   wholeSeconds,
   type ContainerResources,
@@ -68,19 +67,19 @@ export interface DatabaseMigrationProps {
   readonly resources?: ContainerResources;
   /** Failed pods retried before the Job fails (exit codes that cannot change are not retried). @default 3 */
   readonly backoffLimit?: number;
-  /** `active_deadline_seconds`: all attempts together, e.g. "10m". @default "10m" */
-  readonly activeDeadline?: string;
-  /** How long Terraform waits for the Job (create and update timeouts); longer than activeDeadline. @default "15m" */
-  readonly timeout?: string;
+  /** `active_deadline_seconds`: all attempts together; whole seconds. @default 10m */
+  readonly activeDeadline?: Duration;
+  /** How long Terraform waits for the Job (create and update timeouts); whole seconds, longer than activeDeadline. @default 15m */
+  readonly timeout?: Duration;
   /**
-   * `ttl_seconds_after_finished`. @default none: the Kubernetes provider re-creates a Job the TTL
-   * deleted, so every later apply would run it again (see README "Why the Job has no TTL").
+   * `ttl_seconds_after_finished`; whole seconds. @default none: the Kubernetes provider re-creates
+   * a Job the TTL deleted, so every later apply would run it again (see README "Why the Job has no TTL").
    */
-  readonly ttl?: string;
-  /** The runner's MIGRATION_LOCK_TIMEOUT. @default unset: the runner's own (`gpu-dev-db --help`) */
-  readonly lockTimeout?: string;
-  /** The runner's MIGRATION_STATEMENT_TIMEOUT. @default unset: the runner's own (`gpu-dev-db --help`) */
-  readonly statementTimeout?: string;
+  readonly ttl?: Duration;
+  /** The runner's MIGRATION_LOCK_TIMEOUT, passed on as written ("500ms"). @default unset: the runner's own (`gpu-dev-db --help`) */
+  readonly lockTimeout?: Duration;
+  /** The runner's MIGRATION_STATEMENT_TIMEOUT, passed on as written ("2m"). @default unset: the runner's own (`gpu-dev-db --help`) */
+  readonly statementTimeout?: Duration;
   /** Job name prefix; the name is `<prefix>-<12 hex of the bundle hash>`. @default "db-migration" */
   readonly jobNamePrefix?: string;
   /** Bytes of SQL (file names + texts) per ConfigMap before a folder splits over several. @default 1,000,000 */
@@ -89,7 +88,11 @@ export interface DatabaseMigrationProps {
   readonly dependsOn?: ITerraformDependable[];
 }
 
-/** Each prop's default and rule, written once: the construct applies them, config.ts reads them for its settings. */
+/**
+ * Each prop's default and rule, written once: the construct applies them, config.ts reads them for
+ * its settings. lockTimeout and statementTimeout have no rule beyond being a Duration: the runner
+ * takes any (milliseconds too).
+ */
 export const DATABASE_MIGRATION_PROPS = {
   namespace: NAMESPACE,
   image: { default: 'node:20-bookworm-slim', rule: imageReference },
@@ -97,11 +100,9 @@ export const DATABASE_MIGRATION_PROPS = {
   databaseHost: DATABASE_HOST,
   databasePort: DATABASE_PORT,
   backoffLimit: { default: 3, rule: integerBetween(0, 10) },
-  activeDeadline: { default: '10m', rule: wholeSeconds },
-  timeout: { default: '15m', rule: wholeSeconds },
+  activeDeadline: { default: Duration.parse('10m'), rule: wholeSeconds },
+  timeout: { default: Duration.parse('15m'), rule: wholeSeconds },
   ttl: { rule: wholeSeconds },
-  lockTimeout: { rule: runnerDuration },
-  statementTimeout: { rule: runnerDuration },
   configMapLimitBytes: { default: DEFAULT_CONFIGMAP_LIMIT_BYTES, rule: integerBetween(1, CONFIGMAP_MAX_BYTES) },
 } as const satisfies PropSpecs<DatabaseMigrationProps>;
 
@@ -141,10 +142,10 @@ export class DatabaseMigration extends Construct {
     const port = prop('databasePort');
     const resources = resourcesProp(subject('resources'), props.resources, MIGRATION_RESOURCES);
     const backoffLimit = prop('backoffLimit');
-    const deadline = Duration.parse(prop('activeDeadline'));
-    const timeout = Duration.parse(check(subject('timeout'), prop('timeout'), outlasts(deadline, 'activeDeadline')));
+    const deadline = prop('activeDeadline');
+    const timeout = check(subject('timeout'), prop('timeout'), outlasts(deadline, 'activeDeadline'));
     const ttl = prop('ttl');
-    const runnerTimeouts = { MIGRATION_LOCK_TIMEOUT: prop('lockTimeout'), MIGRATION_STATEMENT_TIMEOUT: prop('statementTimeout') };
+    const runnerTimeouts = { MIGRATION_LOCK_TIMEOUT: props.lockTimeout, MIGRATION_STATEMENT_TIMEOUT: props.statementTimeout };
     const limit = prop('configMapLimitBytes');
     const runnerBytes = props.runnerBytes;
     const runnerText = runnerBytes.toString('utf8');
@@ -180,7 +181,7 @@ export class DatabaseMigration extends Construct {
       spec: {
         backoffLimit,
         activeDeadlineSeconds: deadline.toSeconds(),
-        ttlSecondsAfterFinished: ttl === undefined ? undefined : String(Duration.parse(ttl).toSeconds()),
+        ttlSecondsAfterFinished: ttl === undefined ? undefined : String(ttl.toSeconds()),
         podFailurePolicy: {
           rule: [
             { action: 'FailJob', onExitCodes: { containerName: 'migrate', operator: 'In', values: PERMANENT_EXIT_CODES } },
@@ -216,9 +217,10 @@ export class DatabaseMigration extends Construct {
                   { name: 'POSTGRES_HOST', value: host },
                   { name: 'POSTGRES_PORT', value: String(port) },
                   { name: 'MIGRATION_JOB_NAME', value: this.jobName },
+                  // As written: the runner parses the text itself, with the same Duration.
                   ...Object.entries(runnerTimeouts)
                     .filter(([, value]) => value !== undefined)
-                    .map(([name, value]) => ({ name, value: value as string })),
+                    .map(([name, value]) => ({ name, value: (value as Duration).toString() })),
                 ],
                 volumeMount: (Object.keys(shards) as (keyof typeof shards)[]).map((volume) => ({ name: volume, mountPath: mountPath(volume), readOnly: true })),
                 resources: toKubernetesResources(resources),
