@@ -10,21 +10,30 @@ import {
   dns1123Label,
   InvalidValueError,
   memoryQuantity,
-  outlasts,
   relativePath,
   type Check,
   type ContainerResources,
+  type PropName,
   type PropSpec,
 } from './validation';
 
 /**
- * The stack's one configuration: parsed and validated once, here, with the platform's defaults.
+ * The stack's one configuration: parsed and validated once, here, with the platform's defaults
+ * (the Job's own rules on its durations are DatabaseMigration's: see below).
  * Every setting can be set by an environment variable (`GPU_DEV_…`) or by cdktf context under
  * the `gpuDev` key (`cdktf.json` → `"context": {"gpuDev": {"namespace": "…"}}`); the environment
  * wins. Numbers, flags, modes and durations are typed (a duration is the kernel's Duration,
  * parsed here once; the constructs take it as it is); Kubernetes quantities keep the text they
  * were written in, as the constructs' props take them. README.md's configuration table is
  * settingsTable().
+ *
+ * Where a duration's rules live: its form and range (a number with ms, s or m; 1ms to 24h) at
+ * the type's edge, Duration.parse, here. What Kubernetes adds (whole seconds for the Job's
+ * deadline, wait and TTL; the wait longer than the deadline) only DatabaseMigration checks: it is
+ * the one place that sees those values for every user, direct TypeScript users included. The
+ * stack has its refusals name the setting (settingName), so `npm run synth` still says
+ * `GPU_DEV_MIGRATION_TIMEOUT (setting migrationTimeout) = "5m": …`, only when the stack is built
+ * rather than when the settings are loaded.
  */
 
 export const DATABASE_MODES = ['external', 'managed'] as const;
@@ -105,26 +114,14 @@ function integer(rule: Check<number>): Parser<number> {
   };
 }
 
-/**
- * A duration: parsed once, here, by the kernel's Duration (a number with ms, s or m, from 1ms to
- * 24h), then held to `rule` (the construct prop's, e.g. whole seconds for Kubernetes).
- */
-function duration(rule: Check<Duration> = () => undefined): Parser<Duration> {
-  return (raw) => {
-    let value: Duration;
-    try {
-      value = Duration.parse(raw);
-    } catch (error) {
-      if (!(error instanceof InvalidDurationError)) throw error;
-      return { broken: 'must be a duration such as 500ms, 3s or 5m (between 1ms and 24h)' };
-    }
-    const broken = rule(value);
-    return broken ? { broken } : { value };
-  };
-}
-
-function optionalDuration(rule?: Check<Duration>): Parser<Duration | undefined> {
-  return duration(rule);
+/** A duration, parsed once, here, by the kernel's Duration: a number with ms, s or m, from 1ms to 24h. */
+function duration(raw: string): Parsed<Duration> {
+  try {
+    return { value: Duration.parse(raw) };
+  } catch (error) {
+    if (!(error instanceof InvalidDurationError)) throw error;
+    return { broken: 'must be a duration such as 500ms, 3s or 5m (between 1ms and 24h)' };
+  }
 }
 
 function oneOf<T extends string>(values: readonly T[]): Parser<T> {
@@ -138,6 +135,14 @@ function flag(raw: string): Parsed<boolean> {
 /** A setting that is a construct's prop: the prop's default, parsed and checked by the prop's rule. */
 function prop<T>(spec: PropSpec<NonNullable<T>>, parser: (rule: Check<NonNullable<T>>) => Parser<T>): Pick<Setting<T>, 'default' | 'parse'> {
   return { default: spec.default as T, parse: parser(spec.rule) };
+}
+
+/**
+ * A duration setting that is a DatabaseMigration prop: the prop's default, the text parsed here.
+ * The prop's rule is the construct's to apply (see the top of this file), not this setting's.
+ */
+function durationProp<T extends Duration | undefined>(spec: PropSpec<Duration>): Pick<Setting<T>, 'default' | 'parse'> {
+  return { default: spec.default as T, parse: duration as Parser<T> };
 }
 
 const nonEmpty: Check<string> = (v) => (v.trim() === v && v.length > 0 ? undefined : 'must be a non-empty value without surrounding spaces');
@@ -163,11 +168,11 @@ export const SETTINGS: { readonly [K in keyof StackConfig]: Setting<StackConfig[
   migrationCpuLimit: { env: 'GPU_DEV_MIGRATION_CPU_LIMIT', default: MIGRATION_RESOURCES.cpuLimit, parse: text(cpuQuantity), doc: 'migration Job CPU limit' },
   migrationMemoryLimit: { env: 'GPU_DEV_MIGRATION_MEMORY_LIMIT', default: MIGRATION_RESOURCES.memoryLimit, parse: text(memoryQuantity), doc: 'migration Job memory limit' },
   migrationBackoffLimit: { env: 'GPU_DEV_MIGRATION_BACKOFF_LIMIT', ...prop(migration.backoffLimit, integer), doc: 'retries of a failed migration pod (each attempt re-runs the whole bundle in one transaction)' },
-  migrationActiveDeadline: { env: 'GPU_DEV_MIGRATION_ACTIVE_DEADLINE', ...prop(migration.activeDeadline, duration), doc: 'the Job\'s `active_deadline_seconds`: all attempts together' },
-  migrationTimeout: { env: 'GPU_DEV_MIGRATION_TIMEOUT', ...prop(migration.timeout, duration), doc: 'how long `apply` waits for the Job (create/update timeouts); longer than the deadline' },
-  migrationTtl: { env: 'GPU_DEV_MIGRATION_TTL', ...prop(migration.ttl, optionalDuration), doc: '`ttl_seconds_after_finished`; none by default, see "Why the Job has no TTL"' },
-  migrationLockTimeout: { env: 'GPU_DEV_MIGRATION_LOCK_TIMEOUT', default: undefined, parse: optionalDuration(), doc: 'the runner\'s `MIGRATION_LOCK_TIMEOUT`; none: the runner\'s own default (`--lock-timeout` above)' },
-  migrationStatementTimeout: { env: 'GPU_DEV_MIGRATION_STATEMENT_TIMEOUT', default: undefined, parse: optionalDuration(), doc: 'the runner\'s `MIGRATION_STATEMENT_TIMEOUT`; none: the runner\'s own default (`--statement-timeout` above)' },
+  migrationActiveDeadline: { env: 'GPU_DEV_MIGRATION_ACTIVE_DEADLINE', ...durationProp(migration.activeDeadline), doc: 'the Job\'s `active_deadline_seconds`: all attempts together' },
+  migrationTimeout: { env: 'GPU_DEV_MIGRATION_TIMEOUT', ...durationProp(migration.timeout), doc: 'how long `apply` waits for the Job (create/update timeouts); longer than the deadline' },
+  migrationTtl: { env: 'GPU_DEV_MIGRATION_TTL', ...durationProp(migration.ttl), doc: '`ttl_seconds_after_finished`; none by default, see "Why the Job has no TTL"' },
+  migrationLockTimeout: { env: 'GPU_DEV_MIGRATION_LOCK_TIMEOUT', default: undefined, parse: duration, doc: 'the runner\'s `MIGRATION_LOCK_TIMEOUT`; none: the runner\'s own default (`--lock-timeout` above)' },
+  migrationStatementTimeout: { env: 'GPU_DEV_MIGRATION_STATEMENT_TIMEOUT', default: undefined, parse: duration, doc: 'the runner\'s `MIGRATION_STATEMENT_TIMEOUT`; none: the runner\'s own default (`--statement-timeout` above)' },
   apiImage: { env: 'GPU_DEV_API_IMAGE', ...prop(api.image, text), doc: 'API image' },
   apiReplicas: { env: 'GPU_DEV_API_REPLICAS', ...prop(api.replicas, integer), doc: 'API replicas' },
   apiPort: { env: 'GPU_DEV_API_PORT', ...prop(api.port, integer), doc: 'API container and Service port (unprivileged: the API runs as non-root)' },
@@ -218,7 +223,21 @@ export function loadStackConfig(sources: ConfigSources = {}): StackConfig {
     if ('broken' in parsed) throw new InvalidValueError(subjects[key], raw.text, parsed.broken);
     config[key] = parsed.value;
   }
-  return checkCombinations(config as unknown as StackConfig, (key) => subjects[key]);
+  const loaded = checkCombinations(config as unknown as StackConfig, (key) => subjects[key]);
+  SUBJECTS.set(loaded, subjects as Record<keyof StackConfig, string>);
+  return loaded;
+}
+
+/** Where each setting of a loaded config came from, as its messages say it. */
+const SUBJECTS = new WeakMap<StackConfig, Readonly<Record<keyof StackConfig, string>>>();
+
+/**
+ * What a message calls a setting of `config`, for a construct prop it feeds (renameProps): where
+ * the value came from (`GPU_DEV_MIGRATION_TIMEOUT (setting migrationTimeout, default)`, `cdktf
+ * context gpuDev.migrationTimeout (setting migrationTimeout)`), and the setting's name.
+ */
+export function settingName(config: StackConfig, key: keyof StackConfig): PropName {
+  return { subject: SUBJECTS.get(config)?.[key] ?? `${SETTINGS[key].env} (setting ${key})`, name: key };
 }
 
 function contextSettings(context: Readonly<Record<string, unknown>>): Partial<Record<keyof StackConfig, { text: string; from: string }>> {
@@ -237,12 +256,14 @@ function contextSettings(context: Readonly<Record<string, unknown>>): Partial<Re
   return found;
 }
 
-/** Rules between settings, checked once every setting has its value. */
+/**
+ * Rules between settings, checked once every setting has its value. Not here: the migration's
+ * wait outlasting its deadline, which DatabaseMigration checks (see the top of this file).
+ */
 function checkCombinations(config: StackConfig, subject: (key: keyof StackConfig) => string): StackConfig {
   for (const prefix of ['migration', 'api'] as const) {
     checkResources(containerResources(config, prefix), (field) => subject(`${prefix}${field[0].toUpperCase()}${field.slice(1)}` as keyof StackConfig));
   }
-  check(subject('migrationTimeout'), config.migrationTimeout, outlasts(config.migrationActiveDeadline, 'migrationActiveDeadline'));
   if (config.databaseMode === 'managed') {
     const serviceName = postgres.serviceName.rule;
     check(subject('databaseHost'), config.databaseHost, (v) => serviceName(v) && `names the PostgreSQL Service in managed mode, so it ${serviceName(v)}`);

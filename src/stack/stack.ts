@@ -3,10 +3,11 @@ import { KubernetesProvider } from '@cdktf/provider-kubernetes/lib/provider';
 import { LocalBackend, S3Backend, TerraformOutput, TerraformStack } from 'cdktf';
 import type { Construct } from 'constructs';
 import { posix } from 'node:path';
-import { containerResources, DEFAULTS, type StackConfig } from './config';
+import { containerResources, DEFAULTS, settingName, type StackConfig } from './config';
 import { ApiService } from './constructs/api-service';
-import { DatabaseMigration } from './constructs/database-migration';
+import { DatabaseMigration, type DatabaseMigrationProps } from './constructs/database-migration';
 import { ManagedPostgres } from './constructs/managed-postgres';
+import { renameProps } from './validation';
 
 export interface GpuDevStackProps {
   /** @default the platform's defaults (config.ts DEFAULTS) */
@@ -72,6 +73,13 @@ export class GpuDevStack extends TerraformStack {
       databasePort: config.databasePort,
     };
 
+    // The durations' Kubernetes rules are checked by DatabaseMigration alone (config.ts only
+    // parses them): its refusals of these props name the setting the value came from.
+    renameProps<DatabaseMigrationProps>(this, 'migration', {
+      activeDeadline: settingName(config, 'migrationActiveDeadline'),
+      timeout: settingName(config, 'migrationTimeout'),
+      ttl: settingName(config, 'migrationTtl'),
+    });
     this.migration = new DatabaseMigration(this, 'migration', {
       namespace,
       ...database,

@@ -1,4 +1,5 @@
 import { Token } from 'cdktf';
+import type { IConstruct } from 'constructs';
 import { Duration } from '../kernel/duration';
 
 /**
@@ -169,6 +170,35 @@ export function propReader<Props extends object, Specs extends PropSpecs<Props>>
     const spec = specs[name] as PropSpec<unknown>;
     const given = props[name];
     return (given === undefined ? spec.default : check(subject(name), given, spec.rule)) as PropValue<Specs[K]>;
+  };
+}
+
+/** What a message calls a prop: the subject when it is refused, the name where another prop's rule mentions it. */
+export interface PropName {
+  readonly subject: string;
+  readonly name: string;
+}
+
+/** Per scope, per id of a construct it builds: what that construct's messages call its props. */
+const RENAMED = new WeakMap<IConstruct, Map<string, Readonly<Partial<Record<string, PropName>>>>>();
+
+/**
+ * For a scope that feeds a construct's props from its own inputs: the construct it builds as `id`
+ * calls those props `names` in its refusals. The stack names the settings, so a rule that only the
+ * construct checks (e.g. DatabaseMigration's timeout outlasting activeDeadline) still tells a user
+ * of environment variables which one to change. Call it before building the construct.
+ */
+export function renameProps<Props>(scope: IConstruct, id: string, names: { readonly [K in keyof Props]?: PropName }): void {
+  RENAMED.set(scope, (RENAMED.get(scope) ?? new Map()).set(id, names));
+}
+
+/** What `construct`'s messages call its props: as its scope renamed them, else `<kind> <path> prop <name>`. */
+export function propNames<Props>(construct: IConstruct, kind: string) {
+  const scope = construct.node.scope;
+  const renamed = scope === undefined ? undefined : RENAMED.get(scope)?.get(construct.node.id);
+  return {
+    subject: (prop: keyof Props & string): string => renamed?.[prop]?.subject ?? `${kind} ${construct.node.path} prop ${prop}`,
+    name: (prop: keyof Props & string): string => renamed?.[prop]?.name ?? prop,
   };
 }
 

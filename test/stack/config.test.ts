@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { REPO_ROOT } from '../../src/build/repository';
 import { Duration } from '../../src/kernel/duration';
 import { loadStackConfig as loadConfig, SETTINGS } from '../../src/stack/config';
+import { GpuDevStack } from '../../src/stack/stack';
 import { cdktfContext } from '../../src/stack/synth';
+import { runnerBytes, testApp } from '../support/stack';
 
 describe('stack configuration', () => {
   it('when nothing is set, then the platform defaults apply', () => {
@@ -80,7 +82,7 @@ describe('stack configuration', () => {
     [{ GPU_DEV_API_IMAGE: 'gpu dev api' }, 'GPU_DEV_API_IMAGE (setting apiImage) = "gpu dev api": must be an image reference'],
     [{ GPU_DEV_MIGRATION_MEMORY_LIMIT: '256MB' }, 'GPU_DEV_MIGRATION_MEMORY_LIMIT (setting migrationMemoryLimit) = "256MB": must be a positive memory quantity'],
     [{ GPU_DEV_MIGRATION_TTL: '1h' }, 'GPU_DEV_MIGRATION_TTL (setting migrationTtl) = "1h": must be a duration such as 500ms, 3s or 5m'],
-    [{ GPU_DEV_MIGRATION_ACTIVE_DEADLINE: '1500ms' }, 'GPU_DEV_MIGRATION_ACTIVE_DEADLINE (setting migrationActiveDeadline) = "1500ms": must be a whole number of seconds'],
+    [{ GPU_DEV_MIGRATION_LOCK_TIMEOUT: '25h' }, 'GPU_DEV_MIGRATION_LOCK_TIMEOUT (setting migrationLockTimeout) = "25h": must be a duration such as 500ms, 3s or 5m (between 1ms and 24h)'],
     [{ GPU_DEV_STATE_FILE: '/home/me/state.tfstate' }, 'GPU_DEV_STATE_FILE (setting stateFile) = "/home/me/state.tfstate": must be a relative path'],
     [{ GPU_DEV_POSTGRES_USER: 'Admin' }, 'GPU_DEV_POSTGRES_USER (setting postgresUser) = "Admin": must be a lower-case PostgreSQL identifier'],
   ])('when a setting breaks its rule (%j), then loading refuses naming the setting, the value and the rule', (env, message) => {
@@ -88,7 +90,6 @@ describe('stack configuration', () => {
   });
 
   it.each([
-    [{ GPU_DEV_MIGRATION_ACTIVE_DEADLINE: '20m' }, 'GPU_DEV_MIGRATION_TIMEOUT (setting migrationTimeout, default) = "15m": must be longer than migrationActiveDeadline (20m)'],
     [{ GPU_DEV_API_MEMORY_REQUEST: '1Gi' }, 'GPU_DEV_API_MEMORY_REQUEST (setting apiMemoryRequest) = "1Gi": must not exceed the memory limit 512Mi'],
     [{ GPU_DEV_MIGRATION_CPU_LIMIT: '50m' }, 'GPU_DEV_MIGRATION_CPU_REQUEST (setting migrationCpuRequest, default) = "100m": must not exceed the CPU limit 50m'],
     [{ GPU_DEV_BACKEND: 's3', GPU_DEV_S3_REGION: 'us-east-2' }, 'GPU_DEV_S3_BUCKET (setting s3Bucket) is not set: it is required when backend is s3'],
@@ -98,6 +99,26 @@ describe('stack configuration', () => {
     ],
   ])('when settings contradict each other (%j), then loading refuses naming the setting', (env, message) => {
     expect(() => loadConfig({ env })).toThrow(message);
+  });
+
+  // Whole seconds and the wait outlasting the deadline are Kubernetes' rules on the Job, checked by
+  // DatabaseMigration alone: loading keeps the Durations, building the stack refuses them, naming
+  // the setting (and where it came from) as loading does.
+  it.each([
+    [{ env: { GPU_DEV_MIGRATION_ACTIVE_DEADLINE: '1500ms' } }, 'GPU_DEV_MIGRATION_ACTIVE_DEADLINE (setting migrationActiveDeadline) = "1500ms": must be a whole number of seconds'],
+    [{ env: { GPU_DEV_MIGRATION_TTL: '1500ms' } }, 'GPU_DEV_MIGRATION_TTL (setting migrationTtl) = "1500ms": must be a whole number of seconds, such as 90s or 15m'],
+    [{ env: { GPU_DEV_MIGRATION_TIMEOUT: '900500ms' } }, 'GPU_DEV_MIGRATION_TIMEOUT (setting migrationTimeout) = "900500ms": must be a whole number of seconds'],
+    [
+      { env: { GPU_DEV_MIGRATION_ACTIVE_DEADLINE: '20m' } },
+      'GPU_DEV_MIGRATION_TIMEOUT (setting migrationTimeout, default) = "15m": must be longer than migrationActiveDeadline (20m), or Terraform stops waiting while the Job may still run',
+    ],
+    [
+      { context: { gpuDev: { migrationTimeout: '5m' } } },
+      'cdktf context gpuDev.migrationTimeout (setting migrationTimeout) = "5m": must be longer than migrationActiveDeadline (10m)',
+    ],
+  ])('when a duration breaks a rule of the Job (%j), then loading keeps it and building the stack refuses, naming the setting, the value and the rule', (sources, message) => {
+    const config = loadConfig(sources);
+    expect(() => new GpuDevStack(testApp(), 'gpu-dev', { runnerBytes: runnerBytes(), config })).toThrow(message);
   });
 
   it('when cdktf context holds an unknown or malformed setting, then loading refuses naming the context key', () => {

@@ -282,6 +282,15 @@ describe('the constructs on their own', () => {
   it.each([
     [() => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), backoffLimit: 42 }), 'DatabaseMigration m prop backoffLimit = 42: must be a whole number from 0 to 10'],
     [() => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), timeout: Duration.parse('5m') }), 'DatabaseMigration m prop timeout = "5m": must be longer than activeDeadline (10m)'],
+    [
+      () => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), activeDeadline: Duration.parse('20m') }),
+      'DatabaseMigration m prop timeout = "15m": must be longer than activeDeadline (20m), or Terraform stops waiting while the Job may still run',
+    ],
+    [() => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), ttl: Duration.parse('1500ms') }), 'DatabaseMigration m prop ttl = "1500ms": must be a whole number of seconds, such as 90s or 15m'],
+    [
+      () => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), activeDeadline: Duration.parse('0.5s') }),
+      'DatabaseMigration m prop activeDeadline = "0.5s": must be a whole number of seconds',
+    ],
     [() => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), image: 'Node 20' }), 'DatabaseMigration m prop image = "Node 20": must be an image reference'],
     [() => new DatabaseMigration(testApp(), 'm', { runnerBytes: Buffer.from([0x63, 0xff]) }), 'DatabaseMigration m prop runnerBytes = "2 bytes": must be UTF-8 text'],
     [() => new ApiService(testApp(), 'a', { port: 80 }), 'ApiService a prop port = 80: must be a whole number from 1024 to 65535'],

@@ -13,6 +13,7 @@ import {
   integerBetween,
   InvalidValueError,
   outlasts,
+  propNames,
   propReader,
   resourcesProp,
   toKubernetesResources,
@@ -90,8 +91,10 @@ export interface DatabaseMigrationProps {
 
 /**
  * Each prop's default and rule, written once: the construct applies them, config.ts reads them for
- * its settings. lockTimeout and statementTimeout have no rule beyond being a Duration: the runner
- * takes any (milliseconds too).
+ * its settings. The durations' rules are Kubernetes' (whole seconds), not the Duration type's, and
+ * only this construct applies them (config.ts parses the settings' text and leaves the rest to
+ * it). lockTimeout and statementTimeout have no rule beyond being a Duration: the runner takes any,
+ * milliseconds too.
  */
 export const DATABASE_MIGRATION_PROPS = {
   namespace: NAMESPACE,
@@ -133,7 +136,8 @@ export class DatabaseMigration extends Construct {
 
   constructor(scope: Construct, id: string, props: DatabaseMigrationProps) {
     super(scope, id);
-    const subject = (name: keyof DatabaseMigrationProps) => `DatabaseMigration ${this.node.path} prop ${name}`;
+    const names = propNames<DatabaseMigrationProps>(this, 'DatabaseMigration');
+    const subject = names.subject;
     const prop = propReader(subject, props, DATABASE_MIGRATION_PROPS);
     const namespace = prop('namespace');
     const image = prop('image');
@@ -143,7 +147,9 @@ export class DatabaseMigration extends Construct {
     const resources = resourcesProp(subject('resources'), props.resources, MIGRATION_RESOURCES);
     const backoffLimit = prop('backoffLimit');
     const deadline = prop('activeDeadline');
-    const timeout = check(subject('timeout'), prop('timeout'), outlasts(deadline, 'activeDeadline'));
+    // The one place the wait is held to outlast the deadline, for direct users and for the stack's
+    // settings alike (config.ts relies on it; the stack has the message name the settings).
+    const timeout = check(subject('timeout'), prop('timeout'), outlasts(deadline, names.name('activeDeadline')));
     const ttl = prop('ttl');
     const runnerTimeouts = { MIGRATION_LOCK_TIMEOUT: props.lockTimeout, MIGRATION_STATEMENT_TIMEOUT: props.statementTimeout };
     const limit = prop('configMapLimitBytes');
