@@ -38,6 +38,7 @@ interface Dirs {
   readonly fixturesDir: string;
 }
 const productDirs: Dirs = { schemaDir: join(REPO_ROOT, 'database', 'schema'), fixturesDir: join(REPO_ROOT, 'database', 'fixtures') };
+const productFileCount = readBundle({ ...productDirs, runnerDigest: '' }).files.length;
 
 function stats(samples: number[]): { median: number; min: number; max: number } {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -186,7 +187,7 @@ async function main(): Promise<void> {
         (again[name] ??= []).push(await timed(() => apply(url)));
       }
     }
-    say('## Applying the product bundle (5 files)');
+    say(`## Applying the product bundle (${productFileCount} files)`);
     say();
     say('| approach | fresh database | re-apply | fresh ÷ floor | fresh ÷ one-connection-per-file |');
     say('| --- | --- | --- | --- | --- |');
@@ -271,7 +272,7 @@ async function main(): Promise<void> {
     say('| bundle | peak RSS |');
     say('| --- | --- |');
     const largest = SCALE_SIZES[SCALE_SIZES.length - 1];
-    for (const [name, dirs] of [['product (5 files)', productDirs], [`generated (${largest} files)`, scaleDirs[largest]]] as const) {
+    for (const [name, dirs] of [[`product (${productFileCount} files)`, productDirs], [`generated (${largest} files)`, scaleDirs[largest]]] as const) {
       const kib = peakRss(runnerPath, await fresh(), dirs);
       say(`| ${name} | ${(kib / 1024).toFixed(1)} MiB |`);
     }

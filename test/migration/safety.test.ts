@@ -156,7 +156,7 @@ describe('stale bundles: an outdated checkout or an old Job must not roll the da
     const bundle2 = copyOfDatabaseFolders();
     const fixture = join(bundle2.fixturesDir, '001_initial_gpu_types.sql');
     writeFileSync(fixture, readFileSync(fixture, 'utf8').replace("'NVIDIA H100 80 GB, 8 per node'", "'H100, bundle 2'"));
-    writeFileSync(join(bundle2.schemaDir, '005_add_reservations_priority.sql'), 'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS priority integer;\n');
+    writeFileSync(join(bundle2.schemaDir, '006_add_reservations_priority.sql'), 'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS priority integer;\n');
     expect((await apply(bundle1)).code).toBe(0);
     expect((await apply(bundle2)).code).toBe(0);
     const result = await apply(bundle1);
@@ -164,7 +164,7 @@ describe('stale bundles: an outdated checkout or an old Job must not roll the da
     expect(result.stderr).toMatch(/refusing to apply an outdated bundle [0-9a-f]{64}: applying it would roll the database back/);
     expect(result.stderr).toMatch(/this bundle was applied \S+ and has been superseded by bundle [0-9a-f]{64}/);
     expect(result.stderr).toContain('it lacks a file the database has already applied');
-    expect(result.stderr).toContain('schema/005_add_reservations_priority.sql');
+    expect(result.stderr).toContain('schema/006_add_reservations_priority.sql');
     expect(result.stderr).toContain('fixtures/001_initial_gpu_types.sql is the version bundle');
     const row = await client.query(`SELECT description FROM gpu_types WHERE gpu_type = 'h100'`);
     expect(row.rows).toEqual([{ description: 'H100, bundle 2' }]);
@@ -174,7 +174,7 @@ describe('stale bundles: an outdated checkout or an old Job must not roll the da
     const lacking = await apply(checkoutWithoutFile);
     expect(lacking.code).toBe(10);
     expect(lacking.stderr).toContain('it lacks a file the database has already applied');
-    expect(lacking.stderr).toContain(': schema/005_add_reservations_priority.sql');
+    expect(lacking.stderr).toContain(': schema/006_add_reservations_priority.sql');
     expect(lacking.stderr).not.toContain('superseded');
 
     const forced = await apply(bundle1, ['--force']);
@@ -195,7 +195,7 @@ describe('npm run lint:sql (squawk)', () => {
 
   it('when the product SQL is linted, then it has zero findings', async () => {
     const result = await lint(REPO_ROOT);
-    expect(result.output).toContain('Found 0 issues in 5 files');
+    expect(result.output).toContain('Found 0 issues in 6 files');
     expect(result.code).toBe(0);
   });
 
@@ -207,11 +207,11 @@ describe('npm run lint:sql (squawk)', () => {
     mkdirSync(join(root, 'database'));
     symlinkSync(dirs.schemaDir, join(root, 'database', 'schema'));
     symlinkSync(dirs.fixturesDir, join(root, 'database', 'fixtures'));
-    writeFileSync(join(dirs.schemaDir, '005_api_logs.sql'), 'CREATE TABLE api_logs (log_id bigint PRIMARY KEY);\n');
+    writeFileSync(join(dirs.schemaDir, '006_api_logs.sql'), 'CREATE TABLE api_logs (log_id bigint PRIMARY KEY);\n');
     const result = await lint(root);
     rmSync(root, { recursive: true, force: true });
     expect(result.code).not.toBe(0);
     expect(result.output).toContain('prefer-robust-stmts');
-    expect(result.output).toContain('005_api_logs.sql');
+    expect(result.output).toContain('006_api_logs.sql');
   });
 });
