@@ -201,7 +201,7 @@ async function main(): Promise<void> {
     const ratioPerFile = stats(first['our runner']).median / perFileMedian;
     say();
     say(`Targets: our runner ≤ 1.3× the floor — measured ${ratioFloor.toFixed(2)}× (${ratioFloor <= 1.3 ? 'met' : 'not met'}); ≤ 0.5× one connection per file — measured ${ratioPerFile.toFixed(2)}× (${ratioPerFile <= 0.5 ? 'met' : 'not met'}).`);
-    say('The re-apply of our runner finds the bundle in its history and does nothing; the others re-run (node-pg-migrate skips recorded files too).');
+    say('The re-apply of our runner finds the bundle in its history, checks drift (one catalog read) and does nothing else; the others re-run (node-pg-migrate skips recorded files too).');
     say(
       'What the runner does on a fresh database that the floor does not: parse the files (drift declarations), take and release the advisory lock, ' +
         'read the history and check for a stale bundle, create its two history tables, run the drift check, and record the run: about ten round trips ' +

@@ -2,10 +2,10 @@ import type { Client, DatabaseError, QueryResult } from 'pg';
 import { displayName, type ParsedBundle, type ParsedFile } from './bundle';
 import { isConnectionLost } from './connection';
 import { readDeclarations, type Declarations } from './declarations';
-import { checkDrift, describeDrift } from './drift';
+import { checkDrift, describeDrift, type DriftReport } from './drift';
 import { ExitCode, MigrationError } from './exit-codes';
 import { beginRun, guardSession, guardTransaction, type SessionBaseline } from './guard';
-import { ensureHistoryTables, findStaleness, readHistory, recordRun, type FileRun } from './history';
+import { ensureHistoryTables, findStaleness, latestRun, recordRun, type FileRun } from './history';
 import { seconds, sleep, type Logger } from './log';
 import { lineAndColumn, type Statement } from './sql-split';
 
@@ -55,9 +55,20 @@ const QUERY_CANCELED = '57014';
  */
 export async function applyBundle(client: Client, options: ApplyOptions): Promise<ApplyResult> {
   const { bundle, log } = options;
-  const [latest] = await readHistory(client, 1);
+  const latestQuery = latestRun(client);
+  // Read while the history query is on its way: re-running an applied bundle is the common case.
+  const declarations = readDeclarations(bundle);
+  const latest = await latestQuery;
   if (latest?.bundleHash === bundle.hash && !options.force) {
-    log.info(`bundle ${bundle.hash} was already applied by ${latest.appliedBy} at ${latest.appliedAt.toISOString()}; nothing to do (use --force to re-apply)`);
+    const applied = `bundle ${bundle.hash} was already applied by ${latest.appliedBy} at ${latest.appliedAt.toISOString()}`;
+    // Applied, but the database may have changed since: the same check, as catalog reads only
+    // (no DDL, no lock on a user table), under the migration lock this run holds.
+    enforceDrift(await checkDrift(client, bundle, declarations, { readOnly: true }), options, {
+      failure: `${applied}, but the database no longer has what its files declare (schema drift); nothing was run or written.`,
+      overridden: 'exiting 0 although',
+      emergency: 'exits 0 anyway',
+    });
+    log.info(`${applied}; nothing to do (use --force to re-apply)`);
     return { outcome: 'already-applied', bundleHash: bundle.hash, files: [], durationMs: 0 };
   }
   const stale = await findStaleness(client, bundle);
@@ -71,7 +82,7 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
     }
     for (const reason of stale) log.warn(`--force: applying an outdated bundle anyway: ${reason}`);
   }
-  const run: RunContext = { ...options, declarations: readDeclarations(bundle) };
+  const run: RunContext = { ...options, declarations };
   const started = performance.now();
   const results: FileRun[] = [];
   const segments = splitIntoSegments(bundle.files);
@@ -79,7 +90,11 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
   for (const [index, segment] of segments.entries()) {
     const isLast = index === segments.length - 1;
     const record = async (segmentResults: readonly FileRun[]) => {
-      await checkDriftBeforeCommit(client, run);
+      const driftOverridden = enforceDrift(await checkDrift(client, bundle, run.declarations, { readOnly: false }), options, {
+        failure: 'the files ran, but the database does not match what they declare (schema drift); the run was rolled back: the database is as it was before.',
+        overridden: 'committing although',
+        emergency: 'commits anyway',
+      });
       await ensureHistoryTables(client);
       runId = await recordRun(client, {
         bundle,
@@ -87,6 +102,7 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
         durationMs: performance.now() - started,
         appliedBy: options.appliedBy,
         forced: options.force,
+        driftOverridden,
       });
     };
     if (segment.transactional) {
@@ -104,19 +120,21 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
   return { outcome: 'applied', bundleHash: bundle.hash, files: results, durationMs, runId };
 }
 
-async function checkDriftBeforeCommit(client: Client, options: RunContext): Promise<void> {
-  const report = await checkDrift(client, options.declarations);
+/**
+ * Logs the drift warnings and fails on drift errors, unless drift is set to warn; then it logs
+ * them loudly and returns true, so the history records that this run's check was overridden.
+ */
+function enforceDrift(report: DriftReport, options: ApplyOptions, wording: { failure: string; overridden: string; emergency: string }): boolean {
   for (const warning of report.warnings) options.log.warn(`drift: ${warning.message}`);
-  if (report.errors.length === 0) return;
+  if (report.errors.length === 0) return false;
   if (options.drift === 'warn') {
-    options.log.warn(`DRIFT CHECK OVERRIDDEN (--drift warn): committing although the database does not match ${report.errors.length} declaration(s):`);
+    options.log.warn(`DRIFT CHECK OVERRIDDEN (--drift warn): ${wording.overridden} the database does not match ${report.errors.length} declaration(s):`);
     for (const line of describeDrift({ errors: report.errors, warnings: [] })) options.log.warn(line);
-    return;
+    return true;
   }
   throw new MigrationError(
-    `the files ran, but the database does not match what they declare (schema drift); the run was rolled back: the database is as it was before.\n` +
-      `${report.errors.map((p) => `  ${p.message}`).join('\n')}\n` +
-      '  In an emergency, --drift warn (MIGRATION_DRIFT=warn) commits anyway and logs this report.',
+    `${wording.failure}\n${report.errors.map((p) => `  ${p.message}`).join('\n')}\n` +
+      `  In an emergency, --drift warn (MIGRATION_DRIFT=warn) ${wording.emergency} and logs this report.`,
     ExitCode.drift,
   );
 }

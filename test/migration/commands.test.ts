@@ -60,8 +60,12 @@ describe('gpu-dev-db status, plan and verify', () => {
     await client.query('ALTER TABLE disks ADD COLUMN operation_status TEXT');
   });
 
-  it('when a file opts out of the transaction, then it runs on its own and CREATE INDEX CONCURRENTLY succeeds', async () => {
+  it('when a file opts out of the transaction, then plan lists it without counting its index as drift, and apply runs it on its own', async () => {
     writeFileSync(join(dirs.schemaDir, '007_concurrent_index.sql'), '-- migration: no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS idx_disks_size ON disks (size_gb);\n');
+    const plan = await run(['plan']);
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toContain('drift:\n  none');
+    expect(plan.stdout).toContain('not run by plan (runs outside a transaction, cannot be rolled back): schema/007_concurrent_index.sql');
     const result = await run(['apply']);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('schema/007_concurrent_index.sql: runs outside the transaction');
