@@ -116,7 +116,7 @@ describe('drift after a successful apply: the database changed outside migration
   });
   afterEach(() => db.drop());
 
-  it('when a column is dropped by hand, then apply of the same bundle exits 11 naming table, column, file and line, writes nothing, and the remedy it names works', async () => {
+  it('when a column is dropped by hand, then apply of the same bundle exits 11 naming table, column, file and line, writes nothing, status reports it, and the remedy it names works', async () => {
     await client.query('ALTER TABLE reservations DROP COLUMN cli_version');
     const before = await snapshot(client);
     const result = await run(['apply']);
@@ -132,12 +132,20 @@ describe('drift after a successful apply: the database changed outside migration
     expect(result.stdout).not.toContain('nothing to do');
     expect(await snapshot(client)).toBe(before);
 
+    const status = await run(['status']);
+    expect(status.code).toBe(11);
+    expect(status.stdout).toContain('the files on disk are that bundle, but the database no longer has what they declare (schema drift, exit 11):');
+    expect(status.stdout).not.toContain('up to date');
+    expect(status.stderr).toContain('ERROR: drift: column reservations.cli_version is missing: schema/002_reservations.sql line 42: it was changed outside migrations');
+
     writeFileSync(join(dirs.schemaDir, '006_restore_reservations_cli_version.sql'), 'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS cli_version VARCHAR(50);\n');
     expect((await run(['apply'])).code).toBe(0);
-    expect((await run(['apply'])).stdout).toMatch(/already applied .*nothing to do/);
+    const restored = await run(['status']);
+    expect(restored.code).toBe(0);
+    expect(restored.stdout).toContain('the files on disk are that bundle: up to date');
   });
 
-  it('when an index is dropped by hand, then apply of the same bundle exits 11 as changed outside migrations, and the --force it names rebuilds it', async () => {
+  it('when an index is dropped by hand, then apply of the same bundle exits 11 as changed outside migrations, status --json reports it, and the --force it names rebuilds it', async () => {
     await client.query('DROP INDEX idx_reservations_status');
     const before = await snapshot(client);
     const result = await run(['apply']);
@@ -146,6 +154,14 @@ describe('drift after a successful apply: the database changed outside migration
     expect(result.stderr).toContain('Remedy: `gpu-dev-db apply --force` runs every file again, so this one builds it again');
     expect(result.stderr).toContain('      CREATE INDEX IF NOT EXISTS idx_reservations_status ON reservations(status)\n');
     expect(await snapshot(client)).toBe(before);
+
+    const status = await run(['status', '--json']);
+    expect(status.code).toBe(11);
+    const report = JSON.parse(status.stdout);
+    expect(report.upToDate).toBe(false);
+    expect(report.drift).toEqual([
+      expect.objectContaining({ kind: 'missing-index', subject: 'idx_reservations_status', declaredAt: 'schema/002_reservations.sql line 51', changedOutsideMigrations: true }),
+    ]);
 
     expect((await run(['apply', '--force'])).code).toBe(0);
     const again = await run(['apply']);
