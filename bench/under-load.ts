@@ -114,7 +114,7 @@ export async function migrationUnderLoad(options: { url: string; smoke: boolean;
 
     const alone = await underLoad(apiUrl, key, async () => {
       await sleep(edgeMs);
-      const m = await migrate(url, bundleWith({ '005_bench_col.sql': 'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS bench_col integer;\n' }), runnerDigest);
+      const m = await migrate(url, bundleWith({ '006_bench_col.sql': 'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS bench_col integer;\n' }), runnerDigest);
       await sleep(edgeMs);
       return m;
     });
@@ -132,8 +132,8 @@ export async function migrationUnderLoad(options: { url: string; smoke: boolean;
         const m = await migrate(
           url,
           bundleWith({
-            '005_bench_col.sql': 'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS bench_col integer;\n',
-            '006_bench_col_2.sql': 'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS bench_col_2 integer;\n',
+            '006_bench_col.sql': 'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS bench_col integer;\n',
+            '007_bench_col_2.sql': 'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS bench_col_2 integer;\n',
           }),
           runnerDigest,
         );

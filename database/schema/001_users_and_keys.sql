@@ -7,7 +7,7 @@ CREATE TABLE IF NOT EXISTS api_users (
     user_id SERIAL PRIMARY KEY,
     username VARCHAR(255) UNIQUE NOT NULL,
     email VARCHAR(255),
-    created_at TIMESTAMP DEFAULT NOW(),
+    created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
     is_active BOOLEAN DEFAULT true
 );
 
@@ -16,7 +16,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
     user_id INTEGER REFERENCES api_users(user_id) ON DELETE CASCADE,
     key_hash VARCHAR(128) UNIQUE NOT NULL,
     key_prefix VARCHAR(16) NOT NULL,
-    created_at TIMESTAMPTZ DEFAULT NOW(),
+    created_at TIMESTAMPTZ DEFAULT CURRENT_TIMESTAMP,
     expires_at TIMESTAMPTZ,
     last_used_at TIMESTAMPTZ,
     is_active BOOLEAN DEFAULT true,
@@ -30,7 +30,7 @@ CREATE INDEX IF NOT EXISTS idx_api_keys_user_id
     ON api_keys(user_id) WHERE is_active = true;
 
 CREATE INDEX IF NOT EXISTS idx_api_keys_expires_at
-    ON api_keys(expires_at) WHERE expires_at IS NOT NULL;
+    ON api_keys(expires_at) WHERE is_active = true AND expires_at IS NOT NULL;
 
 CREATE INDEX IF NOT EXISTS idx_api_users_username
     ON api_users(username);

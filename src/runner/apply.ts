@@ -5,10 +5,10 @@ import { ExitCode, ExitError } from '../kernel/exit-codes';
 import { formatSeconds, sleep, type Logger } from '../kernel/log';
 import { lineAndColumn, type Statement } from '../kernel/sql-split';
 import { readDeclarations, type Declarations } from './declarations';
-import { checkDrift, describeDrift } from './drift';
+import { checkDrift, describeDrift, type DriftReport } from './drift';
 import { MigrationError } from './errors';
 import { beginRun, guardSession, guardTransaction, type SessionBaseline } from './guard';
-import { ensureHistoryTables, findStaleness, readHistory, recordRun, type FileRun } from './history';
+import { ensureHistoryTables, findStaleness, latestRun, recordRun, type FileRun } from './history';
 import type { Timings } from './timings';
 
 export interface LockRetryPolicy {
@@ -60,10 +60,22 @@ const QUERY_CANCELED = '57014';
 export async function applyBundle(client: Client, options: ApplyOptions): Promise<ApplyResult> {
   const { bundle, log, timings } = options;
   timings?.mark('migration lock taken');
-  const [latest] = await readHistory(client, 1);
+  const latestQuery = latestRun(client);
+  // Read while the history query is on its way: re-running an applied bundle is the common case.
+  const declarations = readDeclarations(bundle);
+  const latest = await latestQuery;
   if (latest?.bundleHash === bundle.hash && !options.force) {
     timings?.mark('history read');
-    log.info(`bundle ${bundle.hash} was already applied by ${latest.appliedBy} at ${latest.appliedAt.toISOString()}; nothing to do (use --force to re-apply)`);
+    const applied = `bundle ${bundle.hash} was already applied by ${latest.appliedBy} at ${latest.appliedAt.toISOString()}`;
+    // Applied, but the database may have changed since: the same check, as catalog reads only
+    // (no DDL, no lock on a user table), under the migration lock this run holds.
+    enforceDrift(await checkDrift(client, bundle, declarations, { readOnly: true }), options, {
+      failure: `${applied}, but the database no longer has what its files declare (schema drift); nothing was run or written.`,
+      overridden: 'exiting 0 although',
+      emergency: 'exits 0 anyway',
+    });
+    timings?.mark('drift check');
+    log.info(`${applied}; nothing to do (use --force to re-apply)`);
     return { outcome: 'already-applied', bundleHash: bundle.hash, files: [], durationMs: 0 };
   }
   const stale = await findStaleness(client, bundle);
@@ -78,7 +90,7 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
     for (const reason of stale) log.warn(`--force: applying an outdated bundle anyway: ${reason}`);
   }
   timings?.mark('history read');
-  const run: RunContext = { ...options, declarations: readDeclarations(bundle) };
+  const run: RunContext = { ...options, declarations };
   const started = performance.now();
   const results: FileRun[] = [];
   const segments = splitIntoSegments(bundle.files);
@@ -87,7 +99,11 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
     const isLast = index === segments.length - 1;
     const record = async (segmentResults: readonly FileRun[]) => {
       timings?.mark('files applied');
-      await checkDriftBeforeCommit(client, run);
+      const driftOverridden = enforceDrift(await checkDrift(client, bundle, run.declarations, { readOnly: false }), options, {
+        failure: 'the files ran, but the database does not match what they declare (schema drift); the run was rolled back: the database is as it was before.',
+        overridden: 'committing although',
+        emergency: 'commits anyway',
+      });
       timings?.mark('drift check');
       await ensureHistoryTables(client);
       timings?.mark('history tables');
@@ -97,6 +113,7 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
         durationMs: performance.now() - started,
         appliedBy: options.appliedBy,
         forced: options.force,
+        driftOverridden,
       });
     };
     if (segment.transactional) {
@@ -118,19 +135,21 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
   return { outcome: 'applied', bundleHash: bundle.hash, files: results, durationMs, runId };
 }
 
-async function checkDriftBeforeCommit(client: Client, options: RunContext): Promise<void> {
-  const report = await checkDrift(client, options.declarations);
+/**
+ * Logs the drift warnings and fails on drift errors, unless drift is set to warn; then it logs
+ * them loudly and returns true, so the history records that this run's check was overridden.
+ */
+function enforceDrift(report: DriftReport, options: ApplyOptions, wording: { failure: string; overridden: string; emergency: string }): boolean {
   for (const warning of report.warnings) options.log.warn(`drift: ${warning.message}`);
-  if (report.errors.length === 0) return;
+  if (report.errors.length === 0) return false;
   if (options.drift === 'warn') {
-    options.log.warn(`DRIFT CHECK OVERRIDDEN (--drift warn): committing although the database does not match ${report.errors.length} declaration(s):`);
+    options.log.warn(`DRIFT CHECK OVERRIDDEN (--drift warn): ${wording.overridden} the database does not match ${report.errors.length} declaration(s):`);
     for (const line of describeDrift({ errors: report.errors, warnings: [] })) options.log.warn(line);
-    return;
+    return true;
   }
   throw new MigrationError(
-    `the files ran, but the database does not match what they declare (schema drift); the run was rolled back: the database is as it was before.\n` +
-      `${report.errors.map((p) => `  ${p.message}`).join('\n')}\n` +
-      '  In an emergency, --drift warn (MIGRATION_DRIFT=warn) commits anyway and logs this report.',
+    `${wording.failure}\n${report.errors.map((p) => `  ${p.message}`).join('\n')}\n` +
+      `  In an emergency, --drift warn (MIGRATION_DRIFT=warn) ${wording.emergency} and logs this report.`,
     ExitCode.drift,
   );
 }

@@ -5,6 +5,7 @@ import { ExitCode } from '../kernel/exit-codes';
 import type { Logger } from '../kernel/log';
 import { applyBundle, type DriftMode, type LockRetryPolicy } from './apply';
 import { readDeclarations } from './declarations';
+import { checkDrift } from './drift';
 import { MigrationError } from './errors';
 import { startSession, type RunTimeouts } from './guard';
 import { compareWithRun, readHistory } from './history';
@@ -121,13 +122,22 @@ export async function runStatus(context: CommandContext): Promise<CommandResult>
     const history = await readHistory(client, 5);
     const latest = history[0];
     const comparison = compareWithRun(bundle, latest);
+    const applied = latest?.bundleHash === bundle.hash;
+    const report = latest ? await checkDrift(client, bundle, readDeclarations(bundle), { readOnly: true }) : undefined;
+    // Until this bundle is applied, what it declares beyond the applied files is what apply would add, not drift.
+    const drift = (report?.errors ?? []).filter((problem) => applied || problem.changedOutsideMigrations);
     log.info(`database ${database.description}`);
     if (!latest) {
       log.info('no migration has been applied to this database (no schema_migrations history)');
     } else {
       log.info(`last applied bundle ${latest.bundleHash} by ${latest.appliedBy} at ${latest.appliedAt.toISOString()} in ${latest.durationMs} ms${latest.forced ? ' (forced)' : ''}`);
-      log.info(latest.bundleHash === bundle.hash ? 'the files on disk are that bundle: up to date' : `the files on disk are bundle ${bundle.hash}: not applied yet`);
+      log.info(
+        !applied ? `the files on disk are bundle ${bundle.hash}: not applied yet`
+        : drift.length > 0 ? 'the files on disk are that bundle, but the database no longer has what they declare (schema drift, exit 11):'
+        : 'the files on disk are that bundle: up to date',
+      );
     }
+    for (const problem of drift) log.error(`drift: ${problem.message}`);
     for (const file of comparison.files) log.info(`  ${file.state.padEnd(9)} ${file.name}`);
     for (const name of comparison.missingOnDisk) log.info(`  ${'gone'.padEnd(9)} ${name} (applied before, no longer on disk)`);
     if (history.length > 1) {
@@ -135,15 +145,16 @@ export async function runStatus(context: CommandContext): Promise<CommandResult>
       for (const run of history.slice(1)) log.info(`  ${run.appliedAt.toISOString()} ${run.bundleHash} by ${run.appliedBy}${run.forced ? ' (forced)' : ''}`);
     }
     return {
-      exitCode: ExitCode.ok,
+      exitCode: drift.length > 0 && settings.drift === 'fail' ? ExitCode.drift : ExitCode.ok,
       report: {
         command: 'status',
         database: database.description,
         bundleHash: bundle.hash,
-        upToDate: latest?.bundleHash === bundle.hash,
+        upToDate: applied && drift.length === 0,
         lastRun: latest ?? null,
         files: comparison.files,
         missingOnDisk: comparison.missingOnDisk,
+        drift,
         history,
       },
     };

@@ -31,8 +31,8 @@ export interface DeclaredTable extends Origin {
 export interface DeclaredIndex extends Origin {
   readonly name: string;
   readonly table: string;
-  /** The definition as a parse tree with positions and incidental syntax removed, as JSON. */
-  readonly shape: string;
+  /** The definition as parsed; indexShape() compares it, only when definitions are compared. */
+  readonly tree: IndexStmt;
   readonly text: string;
 }
 
@@ -92,7 +92,7 @@ export function readDeclarations(bundle: ParsedBundle): Declarations {
       } else if ('IndexStmt' in stmt && stmt.IndexStmt.idxname) {
         const index = stmt.IndexStmt;
         const name = index.idxname as string;
-        indexes.set(name, { name, table: relationName(index.relation), shape: indexShape(index), text: statement.text, file, line: statementLine });
+        indexes.set(name, { name, table: relationName(index.relation), tree: index, text: statement.text, file, line: statementLine });
       } else if ('RenameStmt' in stmt) {
         const rename = stmt.RenameStmt;
         const table = relationName(rename.relation);
@@ -102,6 +102,10 @@ export function readDeclarations(bundle: ParsedBundle): Declarations {
           if (previous) setColumn(columns, { ...previous, column: rename.newname, file, line: statementLine, via: 'alter-table' });
         } else if (rename.renameType === 'OBJECT_TABLE' && rename.newname) {
           renameTable(tables, columns, table, rename.newname);
+        } else if (rename.renameType === 'OBJECT_INDEX' && rename.relation?.relname && rename.newname) {
+          const previous = indexes.get(rename.relation.relname);
+          indexes.delete(rename.relation.relname);
+          if (previous) indexes.set(rename.newname, { ...previous, name: rename.newname });
         }
       } else if ('DropStmt' in stmt && stmt.DropStmt.removeType === 'OBJECT_TABLE') {
         for (const object of stmt.DropStmt.objects ?? []) {
@@ -121,6 +125,16 @@ export function readDeclarations(bundle: ParsedBundle): Declarations {
   const schemaNumbers = bundle.files.filter((f) => f.folder === 'schema').map((f) => f.number);
   const nextSchemaNumber = String(Math.max(0, ...schemaNumbers) + 1).padStart(3, '0');
   return { tables: [...tables.values()], columns: [...columns.values()], indexes: [...indexes.values()], nextSchemaNumber };
+}
+
+/** Only what the given files declare (plan runs the transactional files only). */
+export function declaredBy(declarations: Declarations, keep: (file: ParsedFile) => boolean): Declarations {
+  return {
+    tables: declarations.tables.filter((t) => keep(t.file)),
+    columns: declarations.columns.filter((c) => keep(c.file)),
+    indexes: declarations.indexes.filter((i) => keep(i.file)),
+    nextSchemaNumber: declarations.nextSchemaNumber,
+  };
 }
 
 function setColumn(columns: Map<string, DeclaredColumn>, column: DeclaredColumn): void {

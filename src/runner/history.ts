@@ -1,5 +1,7 @@
-import type { ClientBase } from 'pg';
+import type { ClientBase, DatabaseError } from 'pg';
 import { displayName, type Bundle, type BundleFile } from '../kernel/bundle';
+
+const UNDEFINED_TABLE = '42P01';
 
 /** History tables the runner owns, in `public` so `\dt` shows them next to the schema. */
 export const HISTORY_TABLES = ['schema_migrations', 'schema_migration_files'] as const;
@@ -14,8 +16,11 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_by      TEXT NOT NULL,
     forced          BOOLEAN NOT NULL DEFAULT false,
     file_count      INTEGER NOT NULL,
-    statement_count INTEGER NOT NULL
+    statement_count INTEGER NOT NULL,
+    drift_overridden BOOLEAN NOT NULL DEFAULT false
 );
+-- Histories written before the column existed: their runs count as checked.
+ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS drift_overridden BOOLEAN NOT NULL DEFAULT false;
 CREATE INDEX IF NOT EXISTS idx_schema_migrations_bundle_hash ON schema_migrations (bundle_hash);
 CREATE TABLE IF NOT EXISTS schema_migration_files (
     run_id        BIGINT NOT NULL REFERENCES schema_migrations (run_id) ON DELETE CASCADE,
@@ -37,7 +42,8 @@ export interface FileRun {
   readonly rowCounts: readonly (number | null)[];
 }
 
-export interface RecordedRun {
+/** A successful run as schema_migrations has it. */
+export interface RunSummary {
   readonly runId: number;
   readonly bundleHash: string;
   readonly runnerDigest: string;
@@ -45,6 +51,9 @@ export interface RecordedRun {
   readonly durationMs: number;
   readonly appliedBy: string;
   readonly forced: boolean;
+}
+
+export interface RecordedRun extends RunSummary {
   readonly files: readonly { folder: string; fileName: string; checksum: string }[];
 }
 
@@ -54,13 +63,13 @@ export async function ensureHistoryTables(client: ClientBase): Promise<void> {
 
 export async function recordRun(
   client: ClientBase,
-  run: { bundle: Bundle; files: readonly FileRun[]; durationMs: number; appliedBy: string; forced: boolean },
+  run: { bundle: Bundle; files: readonly FileRun[]; durationMs: number; appliedBy: string; forced: boolean; driftOverridden: boolean },
 ): Promise<number> {
   const statementCount = run.files.reduce((sum, file) => sum + file.statements, 0);
   const { rows } = await client.query<{ run_id: string }>(
-    `INSERT INTO schema_migrations (bundle_hash, runner_digest, duration_ms, applied_by, forced, file_count, statement_count)
-     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING run_id`,
-    [run.bundle.hash, run.bundle.runnerDigest, Math.round(run.durationMs), run.appliedBy, run.forced, run.files.length, statementCount],
+    `INSERT INTO schema_migrations (bundle_hash, runner_digest, duration_ms, applied_by, forced, file_count, statement_count, drift_overridden)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING run_id`,
+    [run.bundle.hash, run.bundle.runnerDigest, Math.round(run.durationMs), run.appliedBy, run.forced, run.files.length, statementCount, run.driftOverridden],
   );
   const runId = Number(rows[0].run_id);
   await client.query(
@@ -86,29 +95,20 @@ export async function recordRun(
   return runId;
 }
 
-/** Successful runs, newest first; empty when the history tables do not exist yet. */
-export async function readHistory(client: ClientBase, limit = 20): Promise<RecordedRun[]> {
-  const exists = await client.query<{ ok: boolean }>(
-    `SELECT to_regclass('public.schema_migrations') IS NOT NULL AND to_regclass('public.schema_migration_files') IS NOT NULL AS ok`,
-  );
-  if (!exists.rows[0].ok) return [];
-  const { rows } = await client.query<{
-    run_id: string;
-    bundle_hash: string;
-    runner_digest: string;
-    applied_at: Date;
-    duration_ms: number;
-    applied_by: string;
-    forced: boolean;
-    files: { folder: string; fileName: string; checksum: string }[];
-  }>(
-    `SELECT m.run_id, m.bundle_hash, m.runner_digest, m.applied_at, m.duration_ms, m.applied_by, m.forced,
-            coalesce((SELECT jsonb_agg(jsonb_build_object('folder', f.folder, 'fileName', f.file_name, 'checksum', f.checksum) ORDER BY f.position)
-                        FROM schema_migration_files f WHERE f.run_id = m.run_id), '[]'::jsonb) AS files
-       FROM schema_migrations m ORDER BY m.run_id DESC LIMIT $1`,
-    [limit],
-  );
-  return rows.map((row) => ({
+interface RunRow {
+  run_id: string;
+  bundle_hash: string;
+  runner_digest: string;
+  applied_at: Date;
+  duration_ms: number;
+  applied_by: string;
+  forced: boolean;
+}
+
+const RUN_COLUMNS = 'm.run_id, m.bundle_hash, m.runner_digest, m.applied_at, m.duration_ms, m.applied_by, m.forced';
+
+function summary(row: RunRow): RunSummary {
+  return {
     runId: Number(row.run_id),
     bundleHash: row.bundle_hash,
     runnerDigest: row.runner_digest,
@@ -116,8 +116,42 @@ export async function readHistory(client: ClientBase, limit = 20): Promise<Recor
     durationMs: row.duration_ms,
     appliedBy: row.applied_by,
     forced: row.forced,
-    files: row.files,
-  }));
+  };
+}
+
+async function historyExists(client: ClientBase): Promise<boolean> {
+  const { rows } = await client.query<{ ok: boolean }>(
+    `SELECT to_regclass('public.schema_migrations') IS NOT NULL AND to_regclass('public.schema_migration_files') IS NOT NULL AS ok`,
+  );
+  return rows[0].ok;
+}
+
+/** Successful runs, newest first; empty when the history tables do not exist yet. */
+export async function readHistory(client: ClientBase, limit = 20): Promise<RecordedRun[]> {
+  if (!(await historyExists(client))) return [];
+  const { rows } = await client.query<RunRow & { files: RecordedRun['files'] }>(
+    `SELECT ${RUN_COLUMNS},
+            coalesce((SELECT jsonb_agg(jsonb_build_object('folder', f.folder, 'fileName', f.file_name, 'checksum', f.checksum) ORDER BY f.position)
+                        FROM schema_migration_files f WHERE f.run_id = m.run_id), '[]'::jsonb) AS files
+       FROM schema_migrations m ORDER BY m.run_id DESC LIMIT $1`,
+    [limit],
+  );
+  return rows.map((row) => ({ ...summary(row), files: row.files }));
+}
+
+/**
+ * The last successful run without its files: all `apply` needs to find its bundle already
+ * applied. One query, on the path every re-run of a deployed bundle takes; it runs outside any
+ * transaction, so a missing table only means nothing was recorded yet.
+ */
+export async function latestRun(client: ClientBase): Promise<RunSummary | undefined> {
+  try {
+    const { rows } = await client.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM schema_migrations m ORDER BY m.run_id DESC LIMIT 1`);
+    return rows[0] && summary(rows[0]);
+  } catch (error) {
+    if ((error as DatabaseError).code === UNDEFINED_TABLE) return undefined;
+    throw error;
+  }
 }
 
 export type FileState = 'unchanged' | 'changed' | 'new';
@@ -175,4 +209,36 @@ export async function findStaleness(client: ClientBase, bundle: Bundle): Promise
     }
   }
   return reasons;
+}
+
+/** A committed run that applied a file as it is now, for drift messages. */
+export type CheckedRun = Pick<RunSummary, 'runId' | 'bundleHash' | 'appliedAt' | 'appliedBy'>;
+
+/**
+ * The files of `bundle` whose present bytes a committed run applied with its drift check in
+ * force (not overridden by --drift warn), where every file that run applied after them is still
+ * in the bundle unchanged. Such a run committed only once everything the bundle now declares
+ * from that file existed, so whatever of it is missing now was changed after that run, outside
+ * migrations. Keyed by "folder/name"; the newest such run per file.
+ */
+export async function checkedRuns(client: ClientBase, bundle: Bundle): Promise<Map<string, CheckedRun>> {
+  const exists = await client.query<{ ok: boolean }>(`SELECT to_regclass('public.schema_migration_files') IS NOT NULL AS ok`);
+  if (!exists.rows[0].ok) return new Map();
+  // to_jsonb: a history written by an older runner lacks drift_overridden until its next run adds it.
+  const { rows } = await client.query<{ folder: string; file_name: string; run_id: string; bundle_hash: string; applied_at: Date; applied_by: string }>(
+    `WITH present AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS p(folder text, file_name text, checksum text))
+     SELECT DISTINCT ON (f.folder, f.file_name) f.folder, f.file_name, m.run_id, m.bundle_hash, m.applied_at, m.applied_by
+       FROM schema_migration_files f
+       JOIN schema_migrations m USING (run_id)
+       JOIN present p USING (folder, file_name, checksum)
+      WHERE NOT coalesce((to_jsonb(m) ->> 'drift_overridden')::boolean, false)
+        AND NOT EXISTS (SELECT 1 FROM schema_migration_files later
+                         WHERE later.run_id = f.run_id AND later.position > f.position
+                           AND NOT EXISTS (SELECT 1 FROM present p2 WHERE (p2.folder, p2.file_name, p2.checksum) = (later.folder, later.file_name, later.checksum)))
+      ORDER BY f.folder, f.file_name, m.run_id DESC`,
+    [JSON.stringify(bundle.files.map((file) => ({ folder: file.folder, file_name: file.name, checksum: file.checksum })))],
+  );
+  return new Map(
+    rows.map((row) => [`${row.folder}/${row.file_name}`, { runId: Number(row.run_id), bundleHash: row.bundle_hash, appliedAt: row.applied_at, appliedBy: row.applied_by }]),
+  );
 }

@@ -3,7 +3,7 @@ import { displayName, type ParsedBundle } from '../kernel/bundle';
 import type { Logger } from '../kernel/log';
 import { explain, runFile, withLockRetry, type LockRetryPolicy } from './apply';
 import { diffCatalog, readCatalog, type CatalogChange } from './catalog';
-import type { Declarations } from './declarations';
+import { declaredBy, type Declarations } from './declarations';
 import { checkDrift, type DriftReport } from './drift';
 import { beginRun, guardTransaction, type SessionBaseline } from './guard';
 import { findStaleness, readHistory, type RecordedRun } from './history';
@@ -59,7 +59,8 @@ export async function planBundle(
         await guardTransaction(client, options.baseline, run, file, rolledBack);
       }
       const after = await readCatalog(client);
-      const drift = await checkDrift(client, options.declarations);
+      // Plan does not run the files that opt out of the transaction: what they declare is not there yet.
+      const drift = await checkDrift(client, bundle, declaredBy(options.declarations, (file) => file.transactional), { readOnly: false });
       await guardTransaction(client, options.baseline, run, undefined, rolledBack);
       return { changes: diffCatalog(before, after), fixtures: fixtureRows, drift };
     } catch (error) {

@@ -160,7 +160,7 @@ describe('API jobs', () => {
       expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
       expect(answers.map((a) => a.body.action)).toEqual(['cancel', 'extend', 'enable_jupyter', 'disable_jupyter', 'add_user']);
       expect(answers[1].body).toEqual({ job_id: 'res-active', action: 'extend', status: 'requested', message: expect.stringMatching(/^Extension request submitted for 2 hours \(message ID: \d+\)$/) });
-      const common = { job_id: 'res-active', user_id: 'alice', username: 'alice', requested_at: expect.any(String) };
+      const common = { job_id: 'res-active', reservation_id: 'res-active', user_id: 'alice', username: 'alice', requested_at: expect.any(String) };
       expect(await readMessages(client, 'gpu_reservations')).toEqual([
         { action: 'cancel', ...common },
         { action: 'extend', extension_hours: 2, ...common },
@@ -168,6 +168,15 @@ describe('API jobs', () => {
         { action: 'disable_jupyter', ...common },
         { action: 'add_user', github_username: 'carol-gh', ...common },
       ]);
+    });
+
+    it("when any action is queued, then its message carries reservation_id equal to job_id, which the platform's job processor reads", async () => {
+      const actions: [string, unknown?][] = [['cancel'], ['extend', { extension_hours: 1 }], ['jupyter/enable'], ['jupyter/disable'], ['users', { github_username: 'dave-gh' }]];
+      for (const [path, body] of actions) expect((await post(`/jobs/res-queued/${path}`, alice, body)).status).toBe(200);
+      const messages = await readMessages(client, 'gpu_reservations');
+      expect(messages.map((m) => [m.action, m.job_id, m.reservation_id])).toEqual(
+        ['cancel', 'extend', 'enable_jupyter', 'disable_jupyter', 'add_user'].map((action) => [action, 'res-queued', 'res-queued']),
+      );
     });
 
     it("when the reservation is someone else's, then 403 and nothing is queued", async () => {
@@ -180,7 +189,9 @@ describe('API jobs', () => {
     it('when the reservation is not written yet (still queued), then the action is queued for the processor', async () => {
       const response = await post('/jobs/just-submitted/cancel', bob);
       expect(response.status).toBe(200);
-      expect(await readMessages(client, 'gpu_reservations')).toEqual([{ action: 'cancel', job_id: 'just-submitted', user_id: 'bob', username: 'bob', requested_at: expect.any(String) }]);
+      expect(await readMessages(client, 'gpu_reservations')).toEqual([
+        { action: 'cancel', job_id: 'just-submitted', reservation_id: 'just-submitted', user_id: 'bob', username: 'bob', requested_at: expect.any(String) },
+      ]);
     });
 
     it('when an action body is invalid, then 422 names the field and nothing is queued', async () => {

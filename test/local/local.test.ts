@@ -40,7 +40,7 @@ describe('npm run local', () => {
     const out = local.output();
     expect(out).toContain('PostgreSQL 18: created and started');
     expect(out).toContain('PGMQ: the stand-in');
-    expect(out).toMatch(/applied 5 files \(\d+ statements\)/);
+    expect(out).toMatch(/applied 6 files \(\d+ statements\)/);
     const api = /API {7}(http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
     const key = /API key {3}(\S{86})/.exec(out)?.[1];
     expect(out).toMatch(/bundle {4}[0-9a-f]{64} \(Job db-migration-[0-9a-f]{12}\)/);
@@ -58,11 +58,11 @@ describe('npm run local', () => {
   it('when the migration fails, then it shows the runner\'s error, exits with its code and does not start the API', async () => {
     const localDir = localFolder();
     const dirs = copyOfDatabaseFolders();
-    writeFileSync(join(dirs.schemaDir, '005_broken.sql'), 'CREATE TABLE IF NOT EXISTS broken (id txet);\n');
+    writeFileSync(join(dirs.schemaDir, '006_broken.sql'), 'CREATE TABLE IF NOT EXISTS broken (id txet);\n');
     const local = startLocal(localDir, ['--port', '0', '--db-port', '0', '--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir]);
     expect(await local.exited).toBe(7);
     const out = local.output();
-    expect(out).toContain('ERROR: schema/005_broken.sql line 1, column 39: type "txet" does not exist (SQLSTATE 42704)');
+    expect(out).toContain('ERROR: schema/006_broken.sql line 1, column 39: type "txet" does not exist (SQLSTATE 42704)');
     expect(out).toContain('the migration failed (exit 7, see above): the API was not started');
     expect(out).not.toContain('listening on port');
     expect(postgresProcessesFor(localDir)).toBe(0);
@@ -71,11 +71,11 @@ describe('npm run local', () => {
   it('when a file is one the runner refuses (a syntax error), then synth refuses it in the runner\'s words, exit 3, and the API is not started', async () => {
     const localDir = localFolder();
     const dirs = copyOfDatabaseFolders();
-    writeFileSync(join(dirs.schemaDir, '005_broken.sql'), 'CREATE TABLE IF NOT EXISTS broken (id int,);\n');
+    writeFileSync(join(dirs.schemaDir, '006_broken.sql'), 'CREATE TABLE IF NOT EXISTS broken (id int,);\n');
     const local = startLocal(localDir, ['--port', '0', '--db-port', '0', '--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir]);
     expect(await local.exited).toBe(3);
     const out = local.output();
-    expect(out).toContain(`ERROR: ${join(dirs.schemaDir, '005_broken.sql')}:1:43: PostgreSQL's parser refuses this file: syntax error at or near ")"`);
+    expect(out).toContain(`ERROR: ${join(dirs.schemaDir, '006_broken.sql')}:1:43: PostgreSQL's parser refuses this file: syntax error at or near ")"`);
     expect(out).toContain('the migration failed (exit 3, see above): the API was not started');
     expect(out).not.toContain('listening on port');
     expect(postgresProcessesFor(localDir)).toBe(0);

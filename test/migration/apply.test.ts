@@ -30,7 +30,7 @@ describe('gpu-dev-db apply on the product bundle', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/schema\/001_users_and_keys\.sql\s+\d+ statements\s+\d+ ms/);
     expect(result.stdout).toMatch(/fixtures\/001_initial_gpu_types\.sql\s+1 statements/);
-    expect(result.stdout).toMatch(/applied 5 files \(\d+ statements\) in \d+ ms; bundle [0-9a-f]{64}/);
+    expect(result.stdout).toMatch(/applied 6 files \(\d+ statements\) in \d+ ms; bundle [0-9a-f]{64}/);
 
     const tables = await client.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`);
     expect(tables.rows.map((r) => r.tablename)).toEqual(
@@ -41,7 +41,7 @@ describe('gpu-dev-db apply on the product bundle', () => {
         WHERE table_schema = 'public' AND table_name IN ('api_users', 'reservations', 'disks')`,
     );
     const column = (t: string, c: string) => columns.rows.find((r) => r.table_name === t && r.column_name === c);
-    expect(column('api_users', 'created_at')).toMatchObject({ data_type: 'timestamp without time zone', column_default: 'now()' });
+    expect(column('api_users', 'created_at')).toMatchObject({ data_type: 'timestamp without time zone', column_default: 'CURRENT_TIMESTAMP' });
     expect(column('reservations', 'duration_hours')).toMatchObject({ data_type: 'double precision', is_nullable: 'NO' });
     expect(column('reservations', 'status_history')).toMatchObject({ data_type: 'jsonb', column_default: "'[]'::jsonb" });
     expect(column('reservations', 'namespace')?.column_default).toBe("'default'::character varying");
@@ -64,11 +64,11 @@ describe('gpu-dev-db apply on the product bundle', () => {
       gpu_type: 'h100', instance_type: 'p5.48xlarge', max_gpus: 8, cpus: 192, memory_gb: 2048, total_cluster_gpus: 16, max_per_node: 8, is_active: true,
     });
     const history = await client.query(`SELECT bundle_hash, file_count, forced FROM schema_migrations`);
-    expect(history.rows).toEqual([{ bundle_hash: expect.stringMatching(/^[0-9a-f]{64}$/), file_count: 5, forced: false }]);
+    expect(history.rows).toEqual([{ bundle_hash: expect.stringMatching(/^[0-9a-f]{64}$/), file_count: 6, forced: false }]);
     const files = await client.query(`SELECT folder || '/' || file_name AS f FROM schema_migration_files ORDER BY position`);
     expect(files.rows.map((r) => r.f)).toEqual([
       'schema/001_users_and_keys.sql', 'schema/002_reservations.sql', 'schema/003_disks.sql', 'schema/004_gpu_types.sql',
-      'fixtures/001_initial_gpu_types.sql',
+      'schema/005_users_and_keys_as_deployed.sql', 'fixtures/001_initial_gpu_types.sql',
     ]);
   });
 
@@ -84,7 +84,7 @@ describe('gpu-dev-db apply on the product bundle', () => {
     const before = await client.query(`SELECT * FROM gpu_types ORDER BY gpu_type`);
     const result = await apply(['--force']);
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/applied 5 files/);
+    expect(result.stdout).toMatch(/applied 6 files/);
     const after = await client.query(`SELECT gpu_type, instance_type, max_gpus, description, created_at FROM gpu_types ORDER BY gpu_type`);
     expect(after.rows).toEqual(before.rows.map(({ gpu_type, instance_type, max_gpus, description, created_at }) => ({ gpu_type, instance_type, max_gpus, description, created_at })));
     const history = await client.query(`SELECT forced FROM schema_migrations ORDER BY run_id`);
@@ -97,7 +97,7 @@ describe('gpu-dev-db apply on the product bundle', () => {
     writeFileSync(fixture, readFileSync(fixture, 'utf8').replace(/\('h100',(\s*)'p5\.48xlarge',(\s*)8,(\s*)192,(\s*)2048,(\s*)16/, "('h100',$1'p5.48xlarge',$28,$3192,$42048,$532"));
     const result = await apply([], dirs);
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/applied 5 files/);
+    expect(result.stdout).toMatch(/applied 6 files/);
     const row = await client.query(`SELECT total_cluster_gpus FROM gpu_types WHERE gpu_type = 'h100'`);
     expect(row.rows).toEqual([{ total_cluster_gpus: 32 }]);
   });
@@ -116,7 +116,7 @@ describe('gpu-dev-db apply when a statement fails', () => {
   it('when the 3rd statement of a file fails, then it exits 7 naming file, line and column, and rolls back every earlier file', async () => {
     const dirs = copyOfDatabaseFolders();
     writeFileSync(
-      join(dirs.schemaDir, '005_broken.sql'),
+      join(dirs.schemaDir, '006_broken.sql'),
       [
         '-- a file whose third statement is wrong',
         'CREATE TABLE IF NOT EXISTS broken_one (id int);',
@@ -133,11 +133,11 @@ describe('gpu-dev-db apply when a statement fails', () => {
     const before = await snapshot(client);
     const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url });
     expect(result.code).toBe(7);
-    expect(result.stderr).toContain('ERROR: schema/005_broken.sql line 8, column 10: type "txet" does not exist (SQLSTATE 42704)');
+    expect(result.stderr).toContain('ERROR: schema/006_broken.sql line 8, column 10: type "txet" does not exist (SQLSTATE 42704)');
     expect(result.stderr).toContain('statement 3 of 3, from line 6: CREATE TABLE IF NOT EXISTS broken_three');
     expect(result.stderr).toContain('the run was rolled back: the database is as it was before');
     expect(result.stderr).toContain('exit code 7 (sqlFailure)');
-    // The four product files ran before it in the same transaction: nothing of them may remain.
+    // The five product files ran before it in the same transaction: nothing of them may remain.
     expect(await snapshot(client)).toBe(before);
     const tables = await client.query(`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`);
     expect(tables.rows[0].n).toBe(0);

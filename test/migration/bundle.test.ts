@@ -47,7 +47,7 @@ describe('loadBundle', () => {
     expect(load(dirs, 'runner-2').hash).not.toBe(base);
     writeFileSync(join(dirs.root, 'README.md'), 'not part of the bundle');
     expect(load(dirs).hash).toBe(base);
-    renameSync(join(dirs.schemaDir, '004_gpu_types.sql'), join(dirs.schemaDir, '005_gpu_types.sql'));
+    renameSync(join(dirs.schemaDir, '004_gpu_types.sql'), join(dirs.schemaDir, '004_gpu_type_settings.sql'));
     const renamed = load(dirs).hash;
     expect(renamed).not.toBe(base);
     writeFileSync(join(dirs.fixturesDir, '001_initial_gpu_types.sql'), ' ', { flag: 'a' });
@@ -56,8 +56,8 @@ describe('loadBundle', () => {
 
   it('when a file starts with the no-transaction marker, then it is marked to run outside the transaction', () => {
     const dirs = copyOfDatabaseFolders();
-    writeFileSync(join(dirs.schemaDir, '005_concurrent.sql'), '-- migration: no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i ON disks (size_gb);\n');
+    writeFileSync(join(dirs.schemaDir, '006_concurrent.sql'), '-- migration: no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i ON disks (size_gb);\n');
     const files = load(dirs).files;
-    expect(files.filter((f) => !f.transactional).map((f) => f.name)).toEqual(['005_concurrent.sql']);
+    expect(files.filter((f) => !f.transactional).map((f) => f.name)).toEqual(['006_concurrent.sql']);
   });
 });

@@ -34,7 +34,7 @@ describe('gpu-dev-db status, plan and verify', () => {
     expect((await run(['status'])).stdout).toContain('the files on disk are that bundle: up to date');
     expect((await run(['plan'])).stdout).toContain('apply would: skip (already applied)');
     writeFileSync(join(dirs.fixturesDir, '001_initial_gpu_types.sql'), '\n-- edited\n', { flag: 'a' });
-    writeFileSync(join(dirs.schemaDir, '005_add_priority.sql'), 'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS priority INTEGER;\n');
+    writeFileSync(join(dirs.schemaDir, '006_add_priority.sql'), 'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS priority INTEGER;\n');
     const status = await run(['status', '--json']);
     const report = JSON.parse(status.stdout);
     expect(report.upToDate).toBe(false);
@@ -43,7 +43,8 @@ describe('gpu-dev-db status, plan and verify', () => {
       { name: 'schema/002_reservations.sql', state: 'unchanged' },
       { name: 'schema/003_disks.sql', state: 'unchanged' },
       { name: 'schema/004_gpu_types.sql', state: 'unchanged' },
-      { name: 'schema/005_add_priority.sql', state: 'new' },
+      { name: 'schema/005_users_and_keys_as_deployed.sql', state: 'unchanged' },
+      { name: 'schema/006_add_priority.sql', state: 'new' },
       { name: 'fixtures/001_initial_gpu_types.sql', state: 'changed' },
     ]);
     const columns = await client.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'reservations' AND column_name = 'priority'`);
@@ -59,12 +60,16 @@ describe('gpu-dev-db status, plan and verify', () => {
     await client.query('ALTER TABLE disks ADD COLUMN operation_status TEXT');
   });
 
-  it('when a file opts out of the transaction, then it runs on its own and CREATE INDEX CONCURRENTLY succeeds', async () => {
-    writeFileSync(join(dirs.schemaDir, '006_concurrent_index.sql'), '-- migration: no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS idx_disks_size ON disks (size_gb);\n');
+  it('when a file opts out of the transaction, then plan lists it without counting its index as drift, and apply runs it on its own', async () => {
+    writeFileSync(join(dirs.schemaDir, '007_concurrent_index.sql'), '-- migration: no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS idx_disks_size ON disks (size_gb);\n');
+    const plan = await run(['plan']);
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toContain('drift:\n  none');
+    expect(plan.stdout).toContain('not run by plan (runs outside a transaction, cannot be rolled back): schema/007_concurrent_index.sql');
     const result = await run(['apply']);
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain('schema/006_concurrent_index.sql: runs outside the transaction');
-    expect(result.stdout).toMatch(/applied 7 files/);
+    expect(result.stdout).toContain('schema/007_concurrent_index.sql: runs outside the transaction');
+    expect(result.stdout).toMatch(/applied 8 files/);
     const index = await client.query(`SELECT indisvalid FROM pg_index WHERE indexrelid = 'idx_disks_size'::regclass`);
     expect(index.rows).toEqual([{ indisvalid: true }]);
   });

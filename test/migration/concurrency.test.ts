@@ -19,7 +19,7 @@ describe('gpu-dev-db apply under concurrency and locks', () => {
     const args = ['apply', ...folderArgs(copyOfDatabaseFolders())];
     const results = await Promise.all(Array.from({ length: 8 }, () => runRunner(args, { DATABASE_URL: db.url })));
     expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
-    expect(results.filter((r) => /applied 5 files/.test(r.stdout))).toHaveLength(1);
+    expect(results.filter((r) => /applied 6 files/.test(r.stdout))).toHaveLength(1);
     expect(results.filter((r) => /already applied/.test(r.stdout))).toHaveLength(7);
     const history = await client.query(`SELECT count(*)::int AS runs, count(DISTINCT bundle_hash)::int AS bundles FROM schema_migrations`);
     expect(history.rows).toEqual([{ runs: 1, bundles: 1 }]);
@@ -34,7 +34,7 @@ describe('gpu-dev-db apply under concurrency and locks', () => {
     beforeEach(async () => {
       dirs = copyOfDatabaseFolders();
       expect((await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url })).code).toBe(0);
-      writeFileSync(join(dirs.schemaDir, '005_add_priority.sql'), 'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS priority INTEGER DEFAULT 0;\n');
+      writeFileSync(join(dirs.schemaDir, '006_add_priority.sql'), 'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS priority INTEGER DEFAULT 0;\n');
       blocker = await db.connect();
       await blocker.query(`SET application_name = 'long-report'`);
       await blocker.query('BEGIN');
@@ -50,7 +50,7 @@ describe('gpu-dev-db apply under concurrency and locks', () => {
       const result = await run;
       expect(result.code).toBe(0);
       expect(result.stderr).toMatch(/WARNING: schema\/002_reservations\.sql line \d+: lock_timeout reached waiting for a table lock \(retry 1\/10 in 1\.0s\)/);
-      expect(result.stdout).toMatch(/applied 6 files/);
+      expect(result.stdout).toMatch(/applied 7 files/);
       const column = await client.query(`SELECT column_default FROM information_schema.columns WHERE table_name = 'reservations' AND column_name = 'priority'`);
       expect(column.rows).toEqual([{ column_default: '0' }]);
     });

@@ -9,7 +9,7 @@ import { waitFor } from '../support/wait';
 /** A bundle whose new file sleeps inside the run's transaction, after real DDL. */
 function sleepingBundle(seconds: number) {
   const dirs = copyOfDatabaseFolders();
-  writeFileSync(join(dirs.schemaDir, '005_slow.sql'), `CREATE TABLE IF NOT EXISTS slow_marker (id integer);\nSELECT pg_sleep(${seconds});\n`);
+  writeFileSync(join(dirs.schemaDir, '006_slow.sql'), `CREATE TABLE IF NOT EXISTS slow_marker (id integer);\nSELECT pg_sleep(${seconds});\n`);
   return dirs;
 }
 
@@ -42,7 +42,7 @@ describe('when the runner is killed with SIGKILL in the middle of its transactio
 
     const next = await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders()), '--lock-wait', '5s'], { DATABASE_URL: db.url });
     expect(next.code).toBe(0);
-    expect(next.stdout).toMatch(/applied 5 files/);
+    expect(next.stdout).toMatch(/applied 6 files/);
   });
 });
 
@@ -67,7 +67,7 @@ describe('when PostgreSQL restarts while the runner works', () => {
     await pg.stop();
     const failed = await result;
     expect(failed.code).toBe(4);
-    expect(failed.stderr).toContain('ERROR: schema/005_slow.sql: lost the database connection (terminating connection due to administrator command)');
+    expect(failed.stderr).toContain('ERROR: schema/006_slow.sql: lost the database connection (terminating connection due to administrator command)');
     expect(failed.stderr).toContain('Run again once the database is back');
     expect(failed.stderr).toContain('exit code 4 (cannotConnect)');
     await watcher.end().catch(() => undefined);
@@ -75,7 +75,7 @@ describe('when PostgreSQL restarts while the runner works', () => {
     await pg.start();
     const next = await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders())], { DATABASE_URL: url() });
     expect(next.code).toBe(0);
-    expect(next.stdout).toMatch(/applied 5 files/);
+    expect(next.stdout).toMatch(/applied 6 files/);
     const check = new Client({ connectionString: url() });
     await check.connect();
     const marker = await check.query(`SELECT to_regclass('slow_marker') AS t, (SELECT count(*)::int FROM gpu_types) AS gpus`);
@@ -96,7 +96,7 @@ describe('when 16 runners start at once, 8 on the old bundle and 8 on a new one'
     const newBundle = copyOfDatabaseFolders();
     const fixture = join(newBundle.fixturesDir, '001_initial_gpu_types.sql');
     writeFileSync(fixture, readFileSync(fixture, 'utf8').replace("'NVIDIA T4 16 GB, 4 per node'", "'T4, new bundle'"));
-    writeFileSync(join(newBundle.schemaDir, '005_add_reservations_priority.sql'), 'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS priority integer;\n');
+    writeFileSync(join(newBundle.schemaDir, '006_add_reservations_priority.sql'), 'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS priority integer;\n');
     const runs = [oldBundle, newBundle].flatMap((dirs) => Array.from({ length: 8 }, () => runRunner(['apply', '--json', ...folderArgs(dirs)], { DATABASE_URL: db.url })));
     const results = await Promise.all(runs);
     for (const result of results.slice(0, 8)) expect([0, 10]).toContain(result.code);

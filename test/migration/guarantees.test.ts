@@ -14,7 +14,7 @@ import { waitFor } from '../support/wait';
 
 type Dirs = ReturnType<typeof copyOfDatabaseFolders>;
 
-/** The product's files plus `extra` ("schema/005_x.sql" → SQL). */
+/** The product's files plus `extra` ("schema/006_x.sql" → SQL). */
 function bundleWith(extra: Record<string, string>): Dirs {
   const dirs = copyOfDatabaseFolders();
   for (const [name, sql] of Object.entries(extra)) {
@@ -38,26 +38,26 @@ describe('statements that would break the run are refused before connecting', ()
   const cases: [string, Record<string, string>, string][] = [
     [
       'a file wrapped in BEGIN … COMMIT',
-      { 'schema/005_wrapped.sql': 'BEGIN;\nALTER TABLE gpu_types ADD COLUMN IF NOT EXISTS note text;\nCOMMIT;\n', 'fixtures/002_change.sql': "UPDATE gpu_types SET max_per_node = 99 WHERE gpu_type = 't4';\n" },
-      "005_wrapped.sql:1:1: BEGIN is not allowed: every file already runs in the run's one transaction",
+      { 'schema/006_wrapped.sql': 'BEGIN;\nALTER TABLE gpu_types ADD COLUMN IF NOT EXISTS note text;\nCOMMIT;\n', 'fixtures/002_change.sql': "UPDATE gpu_types SET max_per_node = 99 WHERE gpu_type = 't4';\n" },
+      "006_wrapped.sql:1:1: BEGIN is not allowed: every file already runs in the run's one transaction",
     ],
-    ['START TRANSACTION', { 'schema/005_x.sql': 'SELECT 1;\n  START TRANSACTION;\n' }, '005_x.sql:2:3: START TRANSACTION is not allowed'],
-    ['a SAVEPOINT', { 'schema/005_x.sql': 'SAVEPOINT before_change;\n' }, '005_x.sql:1:1: SAVEPOINT before_change is not allowed'],
+    ['START TRANSACTION', { 'schema/006_x.sql': 'SELECT 1;\n  START TRANSACTION;\n' }, '006_x.sql:2:3: START TRANSACTION is not allowed'],
+    ['a SAVEPOINT', { 'schema/006_x.sql': 'SAVEPOINT before_change;\n' }, '006_x.sql:1:1: SAVEPOINT before_change is not allowed'],
     ['END', { 'fixtures/002_x.sql': "UPDATE gpu_types SET max_per_node = 99 WHERE gpu_type = 't4';\nEND;\n" }, '002_x.sql:2:1: END is not allowed'],
-    ['PREPARE TRANSACTION', { 'schema/005_x.sql': "PREPARE TRANSACTION 'x';\n" }, "005_x.sql:1:1: PREPARE TRANSACTION 'x' is not allowed"],
-    ['SET ROLE', { 'schema/005_x.sql': 'SET ROLE some_role;\nCREATE TABLE owned (id int);\n' }, "005_x.sql:1:1: SET ROLE some_role is not allowed: the tables this run creates, and the runner's own history, would belong to another role"],
-    ['SET LOCAL ROLE', { 'schema/005_x.sql': 'SET LOCAL ROLE some_role;\n' }, '005_x.sql:1:1: SET LOCAL ROLE some_role is not allowed: the tables this run creates'],
-    ['SET SESSION AUTHORIZATION', { 'schema/005_x.sql': 'SET SESSION AUTHORIZATION some_role;\n' }, '005_x.sql:1:1: SET SESSION AUTHORIZATION some_role is not allowed'],
-    ['RESET ALL', { 'schema/005_x.sql': 'RESET ALL;\n' }, "005_x.sql:1:1: RESET ALL is not allowed: it would reset the runner's lock_timeout"],
-    ['DISCARD ALL in a no-transaction file', { 'schema/005_x.sql': `${NO_TX}DISCARD ALL;\n` }, '005_x.sql:2:1: DISCARD ALL is not allowed: it throws away the runner\'s session state, and DISCARD ALL also releases the migration lock'],
+    ['PREPARE TRANSACTION', { 'schema/006_x.sql': "PREPARE TRANSACTION 'x';\n" }, "006_x.sql:1:1: PREPARE TRANSACTION 'x' is not allowed"],
+    ['SET ROLE', { 'schema/006_x.sql': 'SET ROLE some_role;\nCREATE TABLE owned (id int);\n' }, "006_x.sql:1:1: SET ROLE some_role is not allowed: the tables this run creates, and the runner's own history, would belong to another role"],
+    ['SET LOCAL ROLE', { 'schema/006_x.sql': 'SET LOCAL ROLE some_role;\n' }, '006_x.sql:1:1: SET LOCAL ROLE some_role is not allowed: the tables this run creates'],
+    ['SET SESSION AUTHORIZATION', { 'schema/006_x.sql': 'SET SESSION AUTHORIZATION some_role;\n' }, '006_x.sql:1:1: SET SESSION AUTHORIZATION some_role is not allowed'],
+    ['RESET ALL', { 'schema/006_x.sql': 'RESET ALL;\n' }, "006_x.sql:1:1: RESET ALL is not allowed: it would reset the runner's lock_timeout"],
+    ['DISCARD ALL in a no-transaction file', { 'schema/006_x.sql': `${NO_TX}DISCARD ALL;\n` }, '006_x.sql:2:1: DISCARD ALL is not allowed: it throws away the runner\'s session state, and DISCARD ALL also releases the migration lock'],
     ['a session-wide SET search_path in the last fixture', { 'fixtures/002_x.sql': 'SET search_path = elsewhere;\n' }, '002_x.sql:1:1: SET search_path changes the setting for the whole session'],
-    ['a session-wide SET of the runner\'s lock_timeout', { 'schema/005_x.sql': "SET lock_timeout = 0;\n" }, "lock_timeout is the runner's own setting"],
-    ['pg_advisory_unlock_all()', { 'schema/005_x.sql': `${NO_TX}SELECT pg_advisory_unlock_all();\n` }, '005_x.sql:2:1: pg_advisory_unlock_all() is not allowed: it can release the runner\'s migration lock'],
-    ['a session-wide set_config', { 'schema/005_x.sql': "SELECT set_config('search_path', '', false);\n" }, "005_x.sql:1:1: set_config('search_path', ..., false) changes the setting for the whole session"],
+    ['a session-wide SET of the runner\'s lock_timeout', { 'schema/006_x.sql': "SET lock_timeout = 0;\n" }, "lock_timeout is the runner's own setting"],
+    ['pg_advisory_unlock_all()', { 'schema/006_x.sql': `${NO_TX}SELECT pg_advisory_unlock_all();\n` }, '006_x.sql:2:1: pg_advisory_unlock_all() is not allowed: it can release the runner\'s migration lock'],
+    ['a session-wide set_config', { 'schema/006_x.sql': "SELECT set_config('search_path', '', false);\n" }, "006_x.sql:1:1: set_config('search_path', ..., false) changes the setting for the whole session"],
     ['COPY FROM STDIN', { 'fixtures/002_x.sql': 'COPY gpu_types FROM STDIN;\n' }, '002_x.sql:1:1: COPY ... FROM STDIN is not allowed'],
-    ['a syntax error', { 'schema/005_x.sql': 'SELECT 1;\n\nSELEC 2;\n' }, '005_x.sql:3:1: PostgreSQL\'s parser refuses this file: syntax error at or near "SELEC"'],
-    ['a psql meta-command', { 'schema/005_x.sql': 'SELECT 1;\n\\connect other\n' }, "005_x.sql:2:1: PostgreSQL's parser refuses this file: syntax error at or near \"\\\" (a line starting with a backslash is a psql meta-command, not SQL: remove it)"],
-    ['a comment-only file', { 'schema/005_x.sql': '-- TODO; later\n/* nothing; */\n' }, '005_x.sql: is empty (no SQL statement)'],
+    ['a syntax error', { 'schema/006_x.sql': 'SELECT 1;\n\nSELEC 2;\n' }, '006_x.sql:3:1: PostgreSQL\'s parser refuses this file: syntax error at or near "SELEC"'],
+    ['a psql meta-command', { 'schema/006_x.sql': 'SELECT 1;\n\\connect other\n' }, "006_x.sql:2:1: PostgreSQL's parser refuses this file: syntax error at or near \"\\\" (a line starting with a backslash is a psql meta-command, not SQL: remove it)"],
+    ['a comment-only file', { 'schema/006_x.sql': '-- TODO; later\n/* nothing; */\n' }, '006_x.sql: is empty (no SQL statement)'],
   ];
 
   it.each(cases)('when a file has %s, then apply and plan exit 3 naming file, line, column and the remedy, and the database is unchanged', async (_, files, message) => {
@@ -74,10 +74,10 @@ describe('statements that would break the run are refused before connecting', ()
 
   it('when a file is a symbolic link out of the folder, then exit 3 names it and nothing of the target is read', async () => {
     const dirs = copyOfDatabaseFolders();
-    symlinkSync('/etc/passwd', join(dirs.schemaDir, '005_passwd.sql'));
+    symlinkSync('/etc/passwd', join(dirs.schemaDir, '006_passwd.sql'));
     const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url });
     expect(result.code).toBe(3);
-    expect(result.stderr).toContain(`${join(dirs.schemaDir, '005_passwd.sql')}: is a symbolic link to /etc/passwd, outside the folder; bundle files must be inside it (nothing of the target was read)`);
+    expect(result.stderr).toContain(`${join(dirs.schemaDir, '006_passwd.sql')}: is a symbolic link to /etc/passwd, outside the folder; bundle files must be inside it (nothing of the target was read)`);
     expect(result.stderr).not.toContain('root:');
   });
 
@@ -115,8 +115,8 @@ describe('what a file sets lasts for that file only', () => {
 
   it('when a file sets SET LOCAL lock_timeout, search_path and work_mem, then the next file starts from the runner\'s own values', async () => {
     const dirs = bundleWith({
-      'schema/005_patient.sql': "SET LOCAL lock_timeout = '1min';\nSET LOCAL search_path = pg_catalog;\nSET LOCAL work_mem = '77MB';\nSELECT 1;\n",
-      'schema/006_probe.sql':
+      'schema/006_patient.sql': "SET LOCAL lock_timeout = '1min';\nSET LOCAL search_path = pg_catalog;\nSET LOCAL work_mem = '77MB';\nSELECT 1;\n",
+      'schema/007_probe.sql':
         "CREATE TABLE IF NOT EXISTS public.probe AS SELECT current_setting('lock_timeout') AS lock_timeout, current_setting('search_path') AS search_path, current_setting('work_mem') AS work_mem, current_user::text AS who;\n",
       // The last fixture's SET LOCAL must not blind the drift check to the product's tables.
       'fixtures/002_last.sql': 'SET LOCAL search_path = pg_catalog;\nSELECT 1;\n',
@@ -141,13 +141,13 @@ describe('what the rules cannot see, the run\'s guard catches', () => {
 
   it('when dynamic SQL releases the migration lock, then apply and plan exit 12, roll back, and say so', async () => {
     const dirs = bundleWith({
-      'schema/005_unlock.sql': 'CREATE TABLE IF NOT EXISTS sneaky (id int);\nDO $$ BEGIN EXECUTE \'SELECT pg_advisory_unlock_all()\'; END $$;\n',
+      'schema/006_unlock.sql': 'CREATE TABLE IF NOT EXISTS sneaky (id int);\nDO $$ BEGIN EXECUTE \'SELECT pg_advisory_unlock_all()\'; END $$;\n',
     });
     const before = await snapshot(client);
     for (const [command, rolledBack] of [['apply', 'The run was rolled back: the database is as it was before'], ['plan', 'The plan was rolled back: the database is unchanged']]) {
       const result = await runRunner([command, ...folderArgs(dirs)], { DATABASE_URL: db.url });
       expect(result.code).toBe(12);
-      expect(result.stderr).toContain('after schema/005_unlock.sql ran, this runner no longer held the migration lock');
+      expect(result.stderr).toContain('after schema/006_unlock.sql ran, this runner no longer held the migration lock');
       expect(result.stderr).toContain(rolledBack);
       expect(result.stderr).toContain('exit code 12 (guardFailed)');
     }
@@ -159,11 +159,11 @@ describe('what the rules cannot see, the run\'s guard catches', () => {
     await client.query(`CREATE ROLE ${role}`);
     try {
       await client.query(`GRANT CREATE ON SCHEMA public TO ${role}`);
-      const dirs = bundleWith({ 'schema/005_role.sql': `DO $$ BEGIN EXECUTE 'SET ROLE ${role}'; END $$;\nCREATE TABLE IF NOT EXISTS owned_by_other (id int);\n` });
+      const dirs = bundleWith({ 'schema/006_role.sql': `DO $$ BEGIN EXECUTE 'SET ROLE ${role}'; END $$;\nCREATE TABLE IF NOT EXISTS owned_by_other (id int);\n` });
       const before = await snapshot(client);
       const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url });
       expect(result.code).toBe(12);
-      expect(result.stderr).toMatch(new RegExp(`after schema/005_role.sql ran, the session ran as ${role} \\(session user \\w+\\) instead of \\w+`));
+      expect(result.stderr).toMatch(new RegExp(`after schema/006_role.sql ran, the session ran as ${role} \\(session user \\w+\\) instead of \\w+`));
       expect(result.stderr).toContain('The run was rolled back: the database is as it was before');
       expect(await snapshot(client)).toBe(before);
     } finally {
@@ -197,7 +197,7 @@ describe('statements PostgreSQL accepts, the runner splits as PostgreSQL does', 
   ];
 
   it('when a file has BEGIN ATOMIC, a two-action rule and a non-ASCII dollar tag, then apply and plan run it, and an error after them names its real line', async () => {
-    const good = bundleWith({ 'schema/005_tricky.sql': tricky.join('\n') });
+    const good = bundleWith({ 'schema/006_tricky.sql': tricky.join('\n') });
     const plan = await runRunner(['plan', ...folderArgs(good)], { DATABASE_URL: db.url });
     expect(plan.stderr).not.toContain('ERROR');
     expect(plan.code).toBe(0);
@@ -206,11 +206,11 @@ describe('statements PostgreSQL accepts, the runner splits as PostgreSQL does', 
     expect((await client.query('SELECT n FROM audit_b ORDER BY n')).rows).toEqual([{ n: 10 }, { n: 11 }]);
     expect((await client.query('SELECT atomic_total() AS n')).rows).toEqual([{ n: 10 }]);
 
-    const bad = bundleWith({ 'schema/005_tricky.sql': tricky.join('\n'), 'schema/006_after.sql': `${tricky.join('\n')}SELECT 1/0;\n` });
+    const bad = bundleWith({ 'schema/006_tricky.sql': tricky.join('\n'), 'schema/007_after.sql': `${tricky.join('\n')}SELECT 1/0;\n` });
     const before = await snapshot(client);
     const result = await runRunner(['apply', ...folderArgs(bad)], { DATABASE_URL: db.url });
     expect(result.code).toBe(7);
-    expect(result.stderr).toContain('schema/006_after.sql line 10, column 1: division by zero (SQLSTATE 22012)');
+    expect(result.stderr).toContain('schema/007_after.sql line 10, column 1: division by zero (SQLSTATE 22012)');
     expect(result.stderr).toContain('statement 6 of 6, from line 10');
     expect(await snapshot(client)).toBe(before);
   });
@@ -227,7 +227,7 @@ describe('when a runner hangs inside its transaction (SIGSTOP)', () => {
   afterAll(() => db.drop());
 
   it('then its session, the migration lock and its table locks end within the idle timeout, and the next runner applies', async () => {
-    const dirs = bundleWith({ 'schema/005_hold.sql': 'LOCK TABLE reservations IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(1);\n' });
+    const dirs = bundleWith({ 'schema/006_hold.sql': 'LOCK TABLE reservations IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(1);\n' });
     const frozen = spawnRunner(['apply', ...folderArgs(dirs), '--idle-timeout', '2s'], { DATABASE_URL: db.url });
     try {
       await waitFor('the runner to hold reservations', async () => {

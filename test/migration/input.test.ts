@@ -38,10 +38,10 @@ describe('gpu-dev-db before it connects', () => {
 
   it('when a file holds bytes that are not UTF-8, then it exits 3 naming the file and the line', async () => {
     const { code, stderr, dirs } = await badInput((d) =>
-      writeFileSync(join(d.schemaDir, '005_latin1.sql'), Buffer.concat([Buffer.from('-- ok\nCOMMENT ON TABLE disks IS \'caf'), Buffer.from([0xe9]), Buffer.from("';\n")])),
+      writeFileSync(join(d.schemaDir, '006_latin1.sql'), Buffer.concat([Buffer.from('-- ok\nCOMMENT ON TABLE disks IS \'caf'), Buffer.from([0xe9]), Buffer.from("';\n")])),
     );
     expect(code).toBe(3);
-    expect(stderr).toContain(`${join(dirs.schemaDir, '005_latin1.sql')}: line 2 holds bytes that are not UTF-8 (byte offset 36, value 0xe9)`);
+    expect(stderr).toContain(`${join(dirs.schemaDir, '006_latin1.sql')}: line 2 holds bytes that are not UTF-8 (byte offset 36, value 0xe9)`);
   });
 
   it('when a folder is missing, then it exits 3 naming the folder', async () => {
@@ -107,7 +107,7 @@ describe('gpu-dev-db with an expected bundle hash', () => {
     expect(report).toMatchObject({ command: 'apply', outcome: 'applied', bundleHash });
     expect(report.files.map((f: { file: string }) => f.file)).toEqual([
       'schema/001_users_and_keys.sql', 'schema/002_reservations.sql', 'schema/003_disks.sql', 'schema/004_gpu_types.sql',
-      'fixtures/001_initial_gpu_types.sql',
+      'schema/005_users_and_keys_as_deployed.sql', 'fixtures/001_initial_gpu_types.sql',
     ]);
   });
 });
@@ -118,7 +118,7 @@ describe('bundle folders as Kubernetes mounts them', () => {
     mkdirSync(join(dirs.schemaDir, '..2026_11_25_09_00_00.000000001'));
     symlinkSync('..2026_11_25_09_00_00.000000001', join(dirs.schemaDir, '..data'));
     const result = await runRunner(['plan', ...folderArgs(dirs), '--connect-attempts', '1'], { DATABASE_URL: NOWHERE });
-    expect(result.stdout).toMatch(/bundle [0-9a-f]{64}: 5 files/);
+    expect(result.stdout).toMatch(/bundle [0-9a-f]{64}: 6 files/);
     expect(result.code).toBe(4);
   });
 });

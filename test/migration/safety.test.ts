@@ -62,12 +62,19 @@ describe('drift: the database does not match what the files declare', () => {
     expect(result.stderr).toContain('ALTER TABLE items ALTER COLUMN name TYPE character varying(100)');
   });
 
-  it('when drift is set to warn, then the run commits and logs the drift loudly', async () => {
-    const v2 = ITEMS_V1.replace('    name text\n', '    name text,\n    priority integer\n');
-    const result = await apply(smallSchema({ 'schema/001_items.sql': v2 }), ['--drift', 'warn']);
+  it('when drift is set to warn, then the run commits, logs the drift loudly, and later checks keep the skipped-CREATE TABLE explanation', async () => {
+    const v2 = smallSchema({ 'schema/001_items.sql': ITEMS_V1.replace('    name text\n', '    name text,\n    priority integer\n') });
+    const result = await apply(v2, ['--drift', 'warn']);
     expect(result.code).toBe(0);
     expect(result.stderr).toContain('WARNING: DRIFT CHECK OVERRIDDEN (--drift warn): committing although the database does not match 1 declaration(s):');
     expect(result.stderr).toContain('WARNING: drift: column items.priority is missing');
+    const history = await client.query('SELECT drift_overridden FROM schema_migrations ORDER BY run_id');
+    expect(history.rows).toEqual([{ drift_overridden: false }, { drift_overridden: true }]);
+    // The history shows the column's file applied, but by a run that did not check it: it never arrived.
+    const again = await apply(v2);
+    expect(again.code).toBe(11);
+    expect(again.stderr).toContain('column items.priority is missing: schema/001_items.sql line 5: it is declared inside CREATE TABLE IF NOT EXISTS items, but items already existed, so PostgreSQL skipped that whole statement');
+    expect(again.stderr).not.toContain('changed outside migrations');
   });
 
   it('when an index is redefined under the same name, then the run warns and succeeds', async () => {
@@ -92,6 +99,102 @@ describe('drift: the database does not match what the files declare', () => {
     expect(second.code).toBe(7);
     expect(second.stderr).toContain('ERROR: schema/002_unique_name.sql: index idx_items_unique_name is INVALID: a CREATE INDEX CONCURRENTLY failed part-way and left it, and IF NOT EXISTS would skip it on every later run.');
     expect(second.stderr).toContain('DROP INDEX CONCURRENTLY IF EXISTS idx_items_unique_name;');
+  });
+});
+
+describe('drift after a successful apply: the database changed outside migrations', () => {
+  let db: TestDatabase;
+  let client: Client;
+  let dirs: ReturnType<typeof copyOfDatabaseFolders>;
+  const run = (args: string[]) => runRunner([...args, ...folderArgs(dirs)], { DATABASE_URL: db.url });
+
+  beforeEach(async () => {
+    db = await createTestDatabase('outside');
+    client = await db.connect();
+    dirs = copyOfDatabaseFolders();
+    expect((await run(['apply'])).code).toBe(0);
+  });
+  afterEach(() => db.drop());
+
+  it('when a column is dropped by hand, then apply of the same bundle exits 11 naming table, column, file and line, writes nothing, status reports it, and the remedy it names works', async () => {
+    await client.query('ALTER TABLE reservations DROP COLUMN cli_version');
+    const before = await snapshot(client);
+    const result = await run(['apply']);
+    expect(result.code).toBe(11);
+    expect(result.stderr).toMatch(/bundle [0-9a-f]{64} was already applied by \S+ at \S+, but the database no longer has what its files declare \(schema drift\); nothing was run or written\./);
+    expect(result.stderr).toMatch(
+      /column reservations\.cli_version is missing: schema\/002_reservations\.sql line 42: it was changed outside migrations: run 1 \(bundle [0-9a-f]{12}, \S+, by \S+\) applied this file as it is now and committed only with this in place, so it was dropped after that run, by hand or by another tool\./,
+    );
+    expect(result.stderr).toContain('Remedy: bring it back with a new schema file, e.g. database/schema/006_restore_reservations_cli_version.sql, with');
+    expect(result.stderr).toContain('ALTER TABLE reservations ADD COLUMN IF NOT EXISTS cli_version VARCHAR(50);');
+    expect(result.stderr).not.toContain('skipped');
+    expect(result.stderr).toContain('exit code 11 (drift)');
+    expect(result.stdout).not.toContain('nothing to do');
+    expect(await snapshot(client)).toBe(before);
+
+    const status = await run(['status']);
+    expect(status.code).toBe(11);
+    expect(status.stdout).toContain('the files on disk are that bundle, but the database no longer has what they declare (schema drift, exit 11):');
+    expect(status.stdout).not.toContain('up to date');
+    expect(status.stderr).toContain('ERROR: drift: column reservations.cli_version is missing: schema/002_reservations.sql line 42: it was changed outside migrations');
+
+    writeFileSync(join(dirs.schemaDir, '006_restore_reservations_cli_version.sql'), 'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS cli_version VARCHAR(50);\n');
+    expect((await run(['apply'])).code).toBe(0);
+    const restored = await run(['status']);
+    expect(restored.code).toBe(0);
+    expect(restored.stdout).toContain('the files on disk are that bundle: up to date');
+  });
+
+  it('when an index is dropped by hand, then apply of the same bundle exits 11 as changed outside migrations, status --json reports it, and the --force it names rebuilds it', async () => {
+    await client.query('DROP INDEX idx_reservations_status');
+    const before = await snapshot(client);
+    const result = await run(['apply']);
+    expect(result.code).toBe(11);
+    expect(result.stderr).toContain('index idx_reservations_status is missing: schema/002_reservations.sql line 51 creates it: it was changed outside migrations: run 1 (bundle ');
+    expect(result.stderr).toContain('Remedy: `gpu-dev-db apply --force` runs every file again, so this one builds it again');
+    expect(result.stderr).toContain('      CREATE INDEX IF NOT EXISTS idx_reservations_status ON reservations(status)\n');
+    expect(await snapshot(client)).toBe(before);
+
+    const status = await run(['status', '--json']);
+    expect(status.code).toBe(11);
+    const report = JSON.parse(status.stdout);
+    expect(report.upToDate).toBe(false);
+    expect(report.drift).toEqual([
+      expect.objectContaining({ kind: 'missing-index', subject: 'idx_reservations_status', declaredAt: 'schema/002_reservations.sql line 51', changedOutsideMigrations: true }),
+    ]);
+
+    expect((await run(['apply', '--force'])).code).toBe(0);
+    const again = await run(['apply']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/already applied .*nothing to do/);
+  });
+
+  it('when a column type is changed by hand, then apply of the same bundle exits 11 naming both types as changed outside migrations', async () => {
+    await client.query('ALTER TABLE reservations ALTER COLUMN cli_version TYPE text');
+    const result = await run(['apply']);
+    expect(result.code).toBe(11);
+    expect(result.stderr).toContain('column reservations.cli_version is text in the database, but schema/002_reservations.sql line 42 declares it character varying(50). It was changed outside migrations: run 1 (bundle ');
+    expect(result.stderr).toContain('so it was retyped after that run, by hand or by another tool. Remedy: a new schema file with ALTER TABLE reservations ALTER COLUMN cli_version TYPE character varying(50);');
+  });
+
+  it('when drift is set to warn, then apply of the same bundle logs the drift loudly and exits 0', async () => {
+    await client.query('ALTER TABLE reservations DROP COLUMN cli_version');
+    const result = await run(['apply', '--drift', 'warn']);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain('WARNING: DRIFT CHECK OVERRIDDEN (--drift warn): exiting 0 although the database does not match 1 declaration(s):');
+    expect(result.stderr).toContain('WARNING: drift: column reservations.cli_version is missing');
+    expect(result.stdout).toMatch(/already applied .*nothing to do/);
+  });
+
+  it('when another session holds ACCESS EXCLUSIVE on reservations, then the check of an applied bundle does not wait for it', async () => {
+    const blocker = await db.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('LOCK TABLE reservations IN ACCESS EXCLUSIVE MODE');
+    const result = await run(['apply', '--lock-timeout', '100ms', '--lock-retries', '0']);
+    await blocker.query('ROLLBACK');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/already applied .*nothing to do/);
   });
 });
 
@@ -156,7 +259,7 @@ describe('stale bundles: an outdated checkout or an old Job must not roll the da
     const bundle2 = copyOfDatabaseFolders();
     const fixture = join(bundle2.fixturesDir, '001_initial_gpu_types.sql');
     writeFileSync(fixture, readFileSync(fixture, 'utf8').replace("'NVIDIA H100 80 GB, 8 per node'", "'H100, bundle 2'"));
-    writeFileSync(join(bundle2.schemaDir, '005_add_reservations_priority.sql'), 'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS priority integer;\n');
+    writeFileSync(join(bundle2.schemaDir, '006_add_reservations_priority.sql'), 'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS priority integer;\n');
     expect((await apply(bundle1)).code).toBe(0);
     expect((await apply(bundle2)).code).toBe(0);
     const result = await apply(bundle1);
@@ -164,7 +267,7 @@ describe('stale bundles: an outdated checkout or an old Job must not roll the da
     expect(result.stderr).toMatch(/refusing to apply an outdated bundle [0-9a-f]{64}: applying it would roll the database back/);
     expect(result.stderr).toMatch(/this bundle was applied \S+ and has been superseded by bundle [0-9a-f]{64}/);
     expect(result.stderr).toContain('it lacks a file the database has already applied');
-    expect(result.stderr).toContain('schema/005_add_reservations_priority.sql');
+    expect(result.stderr).toContain('schema/006_add_reservations_priority.sql');
     expect(result.stderr).toContain('fixtures/001_initial_gpu_types.sql is the version bundle');
     const row = await client.query(`SELECT description FROM gpu_types WHERE gpu_type = 'h100'`);
     expect(row.rows).toEqual([{ description: 'H100, bundle 2' }]);
@@ -174,7 +277,7 @@ describe('stale bundles: an outdated checkout or an old Job must not roll the da
     const lacking = await apply(checkoutWithoutFile);
     expect(lacking.code).toBe(10);
     expect(lacking.stderr).toContain('it lacks a file the database has already applied');
-    expect(lacking.stderr).toContain(': schema/005_add_reservations_priority.sql');
+    expect(lacking.stderr).toContain(': schema/006_add_reservations_priority.sql');
     expect(lacking.stderr).not.toContain('superseded');
 
     const forced = await apply(bundle1, ['--force']);
@@ -195,7 +298,7 @@ describe('npm run lint:sql (squawk)', () => {
 
   it('when the product SQL is linted, then it has zero findings', async () => {
     const result = await lint(REPO_ROOT);
-    expect(result.output).toContain('Found 0 issues in 5 files');
+    expect(result.output).toContain('Found 0 issues in 6 files');
     expect(result.code).toBe(0);
   });
 
@@ -207,11 +310,11 @@ describe('npm run lint:sql (squawk)', () => {
     mkdirSync(join(root, 'database'));
     symlinkSync(dirs.schemaDir, join(root, 'database', 'schema'));
     symlinkSync(dirs.fixturesDir, join(root, 'database', 'fixtures'));
-    writeFileSync(join(dirs.schemaDir, '005_api_logs.sql'), 'CREATE TABLE api_logs (log_id bigint PRIMARY KEY);\n');
+    writeFileSync(join(dirs.schemaDir, '006_api_logs.sql'), 'CREATE TABLE api_logs (log_id bigint PRIMARY KEY);\n');
     const result = await lint(root);
     rmSync(root, { recursive: true, force: true });
     expect(result.code).not.toBe(0);
     expect(result.output).toContain('prefer-robust-stmts');
-    expect(result.output).toContain('005_api_logs.sql');
+    expect(result.output).toContain('006_api_logs.sql');
   });
 });

@@ -54,7 +54,7 @@ describe('the stack in external-database mode (the default)', () => {
     expect(text).toHaveResourceWithProperties(ConfigMapV1, {
       metadata: { name: 'database-schema', namespace: 'gpu-controlplane', labels: { app: 'database-migration' } },
       data: Object.fromEntries(
-        ['001_users_and_keys.sql', '002_reservations.sql', '003_disks.sql', '004_gpu_types.sql'].map((n) => [n, file('schema', n)]),
+        ['001_users_and_keys.sql', '002_reservations.sql', '003_disks.sql', '004_gpu_types.sql', '005_users_and_keys_as_deployed.sql'].map((n) => [n, file('schema', n)]),
       ),
     });
     expect(text).toHaveResourceWithProperties(ConfigMapV1, {

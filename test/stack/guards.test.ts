@@ -25,17 +25,17 @@ describe('synth-time guards', () => {
   it('when one SQL file alone passes the ConfigMap limit, then synth refuses naming the file and its size, and writes nothing', async () => {
     const dirs = copyOfDatabaseFolders();
     const sql = `-- ${'x'.repeat(1_100_000)}\nSELECT 1;\n`;
-    writeFileSync(join(dirs.schemaDir, '005_huge.sql'), sql);
-    const size = Buffer.byteLength('005_huge.sql') + Buffer.byteLength(sql);
+    writeFileSync(join(dirs.schemaDir, '006_huge.sql'), sql);
+    const size = Buffer.byteLength('006_huge.sql') + Buffer.byteLength(sql);
     await expectRefusedWithNothingWritten(
       dirs,
-      `file schema/005_huge.sql = "${size} bytes": is larger than one ConfigMap may carry (1000000 bytes of key and value; Kubernetes refuses more than 1048576); split it into several files`,
+      `file schema/006_huge.sql = "${size} bytes": is larger than one ConfigMap may carry (1000000 bytes of key and value; Kubernetes refuses more than 1048576); split it into several files`,
     );
   });
 
   it('when files only together pass the limit, then the folder is split over several ConfigMaps instead of refused', async () => {
     const dirs = copyOfDatabaseFolders();
-    for (const n of [5, 6, 7]) writeFileSync(join(dirs.schemaDir, `00${n}_big.sql`), `-- ${'x'.repeat(400_000)}\nSELECT ${n};\n`);
+    for (const n of [6, 7, 8]) writeFileSync(join(dirs.schemaDir, `00${n}_big.sql`), `-- ${'x'.repeat(400_000)}\nSELECT ${n};\n`);
     const summary = await synthesize({ ...outputPlace(), ...dirs, runnerBytes: runnerBytes() });
     expect(summary.configMaps.map((c) => c.name)).toEqual(['database-schema', 'database-schema-2', 'database-fixtures', 'database-migration-runner']);
     for (const c of summary.configMaps) expect(c.bytes).toBeLessThanOrEqual(1_000_000);

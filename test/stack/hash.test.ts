@@ -48,7 +48,7 @@ describe('the Job name follows everything the Job applies, and nothing else', ()
 
   it('when a file is renamed (same bytes, same order), then the Job name changes', () => {
     const dirs = copyOfDatabaseFolders();
-    renameSync(join(dirs.schemaDir, '004_gpu_types.sql'), join(dirs.schemaDir, '005_gpu_types.sql'));
+    renameSync(join(dirs.schemaDir, '004_gpu_types.sql'), join(dirs.schemaDir, '004_gpu_type_settings.sql'));
     expect(synthesizedJob(dirs).name).not.toBe(base.name);
   });
 

@@ -87,7 +87,7 @@ describe('running what the stack synthesizes', () => {
     const { db, client } = await fresh();
     const dirs = copyOfDatabaseFolders();
     const old = await synthesizeToDisk(dirs);
-    writeFileSync(join(dirs.schemaDir, '005_extra.sql'), 'CREATE TABLE IF NOT EXISTS extra (id int);\n');
+    writeFileSync(join(dirs.schemaDir, '006_extra.sql'), 'CREATE TABLE IF NOT EXISTS extra (id int);\n');
     const current = await synthesizeToDisk(dirs);
     // The old Job's command with the new ConfigMaps' data: what a stale pod would see.
     const stale = { json: current.json, job: old.job };

@@ -118,6 +118,8 @@ export function jobsService(deps: { db: Db; queueName: string }) {
       const msgId = await sendMessage(deps.db, deps.queueName, {
         ...action,
         job_id: jobId,
+        // The platform's job processor reads reservation_id; its API sent both.
+        reservation_id: jobId,
         user_id: caller.username,
         username: caller.username,
         requested_at: new Date().toISOString(),

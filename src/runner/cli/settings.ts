@@ -44,7 +44,7 @@ export const USAGE = `Usage: gpu-dev-db <command> [options]
 
 Commands:
   apply    apply the bundle (schema, then fixtures) in one transaction, under the migration lock
-  status   what the database has applied, and how the files on disk differ from it
+  status   what the database has applied, how the files on disk differ from it, and drift (exit 11)
   plan     run the bundle in a transaction that is rolled back: schema changes, fixture rows, drift
   verify   the API's start-up check: required tables, columns and PGMQ
 
