@@ -57,8 +57,17 @@ export interface RecordedRun extends RunSummary {
   readonly files: readonly { folder: string; fileName: string; checksum: string }[];
 }
 
+/**
+ * Creates or completes the history tables, only when they are not as this runner makes them:
+ * the DDL would otherwise take ACCESS EXCLUSIVE on schema_migrations in every run, blocking
+ * `status` and `plan` readers until the run commits.
+ */
 export async function ensureHistoryTables(client: ClientBase): Promise<void> {
-  await client.query(CREATE_HISTORY);
+  const { rows } = await client.query<{ ready: boolean }>(
+    `SELECT to_regclass('schema_migration_files') IS NOT NULL
+        AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('schema_migrations') AND attname = 'drift_overridden' AND NOT attisdropped) AS ready`,
+  );
+  if (!rows[0].ready) await client.query(CREATE_HISTORY);
 }
 
 export async function recordRun(

@@ -101,6 +101,16 @@ describe('gpu-dev-db apply on the product bundle', () => {
     const row = await client.query(`SELECT total_cluster_gpus FROM gpu_types WHERE gpu_type = 'h100'`);
     expect(row.rows).toEqual([{ total_cluster_gpus: 32 }]);
   });
+
+  it('when the history was written by an older runner (no drift_overridden column), then the next run completes it and records', async () => {
+    await client.query('ALTER TABLE schema_migrations DROP COLUMN drift_overridden');
+    const dirs = copyOfDatabaseFolders();
+    writeFileSync(join(dirs.fixturesDir, '001_initial_gpu_types.sql'), '\n-- touched\n', { flag: 'a' });
+    const result = await apply([], dirs);
+    expect(result.code).toBe(0);
+    const { rows } = await client.query('SELECT drift_overridden FROM schema_migrations ORDER BY run_id DESC LIMIT 1');
+    expect(rows).toEqual([{ drift_overridden: false }]);
+  });
 });
 
 describe('gpu-dev-db apply when a statement fails', () => {
