@@ -113,19 +113,21 @@ describe('what a file sets lasts for that file only', () => {
   });
   afterEach(() => db.drop());
 
-  it('when a file sets SET LOCAL lock_timeout, search_path and work_mem, then the next file starts from the runner\'s own values', async () => {
+  it('when a file sets SET LOCAL lock_timeout, search_path, work_mem and a custom setting, then the next file starts from the runner\'s own values', async () => {
     const dirs = bundleWith({
-      'schema/006_patient.sql': "SET LOCAL lock_timeout = '1min';\nSET LOCAL search_path = pg_catalog;\nSET LOCAL work_mem = '77MB';\nSELECT 1;\n",
+      'schema/006_patient.sql':
+        "SET LOCAL lock_timeout = '1min';\nSET LOCAL search_path = pg_catalog;\nSET LOCAL work_mem = '77MB';\nSELECT set_config('app.mode', 'x', true);\n",
       'schema/007_probe.sql':
-        "CREATE TABLE IF NOT EXISTS public.probe AS SELECT current_setting('lock_timeout') AS lock_timeout, current_setting('search_path') AS search_path, current_setting('work_mem') AS work_mem, current_user::text AS who;\n",
+        "CREATE TABLE IF NOT EXISTS public.probe AS SELECT current_setting('lock_timeout') AS lock_timeout, current_setting('search_path') AS search_path, current_setting('work_mem') AS work_mem, current_setting('app.mode', true) AS custom, current_user::text AS who;\n",
       // The last fixture's SET LOCAL must not blind the drift check to the product's tables.
       'fixtures/002_last.sql': 'SET LOCAL search_path = pg_catalog;\nSELECT 1;\n',
     });
     const result = await runRunner(['apply', ...folderArgs(dirs), '--lock-timeout', '2s'], { DATABASE_URL: db.url });
     expect(result.stderr).not.toContain('drift');
+    expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    const { rows } = await client.query('SELECT lock_timeout, search_path, work_mem, who = session_user AS same_user FROM probe');
-    expect(rows).toEqual([{ lock_timeout: '2s', search_path: '"$user", public', work_mem: '4MB', same_user: true }]);
+    const { rows } = await client.query('SELECT lock_timeout, search_path, work_mem, custom, who = session_user AS same_user FROM probe');
+    expect(rows).toEqual([{ lock_timeout: '2s', search_path: '"$user", public', work_mem: '4MB', custom: '', same_user: true }]);
   });
 });
 
