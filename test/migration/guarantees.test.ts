@@ -24,15 +24,26 @@ function bundleWith(extra: Record<string, string>): Dirs {
   return dirs;
 }
 
-describe('statements that would break the run are refused before connecting', () => {
-  let db: TestDatabase;
-  let client: Client;
-  beforeAll(async () => {
-    db = await createTestDatabase('refuse');
+/** A fresh database and a client on it, for each test of the block or shared by all of them; dropped after. */
+function emptyDatabase(prefix: string, scope: 'each' | 'all', prepare?: (db: TestDatabase) => Promise<void>): { db: () => TestDatabase; client: () => Client } {
+  let db: TestDatabase | undefined;
+  let client: Client | undefined;
+  (scope === 'each' ? beforeEach : beforeAll)(async () => {
+    db = await createTestDatabase(prefix);
     client = await db.connect();
-    await applyProductSchema(db);
+    await prepare?.(db);
   });
-  afterAll(() => db.drop());
+  (scope === 'each' ? afterEach : afterAll)(() => db?.drop());
+  return { db: () => db as TestDatabase, client: () => client as Client };
+}
+
+/** The same, with the product bundle applied, as a deployed database has it. */
+function appliedDatabase(prefix: string, scope: 'each' | 'all'): ReturnType<typeof emptyDatabase> {
+  return emptyDatabase(prefix, scope, applyProductSchema);
+}
+
+describe('statements that would break the run are refused before connecting', () => {
+  const { db, client } = appliedDatabase('refuse', 'all');
 
   const NO_TX = '-- migration: no-transaction\n';
   const cases: [string, Record<string, string>, string][] = [
@@ -61,21 +72,21 @@ describe('statements that would break the run are refused before connecting', ()
   ];
 
   it.each(cases)('when a file has %s, then apply and plan exit 3 naming file, line, column and the remedy, and the database is unchanged', async (_, files, message) => {
-    const before = await snapshot(client);
+    const before = await snapshot(client());
     const dirs = bundleWith(files);
     for (const command of ['apply', 'plan']) {
-      const result = await runRunner([command, ...folderArgs(dirs)], { DATABASE_URL: db.url });
+      const result = await runRunner([command, ...folderArgs(dirs)], { DATABASE_URL: db().url });
       expect({ command, code: result.code }).toEqual({ command, code: 3 });
       expect(result.stderr).toContain(message);
       expect(result.stderr).toContain('exit code 3 (badInput)');
     }
-    expect(await snapshot(client)).toBe(before);
+    expect(await snapshot(client())).toBe(before);
   });
 
   it('when a file is a symbolic link out of the folder, then exit 3 names it and nothing of the target is read', async () => {
     const dirs = copyOfDatabaseFolders();
     symlinkSync('/etc/passwd', join(dirs.schemaDir, '006_passwd.sql'));
-    const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url });
+    const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db().url });
     expect(result.code).toBe(3);
     expect(result.stderr).toContain(`${join(dirs.schemaDir, '006_passwd.sql')}: is a symbolic link to /etc/passwd, outside the folder; bundle files must be inside it (nothing of the target was read)`);
     expect(result.stderr).not.toContain('root:');
@@ -84,7 +95,7 @@ describe('statements that would break the run are refused before connecting', ()
   it('when a file is a dangling symbolic link, then exit 3 names it, without a stack trace', async () => {
     const dirs = copyOfDatabaseFolders();
     symlinkSync(join(dirs.root, 'gone.sql'), join(dirs.fixturesDir, '002_gone.sql'));
-    const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url });
+    const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db().url });
     expect(result.code).toBe(3);
     expect(result.stderr).toContain(`${join(dirs.fixturesDir, '002_gone.sql')}: is a symbolic link to something that does not exist; fix or remove the link`);
     expect(result.stderr).not.toMatch(/\n\s+at /);
@@ -98,20 +109,14 @@ describe('statements that would break the run are refused before connecting', ()
     copyFileSync(join(dirs.fixturesDir, name), join(linked, '..2026_12_01', name));
     symlinkSync('..2026_12_01', join(linked, '..data'));
     symlinkSync(join('..data', name), join(linked, name));
-    const result = await runRunner(['apply', '--schema-dir', dirs.schemaDir, '--fixtures-dir', linked], { DATABASE_URL: db.url });
+    const result = await runRunner(['apply', '--schema-dir', dirs.schemaDir, '--fixtures-dir', linked], { DATABASE_URL: db().url });
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('was already applied');
   });
 });
 
 describe('what a file sets lasts for that file only', () => {
-  let db: TestDatabase;
-  let client: Client;
-  beforeEach(async () => {
-    db = await createTestDatabase('local');
-    client = await db.connect();
-  });
-  afterEach(() => db.drop());
+  const { db, client } = emptyDatabase('local', 'each');
 
   it('when a file sets SET LOCAL lock_timeout, search_path, work_mem and a custom setting, then the next file starts from the runner\'s own values', async () => {
     const dirs = bundleWith({
@@ -122,68 +127,54 @@ describe('what a file sets lasts for that file only', () => {
       // The last fixture's SET LOCAL must not blind the drift check to the product's tables.
       'fixtures/002_last.sql': 'SET LOCAL search_path = pg_catalog;\nSELECT 1;\n',
     });
-    const result = await runRunner(['apply', ...folderArgs(dirs), '--lock-timeout', '2s'], { DATABASE_URL: db.url });
+    const result = await runRunner(['apply', ...folderArgs(dirs), '--lock-timeout', '2s'], { DATABASE_URL: db().url });
     expect(result.stderr).not.toContain('drift');
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    const { rows } = await client.query('SELECT lock_timeout, search_path, work_mem, custom, who = session_user AS same_user FROM probe');
+    const { rows } = await client().query('SELECT lock_timeout, search_path, work_mem, custom, who = session_user AS same_user FROM probe');
     expect(rows).toEqual([{ lock_timeout: '2s', search_path: '"$user", public', work_mem: '4MB', custom: '', same_user: true }]);
   });
 });
 
 describe('what the rules cannot see, the run\'s guard catches', () => {
-  let db: TestDatabase;
-  let client: Client;
-  beforeEach(async () => {
-    db = await createTestDatabase('guard');
-    client = await db.connect();
-    await applyProductSchema(db);
-  });
-  afterEach(() => db.drop());
+  const { db, client } = appliedDatabase('guard', 'each');
 
   it('when dynamic SQL releases the migration lock, then apply and plan exit 12, roll back, and say so', async () => {
     const dirs = bundleWith({
       'schema/006_unlock.sql': 'CREATE TABLE IF NOT EXISTS sneaky (id int);\nDO $$ BEGIN EXECUTE \'SELECT pg_advisory_unlock_all()\'; END $$;\n',
     });
-    const before = await snapshot(client);
+    const before = await snapshot(client());
     for (const [command, rolledBack] of [['apply', 'The run was rolled back: the database is as it was before'], ['plan', 'The plan was rolled back: the database is unchanged']]) {
-      const result = await runRunner([command, ...folderArgs(dirs)], { DATABASE_URL: db.url });
+      const result = await runRunner([command, ...folderArgs(dirs)], { DATABASE_URL: db().url });
       expect(result.code).toBe(12);
       expect(result.stderr).toContain('after schema/006_unlock.sql ran, this runner no longer held the migration lock');
       expect(result.stderr).toContain(rolledBack);
       expect(result.stderr).toContain('exit code 12 (guardFailed)');
     }
-    expect(await snapshot(client)).toBe(before);
+    expect(await snapshot(client())).toBe(before);
   });
 
   it('when dynamic SQL changes the role, then apply exits 12 and nothing is owned by that role', async () => {
-    const role = `other_${db.name}`;
-    await client.query(`CREATE ROLE ${role}`);
+    const role = `other_${db().name}`;
+    await client().query(`CREATE ROLE ${role}`);
     try {
-      await client.query(`GRANT CREATE ON SCHEMA public TO ${role}`);
+      await client().query(`GRANT CREATE ON SCHEMA public TO ${role}`);
       const dirs = bundleWith({ 'schema/006_role.sql': `DO $$ BEGIN EXECUTE 'SET ROLE ${role}'; END $$;\nCREATE TABLE IF NOT EXISTS owned_by_other (id int);\n` });
-      const before = await snapshot(client);
-      const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url });
+      const before = await snapshot(client());
+      const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db().url });
       expect(result.code).toBe(12);
       expect(result.stderr).toMatch(new RegExp(`after schema/006_role.sql ran, the session ran as ${role} \\(session user \\w+\\) instead of \\w+`));
       expect(result.stderr).toContain('The run was rolled back: the database is as it was before');
-      expect(await snapshot(client)).toBe(before);
+      expect(await snapshot(client())).toBe(before);
     } finally {
-      await client.query(`REVOKE ALL ON SCHEMA public FROM ${role}`);
-      await client.query(`DROP ROLE ${role}`);
+      await client().query(`REVOKE ALL ON SCHEMA public FROM ${role}`);
+      await client().query(`DROP ROLE ${role}`);
     }
   });
 });
 
 describe('statements PostgreSQL accepts, the runner splits as PostgreSQL does', () => {
-  let db: TestDatabase;
-  let client: Client;
-  beforeAll(async () => {
-    db = await createTestDatabase('split');
-    client = await db.connect();
-    await applyProductSchema(db);
-  });
-  afterAll(() => db.drop());
+  const { db, client } = appliedDatabase('split', 'all');
 
   const tricky = [
     'CREATE OR REPLACE FUNCTION atomic_total() RETURNS integer LANGUAGE sql',
@@ -200,46 +191,39 @@ describe('statements PostgreSQL accepts, the runner splits as PostgreSQL does', 
 
   it('when a file has BEGIN ATOMIC, a two-action rule and a non-ASCII dollar tag, then apply and plan run it, and an error after them names its real line', async () => {
     const good = bundleWith({ 'schema/006_tricky.sql': tricky.join('\n') });
-    const plan = await runRunner(['plan', ...folderArgs(good)], { DATABASE_URL: db.url });
+    const plan = await runRunner(['plan', ...folderArgs(good)], { DATABASE_URL: db().url });
     expect(plan.stderr).not.toContain('ERROR');
     expect(plan.code).toBe(0);
-    expect((await runRunner(['apply', ...folderArgs(good)], { DATABASE_URL: db.url })).code).toBe(0);
-    await client.query('INSERT INTO audit_a VALUES (10)');
-    expect((await client.query('SELECT n FROM audit_b ORDER BY n')).rows).toEqual([{ n: 10 }, { n: 11 }]);
-    expect((await client.query('SELECT atomic_total() AS n')).rows).toEqual([{ n: 10 }]);
+    expect((await runRunner(['apply', ...folderArgs(good)], { DATABASE_URL: db().url })).code).toBe(0);
+    await client().query('INSERT INTO audit_a VALUES (10)');
+    expect((await client().query('SELECT n FROM audit_b ORDER BY n')).rows).toEqual([{ n: 10 }, { n: 11 }]);
+    expect((await client().query('SELECT atomic_total() AS n')).rows).toEqual([{ n: 10 }]);
 
     const bad = bundleWith({ 'schema/006_tricky.sql': tricky.join('\n'), 'schema/007_after.sql': `${tricky.join('\n')}SELECT 1/0;\n` });
-    const before = await snapshot(client);
-    const result = await runRunner(['apply', ...folderArgs(bad)], { DATABASE_URL: db.url });
+    const before = await snapshot(client());
+    const result = await runRunner(['apply', ...folderArgs(bad)], { DATABASE_URL: db().url });
     expect(result.code).toBe(7);
     expect(result.stderr).toContain('schema/007_after.sql line 10, column 1: division by zero (SQLSTATE 22012)');
     expect(result.stderr).toContain('statement 6 of 6, from line 10');
-    expect(await snapshot(client)).toBe(before);
+    expect(await snapshot(client())).toBe(before);
   });
 });
 
 describe('when a runner hangs inside its transaction (SIGSTOP)', () => {
-  let db: TestDatabase;
-  let client: Client;
-  beforeAll(async () => {
-    db = await createTestDatabase('frozen');
-    client = await db.connect();
-    await applyProductSchema(db);
-  });
-  afterAll(() => db.drop());
+  const { db, client } = appliedDatabase('frozen', 'all');
 
   it('then its session, the migration lock and its table locks end within the idle timeout, and the next runner applies', async () => {
     const dirs = bundleWith({ 'schema/006_hold.sql': 'LOCK TABLE reservations IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(1);\n' });
-    const frozen = spawnRunner(['apply', ...folderArgs(dirs), '--idle-timeout', '2s'], { DATABASE_URL: db.url });
+    const frozen = spawnRunner(['apply', ...folderArgs(dirs), '--idle-timeout', '2s'], { DATABASE_URL: db().url });
     try {
       await waitFor('the runner to hold reservations', async () => {
-        const { rows } = await client.query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(1)%' AND state = 'active' AND pid <> pg_backend_pid()`);
+        const { rows } = await client().query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(1)%' AND state = 'active' AND pid <> pg_backend_pid()`);
         return rows.length === 1;
       });
       frozen.child.kill('SIGSTOP');
       const stoppedAt = Date.now();
       const held = async () =>
-        (await client.query(
+        (await client().query(
           `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
             WHERE a.application_name LIKE 'gpu-dev-db%' AND (l.locktype = 'advisory' OR l.relation = 'reservations'::regclass)`,
         )).rows[0].n;
@@ -247,9 +231,9 @@ describe('when a runner hangs inside its transaction (SIGSTOP)', () => {
       // pg_sleep(1) ends, the session sits idle in its transaction, and 2 s later PostgreSQL ends it.
       await waitFor('the frozen runner\'s locks to be freed', async () => (await held()) === 0, 20_000);
       expect(Date.now() - stoppedAt).toBeGreaterThan(2000);
-      const next = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url });
+      const next = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db().url });
       expect(next.code).toBe(0);
-      expect((await client.query('SELECT count(*)::int AS n FROM schema_migrations WHERE bundle_hash = $1', [/bundle ([0-9a-f]{64})/.exec(next.stdout)?.[1]])).rows[0].n).toBe(1);
+      expect((await client().query('SELECT count(*)::int AS n FROM schema_migrations WHERE bundle_hash = $1', [/bundle ([0-9a-f]{64})/.exec(next.stdout)?.[1]])).rows[0].n).toBe(1);
     } finally {
       frozen.child.kill('SIGKILL');
       await frozen.result;
