@@ -1,10 +1,12 @@
 import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { literalValue } from '../stack/terraform-literals';
 
 /**
  * Runs what the stack synthesized the way the cluster would, from cdk.tf.json alone: the
  * Job's command, args, env and volume mounts, and the ConfigMaps' data. `npm run local` and
- * the stack's tests both use it, so "it ran locally" means "the Job's bytes ran".
+ * the stack's tests both use it, so "it ran locally" means "the Job's bytes ran". Strings are
+ * read as Terraform reads them (escapes undone; an unescaped `${` is an error).
  */
 
 /** The parts of cdk.tf.json this reads. */
@@ -45,7 +47,12 @@ function layOutLikeKubelet(dir: string, data: Record<string, string>, mode: numb
 
 /** Lays the pod's volumes out under `root`, one folder per mount; a projected volume merges its sources. */
 function mountVolumes({ json, job }: SynthesizedJob, root: string): (path: string) => string {
-  const configMaps = new Map(Object.values(json.resource.kubernetes_config_map_v1).map((cm: any) => [cm.metadata.name, cm.data ?? {}]));
+  const configMaps = new Map(
+    Object.values(json.resource.kubernetes_config_map_v1).map((cm: any) => [
+      cm.metadata.name,
+      Object.fromEntries(Object.entries((cm.data ?? {}) as Record<string, string>).map(([key, value]) => [literalValue(key), literalValue(value)])),
+    ]),
+  );
   const pod = job.spec.template.spec;
   const mounts: { mount_path: string; name: string }[] = pod.container[0].volume_mount;
   for (const volume of pod.volume) {
@@ -76,10 +83,10 @@ export function jobProcess(
 ): { args: string[]; env: Record<string, string> } {
   const [container] = synthesized.job.spec.template.spec.container;
   const env = Object.fromEntries(
-    container.env.map((e: any) => [e.name, e.value_from ? secret[e.value_from.secret_key_ref.key] : (resolved[e.name] ?? e.value)]),
+    container.env.map((e: any) => [e.name, e.value_from ? secret[e.value_from.secret_key_ref.key] : (resolved[e.name] ?? literalValue(e.value))]),
   );
   const inPod = mountVolumes(synthesized, podRoot);
   const [program, ...commandArgs] = container.command as string[];
   if (program !== 'node') throw new Error(`the Job's command is ${program}, not node: it cannot run here`);
-  return { args: [...commandArgs, ...(container.args as string[])].map(inPod), env };
+  return { args: [...commandArgs, ...(container.args as string[])].map(literalValue).map(inPod), env };
 }

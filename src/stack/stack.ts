@@ -1,12 +1,13 @@
 import { NamespaceV1 } from '@cdktf/provider-kubernetes/lib/namespace-v1';
 import { KubernetesProvider } from '@cdktf/provider-kubernetes/lib/provider';
-import { LocalBackend, S3Backend, TerraformOutput, TerraformStack } from 'cdktf';
+import { Aspects, LocalBackend, S3Backend, TerraformOutput, TerraformStack } from 'cdktf';
 import type { Construct } from 'constructs';
 import { posix } from 'node:path';
 import { containerResources, DEFAULTS, settingName, type StackConfig } from './config';
 import { ApiService } from './constructs/api-service';
 import { DatabaseMigration, type DatabaseMigrationProps } from './constructs/database-migration';
 import { ManagedPostgres } from './constructs/managed-postgres';
+import { TemplateLiteralEscaping } from './terraform-literals';
 import { renameProps } from './validation';
 
 export interface GpuDevStackProps {
@@ -107,6 +108,9 @@ export class GpuDevStack extends TerraformStack {
       resources: containerResources(config, 'api'),
       migration: this.migration,
     });
+
+    // At synth, over every element: nothing literal of ours is ever evaluated by Terraform.
+    Aspects.of(this).add(new TemplateLiteralEscaping());
 
     new TerraformOutput(this, 'migration_job', { value: this.migration.jobName, description: 'name of the migration Job: kubectl logs -n <namespace> job/<name>' });
     new TerraformOutput(this, 'bundle_hash', { value: this.migration.bundle.hash, description: 'sha256 of the SQL bundle and the runner the Job applied' });

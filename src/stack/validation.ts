@@ -206,3 +206,26 @@ export function propNames<Props>(construct: IConstruct, kind: string) {
 export function resourcesProp(subject: string, given: ContainerResources | undefined, fallback: ContainerResources): ContainerResources {
   return given === undefined ? fallback : checkResources(given, (field) => `${subject}.${field}`);
 }
+
+/**
+ * Why a literal text cannot reach the cluster unchanged through Terraform, or undefined when it
+ * can (terraform-literals.ts escapes the rest). Terraform normalizes every string to Unicode NFC,
+ * so text in another normal form would arrive with other bytes (and the bundle hash would no
+ * longer match); and text holding cdktf's own token marker would be read by cdktf as a reference.
+ */
+export function unrepresentable(text: string): { readonly index: number; readonly rule: string } | undefined {
+  if (Token.isUnresolved(text)) {
+    return {
+      index: Math.max(0, text.search(/[$#&]\{TfToken\[/)),
+      rule: 'holds cdktf\'s token marker "${TfToken[…]}", which cdktf would read as a reference: write it another way (e.g. split the string)',
+    };
+  }
+  const normalized = text.normalize('NFC');
+  if (normalized === text) return undefined;
+  let index = 0;
+  while (index < text.length && text[index] === normalized[index]) index++;
+  return {
+    index,
+    rule: 'is not in Unicode normal form NFC: Terraform normalizes every string to NFC, so the cluster would get other bytes than the file (and the bundle hash would not match); save the file NFC-normalized',
+  };
+}

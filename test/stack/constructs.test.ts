@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../src/build/repository';
 import { Duration } from '../../src/kernel/duration';
+import { escapeTemplate } from '../../src/stack/terraform-literals';
 import { ApiService } from '../../src/stack/constructs/api-service';
 import { DatabaseMigration } from '../../src/stack/constructs/database-migration';
 import { ManagedPostgres } from '../../src/stack/constructs/managed-postgres';
@@ -49,8 +50,8 @@ describe('the stack in external-database mode (the default)', () => {
     expect(json.output).toMatchObject({ migration_job: { value: job.metadata.name }, bundle_hash: { value: hash } });
   });
 
-  it('when synthesized, then each SQL file is one key of its ConfigMap, holding the file text, and the runner is its own ConfigMap', () => {
-    const file = (folder: string, name: string) => readFileSync(join(REPO_ROOT, 'database', folder, name), 'utf8');
+  it('when synthesized, then each SQL file is one key of its ConfigMap, holding the file text (escaped for Terraform), and the runner is its own ConfigMap', () => {
+    const file = (folder: string, name: string) => escapeTemplate(readFileSync(join(REPO_ROOT, 'database', folder, name), 'utf8'));
     expect(text).toHaveResourceWithProperties(ConfigMapV1, {
       metadata: { name: 'database-schema', namespace: 'gpu-controlplane', labels: { app: 'database-migration' } },
       data: Object.fromEntries(
@@ -63,7 +64,7 @@ describe('the stack in external-database mode (the default)', () => {
     });
     expect(text).toHaveResourceWithProperties(ConfigMapV1, {
       metadata: objectContaining({ name: 'database-migration-runner' }),
-      data: { 'gpu-dev-db.js': runnerBytes().toString('utf8') },
+      data: { 'gpu-dev-db.js': escapeTemplate(runnerBytes().toString('utf8')) },
     });
   });
 

@@ -50,3 +50,10 @@ export function addressOf(json: SynthesizedJson, type: string, name: string): st
   if (!entry) throw new Error(`no ${type} named ${name}`);
   return `${type}.${entry[0]}`;
 }
+
+/** SQL whose comments and strings hold every template introduction Terraform knows, and its escape. */
+export const TEMPLATE_SQL = [
+  '-- ${x} is no interpolation, %{ if true }nor a directive%{ endif }, and $${y} stays doubled',
+  "SELECT '${x}' AS a, '%{ if }' AS b, '$${y}' AS c, '%%{z}' AS d, $body$ ${$}%{%} $body$ AS e;",
+  '',
+].join('\n');

@@ -4,6 +4,7 @@ import type { ITerraformDependable } from 'cdktf';
 import { Construct } from 'constructs';
 import { DATABASE_FOLDERS } from '../../build/repository';
 import { displayName, readBundle, sha256Hex, type Bundle, type BundleFile, type Folder } from '../../kernel/bundle';
+import { lineAndColumn } from '../../kernel/sql-split';
 import { Duration } from '../../kernel/duration';
 import { ExitCode } from '../../kernel/exit-codes';
 import {
@@ -20,6 +21,7 @@ import {
   wholeSeconds,
   type ContainerResources,
   type PropSpecs,
+  unrepresentable,
 } from '../validation';
 import {
   BUNDLE_HASH_ANNOTATION,
@@ -272,6 +274,11 @@ function shardFolder(folder: Folder, files: readonly BundleFile[], limit: number
 
 function shard(name: string, entries: readonly { key: string; value: string; label: string }[], limit: number): ConfigMapShard {
   for (const { key, value, label } of entries) {
+    const broken = unrepresentable(value);
+    if (broken) {
+      const { line, column } = lineAndColumn(value, broken.index);
+      throw new InvalidValueError(`${label} line ${line} column ${column}`, value.slice(broken.index, broken.index + 24), broken.rule);
+    }
     const size = entrySize(key, value);
     if (size > limit) {
       throw new InvalidValueError(
