@@ -1,33 +1,34 @@
 #!/usr/bin/env bash
 # Builds the offline cluster toolchain (OpenTofu; the Kubernetes API server, controller manager,
-# scheduler and kubectl; etcd; kwok and kwokctl) from the pinned wrapper Go modules under
-# scripts/cluster-toolchain/, once, into a cache folder outside the checkout:
+# scheduler and kubectl; etcd; kwok and kwokctl) from the pinned wrapper Go modules beside this
+# script, once, into a cache folder outside the checkout:
 #
-#   ${GPU_DEV_TOOLCHAIN_DIR:-$HOME/.cache/gpu-dev-toolchain}/<key>/
-#     bin/                 the binaries
-#     tofurc               OpenTofu CLI config (TF_CLI_CONFIG_FILE): hashicorp/kubernetes from providers/
-#     providers/           filesystem mirror, unpacked layout (only when a provider binary was given)
-#     kwokctl.yaml         kwokctl config: binary runtime, these binaries, 127.0.0.1 only
-#     kwok-stages.yaml     kwok's default Stages plus its chaos stages (container failure, exit code)
+#   ${GPU_DEV_TOOLCHAIN_DIR:-$HOME/.cache/gpu-dev-toolchain}/
+#     <key>/bin/               the binaries
+#     <key>/tofurc             OpenTofu CLI config (TF_CLI_CONFIG_FILE): the providers from ../providers
+#     <key>/kwokctl.yaml       kwokctl config: binary runtime, these binaries, 127.0.0.1 only
+#     <key>/kwok-stages.yaml   kwok's default Stages plus its chaos stages (container failure, exit code)
+#     providers/               filesystem mirror of Terraform providers, unpacked layout; beside the
+#                              keys, so a change of the toolchain never loses it
 #
 # <key> is a short hash of versions.env, the wrapper go.mod/go.sum files and this script, so a
 # version or build-flag change builds into a new folder (quickly: the Go build cache is kept) and
 # an unchanged one is reused. Each piece is built to a temporary folder, moved into place, then
 # marked done; a piece already done is skipped.
 #
-#   scripts/cluster-toolchain.sh              build what is missing; progress on stderr; the last
-#                                             stdout line is the absolute path of <key>
-#   scripts/cluster-toolchain.sh --print-dir  print that path without building; exit 0 when every
-#                                             piece is there, 1 when not
+#   test/cluster/toolchain/build.sh              build what is missing; progress on stderr; the
+#                                                last stdout line is the absolute path of <key>
+#   test/cluster/toolchain/build.sh --print-dir  print that path without building; exit 0 when
+#                                                every piece is there, 1 when not
 #
-# The Terraform provider hashicorp/kubernetes cannot be built here (the Go module proxy refuses
-# its module; see scripts/cluster-toolchain/README.md). Given a binary of it in
-# GPU_DEV_PROVIDER_KUBERNETES_BIN, the script copies it into the filesystem mirror that
-# <key>/tofurc points OpenTofu at; without one it says so and goes on.
+# The Terraform providers hashicorp/kubernetes and hashicorp/random are not built here: no
+# registry these machines reach serves them (README.md). Given a binary of one in
+# GPU_DEV_PROVIDER_KUBERNETES_BIN, GPU_DEV_PROVIDER_KUBERNETES_V3_BIN or GPU_DEV_PROVIDER_RANDOM_BIN,
+# the script copies it into the mirror; a binary already there stays. Without one it says so.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-src="$here/cluster-toolchain"
+src="$here"
 
 log() { printf '[cluster-toolchain] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -42,7 +43,7 @@ esac
 
 # shellcheck source=cluster-toolchain/versions.env
 . "$src/versions.env"
-for v in OPENTOFU_VERSION PROVIDER_KUBERNETES_VERSION KUBERNETES_VERSION KUBERNETES_STAGING_VERSION ETCD_VERSION KWOK_VERSION; do
+for v in OPENTOFU_VERSION PROVIDER_KUBERNETES_VERSION PROVIDER_KUBERNETES_V3_VERSION PROVIDER_RANDOM_VERSION KUBERNETES_VERSION KUBERNETES_STAGING_VERSION ETCD_VERSION KWOK_VERSION; do
   [[ -n "${!v:-}" ]] || die "versions.env does not set $v"
 done
 
@@ -56,7 +57,7 @@ expect() { # piece module version
   local got
   got=$(required "$src/$1/go.mod" "$2")
   if [[ "$got" != "$3" ]]; then
-    log "scripts/cluster-toolchain/$1/go.mod requires $2 ${got:-(nothing)}, versions.env says $3"
+    log "test/cluster/toolchain/$1/go.mod requires $2 ${got:-(nothing)}, versions.env says $3"
     mismatch=1
   fi
 }
@@ -69,7 +70,7 @@ bad_staging=$(awk -v want="$KUBERNETES_STAGING_VERSION" '
   $2 == "=>" && $1 ~ /^k8s\.io\// && $4 != want { print $1 " => " $3 " " $4 }
   $1 == "replace" && $3 == "=>" && $2 ~ /^k8s\.io\// && $5 != want { print $2 " => " $4 " " $5 }' "$src/kubernetes/go.mod")
 if [[ -n "$bad_staging" ]]; then
-  log "scripts/cluster-toolchain/kubernetes/go.mod replaces staging modules at a version other than KUBERNETES_STAGING_VERSION=$KUBERNETES_STAGING_VERSION:"
+  log "test/cluster/toolchain/kubernetes/go.mod replaces staging modules at a version other than KUBERNETES_STAGING_VERSION=$KUBERNETES_STAGING_VERSION:"
   sed 's/^/  /' <<<"$bad_staging" >&2
   mismatch=1
 fi
@@ -81,7 +82,7 @@ k8s_minor_patch=${KUBERNETES_VERSION#v1.}
 # --- the cache folder ------------------------------------------------------------------------------
 key=$(
   {
-    echo "== cluster-toolchain.sh"; cat "${BASH_SOURCE[0]}"
+    echo "== build.sh"; cat "${BASH_SOURCE[0]}"
     for f in versions.env tofu/go.mod tofu/go.sum kubernetes/go.mod kubernetes/go.sum etcd/go.mod etcd/go.sum kwok/go.mod kwok/go.sum; do
       echo "== $f"; cat "$src/$f"
     done
@@ -107,9 +108,9 @@ is_done() { # piece
   local b
   for b in $(binaries_of "$1"); do [[ -x "$dir/bin/$b" ]] || return 1; done
 }
-provider_rel="hashicorp/kubernetes/$PROVIDER_KUBERNETES_VERSION/linux_amd64/terraform-provider-kubernetes_v$PROVIDER_KUBERNETES_VERSION"
-provider_present() {
-  [[ -x "$dir/providers/registry.opentofu.org/$provider_rel" && -x "$dir/providers/registry.terraform.io/$provider_rel" ]]
+providers="$root/providers"
+provider_path() { # host name version
+  echo "$providers/$1/hashicorp/$2/$3/linux_amd64/terraform-provider-$2_v$3"
 }
 
 if [[ $mode == print ]]; then
@@ -168,7 +169,7 @@ build_piece() { # piece
     local stages
     stages=$(cd "$src/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage
     {
-      echo "# kwok $KWOK_VERSION Stages (copied from the sigs.k8s.io/kwok module by scripts/cluster-toolchain.sh):"
+      echo "# kwok $KWOK_VERSION Stages (copied from the sigs.k8s.io/kwok module by test/cluster/toolchain/build.sh):"
       echo "# kwokctl's defaults (node-initialize, node-heartbeat-with-lease, pod-ready, pod-complete, pod-delete)"
       echo "# plus the chaos stages pod-container-running-failed and pod-init-container-running-failed."
       for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
@@ -193,36 +194,43 @@ for p in "${pieces[@]}"; do
   fi
 done
 
-# --- the provider and the OpenTofu CLI config --------------------------------------------------
-if provider_present; then
-  log "provider hashicorp/kubernetes $PROVIDER_KUBERNETES_VERSION: present"
-elif [[ -n "${GPU_DEV_PROVIDER_KUBERNETES_BIN:-}" ]]; then
-  [[ -x "$GPU_DEV_PROVIDER_KUBERNETES_BIN" ]] || die "GPU_DEV_PROVIDER_KUBERNETES_BIN=$GPU_DEV_PROVIDER_KUBERNETES_BIN is not an executable file"
-  for host in registry.opentofu.org registry.terraform.io; do
-    mkdir -p "$(dirname "$dir/providers/$host/$provider_rel")"
-    cp "$GPU_DEV_PROVIDER_KUBERNETES_BIN" "$dir/.tmp/provider"
-    chmod 0755 "$dir/.tmp/provider"
-    mv -f "$dir/.tmp/provider" "$dir/providers/$host/$provider_rel"
-  done
-  log "provider hashicorp/kubernetes $PROVIDER_KUBERNETES_VERSION: copied from $GPU_DEV_PROVIDER_KUBERNETES_BIN"
-else
-  log "warning: no hashicorp/kubernetes $PROVIDER_KUBERNETES_VERSION provider binary: it cannot be built offline here"
-  log "         (the Go module proxy refuses github.com/hashicorp/terraform-provider-kubernetes@$PROVIDER_KUBERNETES_GO_VERSION);"
-  log "         tofu init needs one: set GPU_DEV_PROVIDER_KUBERNETES_BIN to a terraform-provider-kubernetes_v$PROVIDER_KUBERNETES_VERSION and run again"
-fi
+# --- the providers and the OpenTofu CLI config -------------------------------------------------
+mirror_provider() { # name version variable-naming-a-binary
+  local name=$1 version=$2 variable=$3 host target
+  local bin=${!variable:-}
+  if [[ -n "$bin" ]]; then
+    [[ -x "$bin" ]] || die "$variable=$bin is not an executable file"
+    for host in registry.opentofu.org registry.terraform.io; do
+      target=$(provider_path "$host" "$name" "$version")
+      mkdir -p "$(dirname "$target")"
+      cp "$bin" "$target.tmp" && chmod 0755 "$target.tmp" && mv -f "$target.tmp" "$target"
+    done
+    log "provider hashicorp/$name $version: copied from $variable"
+  elif [[ -x "$(provider_path registry.opentofu.org "$name" "$version")" && -x "$(provider_path registry.terraform.io "$name" "$version")" ]]; then
+    log "provider hashicorp/$name $version: present in $providers"
+  else
+    log "warning: no hashicorp/$name $version provider binary in $providers: no registry here serves it;"
+    log "         set $variable to a terraform-provider-${name}_v$version built from its public source and run again"
+  fi
+}
+mirror_provider kubernetes "$PROVIDER_KUBERNETES_VERSION" GPU_DEV_PROVIDER_KUBERNETES_BIN
+mirror_provider kubernetes "$PROVIDER_KUBERNETES_V3_VERSION" GPU_DEV_PROVIDER_KUBERNETES_V3_BIN
+mirror_provider random "$PROVIDER_RANDOM_VERSION" GPU_DEV_PROVIDER_RANDOM_BIN
 
-# OpenTofu reads the provider from the unpacked filesystem mirror only: no registry is contacted
-# for hashicorp/kubernetes (sources "kubernetes", "hashicorp/kubernetes" and the full
+# OpenTofu reads these providers from the unpacked filesystem mirror only: no registry is
+# contacted for them (sources "kubernetes", "hashicorp/kubernetes" and the full
 # registry.terraform.io/… name all match); any other provider is looked up directly as usual.
+# Without this file (TF_CLI_CONFIG_FILE unset) tofu init gets them from the registry.
+mirrored='"registry.opentofu.org/hashicorp/kubernetes", "registry.terraform.io/hashicorp/kubernetes", "registry.opentofu.org/hashicorp/random", "registry.terraform.io/hashicorp/random"'
 cat > "$dir/.tmp/tofurc" <<EOF
-# OpenTofu CLI configuration (TF_CLI_CONFIG_FILE) written by scripts/cluster-toolchain.sh
+# OpenTofu CLI configuration (TF_CLI_CONFIG_FILE) written by test/cluster/toolchain/build.sh
 provider_installation {
   filesystem_mirror {
-    path    = "$dir/providers"
-    include = ["registry.opentofu.org/hashicorp/kubernetes", "registry.terraform.io/hashicorp/kubernetes"]
+    path    = "$providers"
+    include = [$mirrored]
   }
   direct {
-    exclude = ["registry.opentofu.org/hashicorp/kubernetes", "registry.terraform.io/hashicorp/kubernetes"]
+    exclude = [$mirrored]
   }
 }
 EOF
@@ -232,7 +240,7 @@ mv -f "$dir/.tmp/tofurc" "$dir/tofurc"
 # every binary it starts is a local path), every component listening on 127.0.0.1 only.
 # Use: kwokctl create cluster --config "$dir/kwokctl.yaml" [--config more.yaml] --kubeconfig ""
 cat > "$dir/.tmp/kwokctl.yaml" <<EOF
-# kwokctl configuration written by scripts/cluster-toolchain.sh
+# kwokctl configuration written by test/cluster/toolchain/build.sh
 kind: KwokctlConfiguration
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 options:
