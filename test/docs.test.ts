@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { withSettingsTable } from '../scripts/docs';
 import { REPO_ROOT } from '../src/build/repository';
 import { USAGE } from '../src/runner/cli/settings';
+import { SQLSTATE_RULES } from '../src/runner/sqlstate';
 
 const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
 
@@ -35,5 +36,10 @@ describe('README.md and the code it documents', () => {
       return !row || !row.split(' | ')[2].startsWith(`\`${value}\``);
     });
     expect(stale).toEqual([]);
+  });
+
+  it('when the SQLSTATE table in src/runner/sqlstate.ts changes, then README.md shows the same rows: code, name, permanent or transient', () => {
+    const rows = readme.split('\n').filter((line) => /^\| `[0-9A-Z]{2}([0-9A-Z]{3})?` \| /.test(line)).map((line) => line.split(' | ').slice(0, 3).join(' | '));
+    expect(rows).toEqual(SQLSTATE_RULES.map((rule) => `| \`${rule.code}\` | ${rule.name} | ${rule.kind}`));
   });
 });

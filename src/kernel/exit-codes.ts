@@ -17,6 +17,7 @@ export const ExitCode = {
   staleBundle: 10,
   drift: 11,
   guardFailed: 12,
+  sqlPermanent: 13,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

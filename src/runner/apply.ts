@@ -9,6 +9,7 @@ import { checkDrift, describeDrift, type DriftReport } from './drift';
 import { MigrationError } from './errors';
 import { beginRun, guardSession, guardTransaction, type SessionBaseline } from './guard';
 import { ensureHistoryTables, findStaleness, latestRun, recordRun, type FileRun } from './history';
+import { describeRetry, isPermanentSqlState, LOCK_NOT_AVAILABLE, QUERY_CANCELED } from './sqlstate';
 import type { Timings } from './timings';
 
 export interface LockRetryPolicy {
@@ -48,9 +49,6 @@ export interface ApplyResult {
   readonly durationMs: number;
   readonly runId?: number;
 }
-
-const LOCK_NOT_AVAILABLE = '55P03';
-const QUERY_CANCELED = '57014';
 
 /**
  * Applies the bundle on a connection that holds the migration lock. Consecutive transactional
@@ -178,7 +176,8 @@ function invalidIndexRemedy(names: readonly string[]): string {
 
 async function failOnInvalidIndexes(client: Client, file: ParsedFile, declarations: Declarations): Promise<void> {
   const names = await invalidIndexes(client, file, declarations);
-  if (names.length > 0) throw new MigrationError(`${displayName(file)}: ${invalidIndexRemedy(names)}`, ExitCode.sqlFailure);
+  // Every later run skips the index and finds it still INVALID: only the remedy ends that.
+  if (names.length > 0) throw new MigrationError(`${displayName(file)}: ${invalidIndexRemedy(names)}`, ExitCode.sqlPermanent);
 }
 
 interface Segment {
@@ -367,7 +366,10 @@ export async function withLockRetry<T>(client: Client, options: Pick<ApplyOption
   }
 }
 
-/** Turns a failure into the message on-call reads: file, line, column, SQLSTATE, message, detail, hint. */
+/**
+ * Turns a failure into the message on-call reads: file, line, column, SQLSTATE, message, detail,
+ * hint, and whether a retry can help (exit 13 when it cannot, sqlstate.ts).
+ */
 export function explain(error: unknown, rolledBack: string): ExitError {
   if (error instanceof ExitError) return error;
   const located = error instanceof StatementFailure ? error : undefined;
@@ -389,13 +391,14 @@ export function explain(error: unknown, rolledBack: string): ExitError {
   if (pgError.detail) lines.push(`  detail: ${pgError.detail}`);
   if (pgError.hint) lines.push(`  hint: ${pgError.hint}`);
   if (pgError.where) lines.push(`  context: ${pgError.where.split('\n')[0]}`);
-  let exitCode: (typeof ExitCode)[keyof typeof ExitCode] = ExitCode.sqlFailure;
+  let exitCode: (typeof ExitCode)[keyof typeof ExitCode] = isPermanentSqlState(pgError.code) ? ExitCode.sqlPermanent : ExitCode.sqlFailure;
   if (pgError.code === LOCK_NOT_AVAILABLE) {
     exitCode = ExitCode.tableLockTimeout;
     lines.push('  the table stayed locked by another session through every lock_timeout retry (--lock-timeout, --lock-retries); see the blocking sessions below');
   } else if (pgError.code === QUERY_CANCELED) {
     lines.push('  the statement ran longer than statement_timeout (--statement-timeout)');
   }
+  lines.push(`  ${describeRetry(pgError.code)}`);
   lines.push(`  ${rolledBack}`);
   return new MigrationError(lines.join('\n'), exitCode, { cause: error });
 }

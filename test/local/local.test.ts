@@ -60,10 +60,10 @@ describe('npm run local', () => {
     const dirs = copyOfDatabaseFolders();
     writeFileSync(join(dirs.schemaDir, '006_broken.sql'), 'CREATE TABLE IF NOT EXISTS broken (id txet);\n');
     const local = startLocal(localDir, ['--port', '0', '--db-port', '0', '--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir]);
-    expect(await local.exited).toBe(7);
+    expect(await local.exited).toBe(13);
     const out = local.output();
     expect(out).toContain('ERROR: schema/006_broken.sql line 1, column 39: type "txet" does not exist (SQLSTATE 42704)');
-    expect(out).toContain('the migration failed (exit 7, see above): the API was not started');
+    expect(out).toContain('the migration failed (exit 13, see above): the API was not started');
     expect(out).not.toContain('listening on port');
     expect(postgresProcessesFor(localDir)).toBe(0);
   });

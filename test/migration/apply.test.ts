@@ -123,7 +123,7 @@ describe('gpu-dev-db apply when a statement fails', () => {
   });
   afterAll(() => db.drop());
 
-  it('when the 3rd statement of a file fails, then it exits 7 naming file, line and column, and rolls back every earlier file', async () => {
+  it('when the 3rd statement of a file fails, then it exits 13 naming file, line and column, and rolls back every earlier file', async () => {
     const dirs = copyOfDatabaseFolders();
     writeFileSync(
       join(dirs.schemaDir, '006_broken.sql'),
@@ -142,11 +142,11 @@ describe('gpu-dev-db apply when a statement fails', () => {
     );
     const before = await snapshot(client);
     const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url });
-    expect(result.code).toBe(7);
+    expect(result.code).toBe(13);
     expect(result.stderr).toContain('ERROR: schema/006_broken.sql line 8, column 10: type "txet" does not exist (SQLSTATE 42704)');
     expect(result.stderr).toContain('statement 3 of 3, from line 6: CREATE TABLE IF NOT EXISTS broken_three');
     expect(result.stderr).toContain('the run was rolled back: the database is as it was before');
-    expect(result.stderr).toContain('exit code 7 (sqlFailure)');
+    expect(result.stderr).toContain('exit code 13 (sqlPermanent)');
     // The five product files ran before it in the same transaction: nothing of them may remain.
     expect(await snapshot(client)).toBe(before);
     const tables = await client.query(`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`);
@@ -157,7 +157,7 @@ describe('gpu-dev-db apply when a statement fails', () => {
     const dirs = copyOfDatabaseFolders();
     writeFileSync(join(dirs.fixturesDir, '002_bad_row.sql'), "INSERT INTO gpu_types (gpu_type, instance_type, max_gpus, cpus, memory_gb) VALUES ('x', 'y', 1, 1, NULL);\n");
     const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url });
-    expect(result.code).toBe(7);
+    expect(result.code).toBe(13);
     expect(result.stderr).toContain('fixtures/002_bad_row.sql line 1, column 1: null value in column "memory_gb" of relation "gpu_types" violates not-null constraint (SQLSTATE 23502)');
     expect(result.stderr).toMatch(/detail: Failing row contains \(x, y, 1, 1, null/);
   });

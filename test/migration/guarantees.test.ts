@@ -202,7 +202,7 @@ describe('statements PostgreSQL accepts, the runner splits as PostgreSQL does', 
     const bad = bundleWith({ 'schema/006_tricky.sql': tricky.join('\n'), 'schema/007_after.sql': `${tricky.join('\n')}SELECT 1/0;\n` });
     const before = await snapshot(client());
     const result = await runRunner(['apply', ...folderArgs(bad)], { DATABASE_URL: db().url });
-    expect(result.code).toBe(7);
+    expect(result.code).toBe(13);
     expect(result.stderr).toContain('schema/007_after.sql line 10, column 1: division by zero (SQLSTATE 22012)');
     expect(result.stderr).toContain('statement 6 of 6, from line 10');
     expect(await snapshot(client())).toBe(before);

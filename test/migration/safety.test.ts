@@ -92,11 +92,11 @@ describe('drift: the database does not match what the files declare', () => {
       'schema/002_unique_name.sql': '-- migration: no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS idx_items_unique_name ON items (name);\n',
     });
     const first = await apply(dirs);
-    expect(first.code).toBe(7);
+    expect(first.code).toBe(13);
     expect(first.stderr).toContain('could not create unique index "idx_items_unique_name" (SQLSTATE 23505)');
     expect(first.stderr).toContain('index idx_items_unique_name is INVALID');
     const second = await apply(dirs);
-    expect(second.code).toBe(7);
+    expect(second.code).toBe(13);
     expect(second.stderr).toContain('ERROR: schema/002_unique_name.sql: index idx_items_unique_name is INVALID: a CREATE INDEX CONCURRENTLY failed part-way and left it, and IF NOT EXISTS would skip it on every later run.');
     expect(second.stderr).toContain('DROP INDEX CONCURRENTLY IF EXISTS idx_items_unique_name;');
   });

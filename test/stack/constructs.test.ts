@@ -85,10 +85,10 @@ describe('the stack in external-database mode (the default)', () => {
       }),
     });
     expect(job.spec).not.toHaveProperty('ttl_seconds_after_finished');
-    // Input, usage, hash, staleness and drift failures repeat on every attempt: fail the Job at once.
+    // Input, usage, hash, staleness, drift, guard and permanent SQL failures repeat on every attempt: fail the Job at once.
     expect(job.spec.pod_failure_policy.rule[0]).toEqual({
       action: 'FailJob',
-      on_exit_codes: { container_name: 'migrate', operator: 'In', values: [2, 3, 8, 10, 11, 12] },
+      on_exit_codes: { container_name: 'migrate', operator: 'In', values: [2, 3, 8, 10, 11, 12, 13] },
     });
   });
 

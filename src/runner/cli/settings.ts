@@ -72,9 +72,12 @@ Database: DATABASE_URL, or POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB with PO
 Durations: a number with ms, s or m (500ms, 3s, 5m).
 
 Exit codes: 0 ok, 1 internal error, 2 usage or configuration, 3 bad input files, 4 cannot connect,
-5 migration lock busy, 6 table lock timeouts exhausted, 7 SQL failure, 8 bundle hash mismatch,
+5 migration lock busy, 6 table lock timeouts exhausted, 7 SQL failure that may succeed on a retry
+(a deadlock, a serialization failure, an unclassified SQLSTATE), 8 bundle hash mismatch,
 9 schema incomplete (verify), 10 stale bundle, 11 schema drift, 12 a file broke the run's guard
-(left the transaction, released the migration lock, changed the role or the runner's settings).`;
+(left the transaction, released the migration lock, changed the role or the runner's settings),
+13 SQL failure a retry cannot fix (a syntax error, an undefined or duplicate object, bad data,
+a constraint violation): fix the file.`;
 
 function usage(message: string): MigrationError {
   return new MigrationError(`${message}\nRun gpu-dev-db --help for the options.`, ExitCode.usage);

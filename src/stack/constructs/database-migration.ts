@@ -47,7 +47,7 @@ const NODE_UID = 1000;
 /** Mounted files: readable, never writable (spelled as the provider reads it back). */
 const READ_ONLY = '0444';
 /** Exit codes that fail the same way on every attempt: retrying would only repeat them. */
-const PERMANENT_EXIT_CODES = [ExitCode.usage, ExitCode.badInput, ExitCode.bundleHashMismatch, ExitCode.staleBundle, ExitCode.drift, ExitCode.guardFailed];
+const PERMANENT_EXIT_CODES = [ExitCode.usage, ExitCode.badInput, ExitCode.bundleHashMismatch, ExitCode.staleBundle, ExitCode.drift, ExitCode.guardFailed, ExitCode.sqlPermanent];
 
 export interface DatabaseMigrationProps {
   /** Namespace of the ConfigMaps and the Job. @default "gpu-controlplane" */
