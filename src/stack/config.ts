@@ -67,11 +67,14 @@ export interface StackConfig {
   readonly apiMemoryRequest: string;
   readonly apiCpuLimit: string;
   readonly apiMemoryLimit: string;
+  readonly apiProgressDeadline: Duration;
+  readonly apiRolloutTimeout: Duration;
   readonly postgresImage: string;
   readonly postgresUser: string;
   readonly postgresDatabase: string;
   readonly postgresStorage: string;
   readonly postgresStorageClass: string | undefined;
+  readonly postgresTimeout: Duration;
   readonly backend: BackendKind;
   readonly stateFile: string;
   readonly s3Bucket: string | undefined;
@@ -138,7 +141,7 @@ function prop<T>(spec: PropSpec<NonNullable<T>>, parser: (rule: Check<NonNullabl
 }
 
 /**
- * A duration setting that is a DatabaseMigration prop: the prop's default, the text parsed here.
+ * A duration setting that is a construct's prop: the prop's default, the text parsed here.
  * The prop's rule is the construct's to apply (see the top of this file), not this setting's.
  */
 function durationProp<T extends Duration | undefined>(spec: PropSpec<Duration>): Pick<Setting<T>, 'default' | 'parse'> {
@@ -180,11 +183,14 @@ export const SETTINGS: { readonly [K in keyof StackConfig]: Setting<StackConfig[
   apiMemoryRequest: { env: 'GPU_DEV_API_MEMORY_REQUEST', default: API_RESOURCES.memoryRequest, parse: text(memoryQuantity), doc: 'API memory request' },
   apiCpuLimit: { env: 'GPU_DEV_API_CPU_LIMIT', default: API_RESOURCES.cpuLimit, parse: text(cpuQuantity), doc: 'API CPU limit' },
   apiMemoryLimit: { env: 'GPU_DEV_API_MEMORY_LIMIT', default: API_RESOURCES.memoryLimit, parse: text(memoryQuantity), doc: 'API memory limit' },
+  apiProgressDeadline: { env: 'GPU_DEV_API_PROGRESS_DEADLINE', ...durationProp(api.progressDeadline), doc: 'the Deployment\'s `progress_deadline_seconds`: a rollout without progress this long fails, with its reason' },
+  apiRolloutTimeout: { env: 'GPU_DEV_API_ROLLOUT_TIMEOUT', ...durationProp(api.rolloutTimeout), doc: 'how long `apply` waits for the API rollout (create/update timeouts); longer than the progress deadline' },
   postgresImage: { env: 'GPU_DEV_POSTGRES_IMAGE', ...prop(postgres.image, text), doc: 'managed mode: PostgreSQL 18 image with the PGMQ extension (the PGMQ project\'s image)' },
   postgresUser: { env: 'GPU_DEV_POSTGRES_USER', ...prop(postgres.user, text), doc: 'managed mode: database user written to the secret' },
   postgresDatabase: { env: 'GPU_DEV_POSTGRES_DB', ...prop(postgres.database, text), doc: 'managed mode: database name written to the secret' },
   postgresStorage: { env: 'GPU_DEV_POSTGRES_STORAGE', ...prop(postgres.storage, text), doc: 'managed mode: size of the data volume' },
   postgresStorageClass: { env: 'GPU_DEV_POSTGRES_STORAGE_CLASS', ...prop(postgres.storageClassName, optional), doc: 'managed mode: StorageClass of the data volume (default: the cluster\'s default)' },
+  postgresTimeout: { env: 'GPU_DEV_POSTGRES_TIMEOUT', ...durationProp(postgres.timeout), doc: 'managed mode: how long `apply` waits for PostgreSQL to be Ready (an unbound volume waits the whole time)' },
   backend: { env: 'GPU_DEV_BACKEND', default: 'local', parse: oneOf(BACKENDS), doc: 'where Terraform keeps state: `local` file or `s3`' },
   stateFile: { env: 'GPU_DEV_STATE_FILE', default: (c) => `terraform.${c.stackName}.tfstate`, shownDefault: '`terraform.<stackName>.tfstate`', parse: text(relativePath), doc: 'local backend: state file, relative to the project folder (the one holding `cdktf.out`)' },
   s3Bucket: { env: 'GPU_DEV_S3_BUCKET', default: undefined, parse: optional(nonEmpty), doc: 's3 backend: bucket (required with `s3`)' },

@@ -1,12 +1,13 @@
 import { NamespaceV1 } from '@cdktf/provider-kubernetes/lib/namespace-v1';
 import { KubernetesProvider } from '@cdktf/provider-kubernetes/lib/provider';
-import { Aspects, LocalBackend, S3Backend, TerraformOutput, TerraformStack } from 'cdktf';
+import { ConfigMapV1 } from '@cdktf/provider-kubernetes/lib/config-map-v1';
+import { Aspects, LocalBackend, S3Backend, TerraformOutput, TerraformResource, TerraformStack, Token, type IResolveContext, type ITerraformDependable } from 'cdktf';
 import type { Construct } from 'constructs';
 import { posix } from 'node:path';
 import { containerResources, DEFAULTS, settingName, type StackConfig } from './config';
-import { ApiService } from './constructs/api-service';
+import { ApiService, type ApiServiceProps } from './constructs/api-service';
 import { DatabaseMigration, type DatabaseMigrationProps } from './constructs/database-migration';
-import { ManagedPostgres } from './constructs/managed-postgres';
+import { ManagedPostgres, type ManagedPostgresProps } from './constructs/managed-postgres';
 import { TemplateLiteralEscaping } from './terraform-literals';
 import { renameProps } from './validation';
 
@@ -32,6 +33,8 @@ export class GpuDevStack extends TerraformStack {
   readonly migration: DatabaseMigration;
   readonly api: ApiService;
   readonly postgres?: ManagedPostgres;
+  /** The ConfigMap `<stackName>-deploy-owner`, created first: one state per namespace. */
+  readonly owner: ConfigMapV1;
 
   constructor(scope: Construct, id: string, props: GpuDevStackProps) {
     super(scope, id);
@@ -54,6 +57,15 @@ export class GpuDevStack extends TerraformStack {
       ? new NamespaceV1(this, 'namespace', { metadata: { name: config.namespace, labels: { 'app.kubernetes.io/part-of': 'gpu-dev' } } }).metadata.name
       : config.namespace;
 
+    // One Terraform state per namespace. Every other object depends on this ConfigMap, so a second
+    // state deploying the stack into the same namespace (another checkout, another state file,
+    // racing or not) fails creating it, "already exists", before it creates anything of its own.
+    this.owner = new ConfigMapV1(this, 'owner', {
+      metadata: { name: `${config.stackName}-deploy-owner`, namespace, labels: { 'app.kubernetes.io/part-of': 'gpu-dev' } },
+      data: { stack: config.stackName, state: config.backend === 's3' ? `s3://${config.s3Bucket}/${config.s3Key}` : config.stateFile },
+    });
+
+    renameProps<ManagedPostgresProps>(this, 'postgres', { timeout: settingName(config, 'postgresTimeout') });
     this.postgres =
       config.databaseMode === 'managed'
         ? new ManagedPostgres(this, 'postgres', {
@@ -66,6 +78,7 @@ export class GpuDevStack extends TerraformStack {
             port: config.databasePort,
             storage: config.postgresStorage,
             storageClassName: config.postgresStorageClass,
+            timeout: config.postgresTimeout,
           })
         : undefined;
     const database = {
@@ -99,6 +112,10 @@ export class GpuDevStack extends TerraformStack {
       dependsOn: this.postgres?.ready,
     });
 
+    renameProps<ApiServiceProps>(this, 'api', {
+      progressDeadline: settingName(config, 'apiProgressDeadline'),
+      rolloutTimeout: settingName(config, 'apiRolloutTimeout'),
+    });
     this.api = new ApiService(this, 'api', {
       namespace,
       ...database,
@@ -107,7 +124,15 @@ export class GpuDevStack extends TerraformStack {
       port: config.apiPort,
       resources: containerResources(config, 'api'),
       migration: this.migration,
+      progressDeadline: config.apiProgressDeadline,
+      rolloutTimeout: config.apiRolloutTimeout,
     });
+
+    for (const node of this.node.findAll()) {
+      if (node instanceof TerraformResource && node !== this.owner && !(node instanceof NamespaceV1)) {
+        node.dependsOn = [...(node.dependsOn ?? []), dependencyOn(this.owner)];
+      }
+    }
 
     // At synth, over every element: nothing literal of ours is ever evaluated by Terraform.
     Aspects.of(this).add(new TemplateLiteralEscaping());
@@ -115,4 +140,16 @@ export class GpuDevStack extends TerraformStack {
     new TerraformOutput(this, 'migration_job', { value: this.migration.jobName, description: 'name of the migration Job: kubectl logs -n <namespace> job/<name>' });
     new TerraformOutput(this, 'bundle_hash', { value: this.migration.bundle.hash, description: 'sha256 of the SQL bundle and the runner the Job applied' });
   }
+}
+
+/** A `depends_on` entry for `target`, as cdktf writes the ones given to a constructor (its own helper is not exported). */
+function dependencyOn(target: ITerraformDependable): string {
+  return Token.asString({
+    creationStack: [],
+    resolve: (context: IResolveContext) => {
+      context.suppressBraces = true;
+      return target.fqn;
+    },
+    toString: () => target.fqn,
+  });
 }

@@ -138,12 +138,13 @@ export function toKubernetesResources(r: ContainerResources) {
 export const wholeSeconds: Check<Duration> = (v) => (v.isWholeSeconds() ? undefined : 'must be a whole number of seconds, such as 90s or 15m');
 
 /**
- * A Job's wait must outlast its deadline, or Terraform stops waiting while the Job may still
- * run. `deadlineName` is how the caller calls the deadline (a prop or a setting).
+ * Terraform's wait must outlast the deadline Kubernetes enforces, so that a stuck Job or rollout
+ * fails in Kubernetes, with its reason, before Terraform gives up with a bare time-out.
+ * `deadlineName` is how the caller calls the deadline (a prop or a setting); `what` is waited for.
  */
-export function outlasts(deadline: Duration, deadlineName: string): Check<Duration> {
+export function outlasts(deadline: Duration, deadlineName: string, what = 'the Job'): Check<Duration> {
   return (v) =>
-    v.isLongerThan(deadline) ? undefined : `must be longer than ${deadlineName} (${deadline}), or Terraform stops waiting while the Job may still run`;
+    v.isLongerThan(deadline) ? undefined : `must be longer than ${deadlineName} (${deadline}), or Terraform stops waiting while ${what} may still run`;
 }
 
 /**

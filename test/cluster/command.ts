@@ -33,8 +33,18 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
 }
 
 export function runCommand(file: string, args: readonly string[], options: CommandOptions): Promise<CommandResult> {
+  return startCommand(file, args, options).done;
+}
+
+/** A command running in the background: `stop()` ends it (its group) and gives its output. */
+export function startCommand(
+  file: string,
+  args: readonly string[],
+  options: CommandOptions,
+): { readonly done: Promise<CommandResult>; stop(): Promise<CommandResult> } {
   const started = Date.now();
-  return new Promise((resolve, reject) => {
+  let pid: number | undefined;
+  const done = new Promise<CommandResult>((resolve, reject) => {
     const child = spawn(file, args, {
       cwd: options.cwd,
       env: { ...process.env, ...options.env } as NodeJS.ProcessEnv,
@@ -54,6 +64,7 @@ export function runCommand(file: string, args: readonly string[], options: Comma
         setTimeout(() => child.pid && killGroup(child.pid, 'SIGKILL'), 5_000).unref();
       }
     }, options.timeoutMs);
+    pid = child.pid;
     if (child.pid) running.add(child.pid);
     child.on('error', (error) => {
       clearTimeout(timer);
@@ -65,6 +76,13 @@ export function runCommand(file: string, args: readonly string[], options: Comma
       resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), ms: Date.now() - started, timedOut });
     });
   });
+  return {
+    done,
+    stop: () => {
+      if (pid) killGroup(pid, 'SIGTERM');
+      return done;
+    },
+  };
 }
 
 /** Like runCommand, but a non-zero exit (or a time-out) is an error carrying the command's output. */

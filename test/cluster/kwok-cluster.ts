@@ -69,7 +69,11 @@ export class KwokCluster {
     readonly workdir: string,
   ) {
     this.kubeconfig = join(workdir, 'clusters', name, 'kubeconfig.yaml');
+    this.binDir = join(toolchain.dir, 'bin');
   }
+
+  /** The toolchain's binaries (kubectl of the cluster's version). */
+  readonly binDir: string;
 
   /** Creates a cluster (kwokctl waits until it serves) with one kwok node. Creations must not overlap: run the suite in band. */
   static async create(toolchain: Toolchain, name: string, options: ClusterOptions = {}): Promise<KwokCluster> {

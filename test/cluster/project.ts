@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,6 +94,11 @@ export class Project {
       .filter((c) => !(c.change.actions.length === 1 && c.change.actions[0] === 'no-op'))
       .map((c) => ({ address: c.address, actions: c.change.actions }));
     return { code: result.code, changes, result };
+  }
+
+  /** The runner bundle this checkout ships (its own build: node_modules is linked, so module paths differ from the original's). */
+  runnerBytes(): Buffer {
+    return execFileSync(process.execPath, [join(this.root, 'src', 'build', 'bundle-runner.mjs')], { cwd: this.root, maxBuffer: 64 * 1024 * 1024 });
   }
 
   remove(): void {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { mustRun } from '../cluster/command';
 import { Project } from '../cluster/project';
 import { describeWithToolchain, toolchain } from '../cluster/suite';
-import { runnerBytes, TEMPLATE_SQL } from '../support/stack';
+import { TEMPLATE_SQL } from '../support/stack';
 
 /**
  * What OpenTofu itself makes of the strings the stack writes, with no provider and no cluster:
@@ -40,8 +40,7 @@ describeWithToolchain('OpenTofu evaluates every literal of cdk.tf.json to exactl
     for (const name of Object.keys(byName.get('database-fixtures'))) expect(byName.get('database-fixtures')[name]).toBe(file('fixtures', name));
     const runner = byName.get('database-migration-runner')['gpu-dev-db.js'] as string;
     expect(runner).toContain('${');
-    // The checkout's own runner bundle: the same bytes in any folder (test/stack/determinism.test.ts).
-    expect(Buffer.from(runner).equals(runnerBytes())).toBe(true);
+    expect(Buffer.from(runner).equals(project.runnerBytes())).toBe(true);
     expect(evaluated.args.value).toEqual(container.args);
   });
 });

@@ -38,7 +38,7 @@ describe('the stack in external-database mode (the default)', () => {
 
   it('when synthesized, then it has the three ConfigMaps, the Job, the API Deployment and Service, and nothing of a managed database', () => {
     const names = (type: string) => Object.values(json.resource[type] ?? {}).map((r: any) => r.metadata.name);
-    expect(names('kubernetes_config_map_v1')).toEqual(['database-fixtures', 'database-migration-runner', 'database-schema']);
+    expect(names('kubernetes_config_map_v1')).toEqual(['database-fixtures', 'database-migration-runner', 'database-schema', 'gpu-dev-deploy-owner']);
     expect(names('kubernetes_job_v1')).toEqual([`db-migration-${hash.slice(0, 12)}`]);
     expect(names('kubernetes_deployment_v1')).toEqual(['gpu-dev-api']);
     expect(names('kubernetes_service_v1')).toEqual(['gpu-dev-api']);
@@ -124,8 +124,21 @@ describe('the stack in external-database mode (the default)', () => {
 
   it('when synthesized, then the API depends on the Job and the Job on its ConfigMaps', () => {
     const configMaps = ['database-schema', 'database-fixtures', 'database-migration-runner'].map((n) => addressOf(json, 'kubernetes_config_map_v1', n));
-    expect(job.depends_on).toEqual(configMaps);
-    expect(only(json, 'kubernetes_deployment_v1').depends_on).toEqual([addressOf(json, 'kubernetes_job_v1', job.metadata.name)]);
+    const owner = addressOf(json, 'kubernetes_config_map_v1', 'gpu-dev-deploy-owner');
+    expect(job.depends_on).toEqual([...configMaps, owner]);
+    expect(only(json, 'kubernetes_deployment_v1').depends_on).toEqual([addressOf(json, 'kubernetes_job_v1', job.metadata.name), owner]);
+  });
+
+  it('when synthesized, then every object but the owner ConfigMap depends on it, so a second state deploying into the namespace fails before creating anything', () => {
+    const owner = addressOf(json, 'kubernetes_config_map_v1', 'gpu-dev-deploy-owner');
+    const ownerConfigMap = Object.values<any>(json.resource.kubernetes_config_map_v1).find((cm) => cm.metadata.name === 'gpu-dev-deploy-owner');
+    expect(ownerConfigMap.data).toEqual({ stack: 'gpu-dev', state: 'terraform.gpu-dev.tfstate' });
+    expect(ownerConfigMap.depends_on).toBeUndefined();
+    for (const [type, resources] of Object.entries(json.resource)) {
+      for (const [name, resource] of Object.entries<any>(resources)) {
+        if (`${type}.${name}` !== owner) expect({ resource: `${type}.${name}`, dependsOnOwner: resource.depends_on?.includes(owner) }).toEqual({ resource: `${type}.${name}`, dependsOnOwner: true });
+      }
+    }
   });
 
   it('when synthesized, then the API has probes, the bundle hash in its pod template, hardening and its settings', () => {

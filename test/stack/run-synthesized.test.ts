@@ -108,7 +108,8 @@ describe('running what the stack synthesizes', () => {
       const bytes = Object.entries(cm.data as Record<string, string>).reduce((sum, [k, v]) => sum + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
       expect(bytes).toBeLessThanOrEqual(3000);
     }
-    expect(split.job.depends_on).toHaveLength(6);
+    // Six ConfigMaps of the migration and the stack's owner ConfigMap.
+    expect(split.job.depends_on).toHaveLength(7);
 
     const run = await runJob(split, db);
     expect(run.stderr).toBe('');

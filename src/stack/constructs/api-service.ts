@@ -1,13 +1,18 @@
 import { DeploymentV1 } from '@cdktf/provider-kubernetes/lib/deployment-v1';
 import { ServiceV1 } from '@cdktf/provider-kubernetes/lib/service-v1';
 import { Construct } from 'constructs';
+import { Duration } from '../../kernel/duration';
 import {
+  check,
   dns1123Label,
   imageReference,
   integerBetween,
+  outlasts,
+  propNames,
   propReader,
   resourcesProp,
   toKubernetesResources,
+  wholeSeconds,
   type ContainerResources,
   type PropSpecs,
 } from '../validation';
@@ -51,6 +56,14 @@ export interface ApiServiceProps {
    * @default none (the API neither waits nor restarts on schema changes)
    */
   readonly migration?: DatabaseMigration;
+  /**
+   * `progress_deadline_seconds`: a rollout that makes no progress this long (pods not Ready: an
+   * image that cannot be pulled, a failing readiness probe) is marked failed by Kubernetes, and
+   * Terraform stops waiting with that reason; whole seconds. @default 3m
+   */
+  readonly progressDeadline?: Duration;
+  /** How long Terraform waits for the rollout (create and update timeouts); whole seconds, longer than progressDeadline. @default 5m */
+  readonly rolloutTimeout?: Duration;
 }
 
 /** Each prop's default and rule, written once: the construct applies them, config.ts reads them for its settings. */
@@ -63,6 +76,8 @@ export const API_SERVICE_PROPS = {
   secretName: DATABASE_SECRET,
   databaseHost: DATABASE_HOST,
   databasePort: DATABASE_PORT,
+  progressDeadline: { default: Duration.parse('3m'), rule: wholeSeconds },
+  rolloutTimeout: { default: Duration.parse('5m'), rule: wholeSeconds },
 } as const satisfies PropSpecs<ApiServiceProps>;
 
 /** The `resources` prop's default. */
@@ -77,7 +92,8 @@ export class ApiService extends Construct {
 
   constructor(scope: Construct, id: string, props: ApiServiceProps = {}) {
     super(scope, id);
-    const subject = (name: keyof ApiServiceProps) => `ApiService ${this.node.path} prop ${name}`;
+    const names = propNames<ApiServiceProps>(this, 'ApiService');
+    const subject = names.subject;
     const prop = propReader(subject, props, API_SERVICE_PROPS);
     const namespace = prop('namespace');
     this.name = prop('name');
@@ -88,6 +104,8 @@ export class ApiService extends Construct {
     const secretName = prop('secretName');
     const host = prop('databaseHost');
     const databasePort = prop('databasePort');
+    const progressDeadline = prop('progressDeadline');
+    const rolloutTimeout = check(subject('rolloutTimeout'), prop('rolloutTimeout'), outlasts(progressDeadline, names.name('progressDeadline'), 'the rollout'));
 
     const labels = { app: this.name };
     const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
@@ -100,6 +118,7 @@ export class ApiService extends Construct {
       metadata: { name: this.name, namespace, labels },
       spec: {
         replicas: String(replicas),
+        progressDeadlineSeconds: progressDeadline.toSeconds(),
         selector: { matchLabels: labels },
         template: {
           metadata: {
@@ -133,6 +152,8 @@ export class ApiService extends Construct {
           },
         },
       },
+      waitForRollout: true,
+      timeouts: { create: `${rolloutTimeout.toSeconds()}s`, update: `${rolloutTimeout.toSeconds()}s` },
       dependsOn: props.migration ? [props.migration.job] : undefined,
     });
 

@@ -6,6 +6,7 @@ import { Password } from '@cdktf/provider-random/lib/password';
 import { RandomProvider } from '@cdktf/provider-random/lib/provider';
 import { TerraformStack, type ITerraformDependable } from 'cdktf';
 import { Construct } from 'constructs';
+import { Duration } from '../../kernel/duration';
 import {
   dns1123Label,
   dns1123Subdomain,
@@ -15,6 +16,7 @@ import {
   propReader,
   resourcesProp,
   toKubernetesResources,
+  wholeSeconds,
   type ContainerResources,
   type PropSpecs,
 } from '../validation';
@@ -45,6 +47,12 @@ export interface ManagedPostgresProps {
   readonly storageClassName?: string;
   /** @default 250m / 256Mi requested, 1 CPU / 1Gi limit */
   readonly resources?: ContainerResources;
+  /**
+   * How long Terraform waits for PostgreSQL to be Ready (create and update timeouts): a volume
+   * that no StorageClass or PersistentVolume binds leaves the pod Pending, with no failure of its
+   * own, and without a bound this would be the provider's silent 10 minutes; whole seconds. @default 5m
+   */
+  readonly timeout?: Duration;
 }
 
 /** Each prop's default and rule, written once: the construct applies them, config.ts reads them for its settings. */
@@ -59,6 +67,7 @@ export const MANAGED_POSTGRES_PROPS = {
   port: DATABASE_PORT,
   storage: { default: '10Gi', rule: memoryQuantity },
   storageClassName: { rule: dns1123Subdomain },
+  timeout: { default: Duration.parse('5m'), rule: wholeSeconds },
 } as const satisfies PropSpecs<ManagedPostgresProps>;
 
 /** The `resources` prop's default. */
@@ -94,6 +103,7 @@ export class ManagedPostgres extends Construct {
     this.port = prop('port');
     const storage = prop('storage');
     const storageClassName = prop('storageClassName');
+    const timeout = prop('timeout');
     const resources = resourcesProp(subject('resources'), props.resources, POSTGRES_RESOURCES);
 
     // The random provider is this construct's own need; declare it once per stack.
@@ -168,6 +178,8 @@ export class ManagedPostgres extends Construct {
           },
         ],
       },
+      waitForRollout: true,
+      timeouts: { create: `${timeout.toSeconds()}s`, update: `${timeout.toSeconds()}s` },
       // The Secret by reference in env does not order creation: make it explicit.
       dependsOn: [secret],
     });

@@ -1,0 +1,152 @@
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readBundle, sha256Hex } from '../../src/kernel/bundle';
+import { ExitCode } from '../../src/kernel/exit-codes';
+import { KwokCluster } from '../cluster/kwok-cluster';
+import { Project } from '../cluster/project';
+import { describeWithToolchain, toolchain } from '../cluster/suite';
+import { failPodsOfBundle, jobOf, migrationJobs, startWatch, summaryValue, type Watch } from '../cluster/stack-objects';
+import { TEMPLATE_SQL } from '../support/stack';
+
+/**
+ * The README's deploy, as a user runs it (npm run synth; tofu init, plan, apply, destroy in the
+ * stack folder), by OpenTofu and the real hashicorp/kubernetes provider, against a real API server,
+ * controller manager and scheduler (kwok nodes: Job pods complete, others become Ready; a failing
+ * migration is a kwok Stage that fails the pods of one bundle, as the runner would).
+ */
+const NAMESPACE = 'gpu-controlplane';
+const SETTINGS = {
+  GPU_DEV_MIGRATION_ACTIVE_DEADLINE: '60s',
+  GPU_DEV_MIGRATION_TIMEOUT: '120s',
+};
+
+describeWithToolchain('tofu apply of the synthesized stack, external database mode', () => {
+  let cluster: KwokCluster;
+  let project: Project;
+  let firstHash: string;
+  let fixtureHash: string;
+
+  beforeAll(async () => {
+    cluster = await KwokCluster.create(toolchain(), 'gpu-dev-deploy', { stages: true });
+    await cluster.createNamespaceAndSecret(NAMESPACE, { POSTGRES_USER: 'gpudev', POSTGRES_PASSWORD: 'not-used-on-kwok', POSTGRES_DB: 'gpudev' });
+    project = Project.create(toolchain(), cluster.kubeconfig, { settings: SETTINGS });
+  });
+  afterAll(async () => {
+    await cluster?.delete();
+    project?.remove();
+  });
+
+  it('when applied the first time, then the ConfigMaps hold the files byte for byte, the Job completes, and the Deployment is created only after that', async () => {
+    firstHash = summaryValue(await project.synth(), 'bundle');
+    await project.mustTofu(['init']);
+    const watch: Watch = startWatch(cluster, NAMESPACE);
+    const applied = await project.mustTofu(['apply', '-auto-approve']);
+    const events = await watch.stop();
+    expect(applied.stdout).toMatch(/Apply complete! Resources: 7 added, 0 changed, 0 destroyed\./);
+
+    const configMaps = await cluster.kubectlJson(['get', 'configmaps', '-n', NAMESPACE]);
+    const data = (name: string) => configMaps.items.find((cm: any) => cm.metadata.name === name)?.data as Record<string, string>;
+    const file = (folder: string, name: string) => readFileSync(join(project.root, 'database', folder, name), 'utf8');
+    for (const folder of ['schema', 'fixtures'] as const) {
+      const stored = data(`database-${folder}`);
+      expect(Object.keys(stored).sort()).toEqual(readBundle({ schemaDir: join(project.root, 'database', 'schema'), fixturesDir: join(project.root, 'database', 'fixtures'), runnerDigest: '' }).files.filter((f) => f.folder === folder).map((f) => f.name).sort());
+      for (const [name, text] of Object.entries(stored)) expect(text).toBe(file(folder, name));
+    }
+    expect(Buffer.from(data('database-migration-runner')['gpu-dev-db.js']).equals(project.runnerBytes())).toBe(true);
+    expect(data('gpu-dev-deploy-owner')).toEqual({ stack: 'gpu-dev', state: 'terraform.gpu-dev.tfstate' });
+
+    const job = await jobOf(cluster, NAMESPACE, `db-migration-${firstHash.slice(0, 12)}`);
+    expect(job.status.conditions.find((c: any) => c.type === 'Complete')?.status).toBe('True');
+    expect(job.metadata.annotations['gpu-dev/bundle-hash']).toBe(firstHash);
+    // The watch saw the Job complete before the Deployment existed; the timestamps agree.
+    const completed = events.findIndex((e) => e.kind === 'Job' && e.complete === 'True');
+    const deploymentAdded = events.findIndex((e) => e.kind === 'Deployment' && e.type === 'ADDED');
+    expect(completed).toBeGreaterThanOrEqual(0);
+    expect(deploymentAdded).toBeGreaterThan(completed);
+    const deployment = await cluster.kubectlJson(['get', 'deployment', 'gpu-dev-api', '-n', NAMESPACE]);
+    expect(Date.parse(deployment.metadata.creationTimestamp)).toBeGreaterThanOrEqual(Date.parse(job.status.completionTime));
+    expect(deployment.spec.template.metadata.annotations['gpu-dev/bundle-hash']).toBe(firstHash);
+    expect(deployment.status.availableReplicas).toBe(2);
+    const service = await cluster.kubectlJson(['get', 'service', 'gpu-dev-api', '-n', NAMESPACE]);
+    expect(service.spec.ports).toEqual([expect.objectContaining({ name: 'http', port: 8000, targetPort: 'http' })]);
+  });
+
+  it('when planned again right after apply and once the controllers stamped their labels, then there is nothing to change', async () => {
+    expect((await project.plan()).code).toBe(0);
+    const job = await jobOf(cluster, NAMESPACE, `db-migration-${firstHash.slice(0, 12)}`);
+    expect(job.metadata.labels['batch.kubernetes.io/controller-uid']).toBe(job.metadata.uid);
+    const deployment = await cluster.kubectlJson(['get', 'deployment', 'gpu-dev-api', '-n', NAMESPACE]);
+    expect(deployment.metadata.annotations['deployment.kubernetes.io/revision']).toBe('1');
+    expect(deployment.status.observedGeneration).toBe(deployment.metadata.generation);
+    const again = await project.plan();
+    expect({ code: again.code, changes: again.changes }).toEqual({ code: 0, changes: [] });
+  });
+
+  it('when a fixture is edited, then the plan replaces the Job and changes exactly the fixtures ConfigMap and the API annotation, and one migration Job is left', async () => {
+    const fixture = readFileSync(join(project.root, 'database', 'fixtures', '001_initial_gpu_types.sql'), 'utf8');
+    project.writeSql('fixtures', '001_initial_gpu_types.sql', `${fixture}-- reviewed 2026-12-02\n`);
+    fixtureHash = summaryValue(await project.synth(), 'bundle');
+    const plan = await project.plan();
+    expect(plan.code).toBe(2);
+    expect(plan.changes.map((c) => [c.address.replace(/_[0-9A-F]{8}$/, ''), c.actions.join('+')]).sort()).toEqual([
+      ['kubernetes_config_map_v1.migration_database-fixtures', 'update'],
+      ['kubernetes_deployment_v1.api_deployment', 'update'],
+      ['kubernetes_job_v1.migration_job', 'delete+create'],
+    ].sort());
+    await project.mustTofu(['apply', '-auto-approve']);
+    expect((await migrationJobs(cluster, NAMESPACE)).map((j: any) => j.metadata.name)).toEqual([`db-migration-${fixtureHash.slice(0, 12)}`]);
+    const deployment = await cluster.kubectlJson(['get', 'deployment', 'gpu-dev-api', '-n', NAMESPACE]);
+    expect(deployment.spec.template.metadata.annotations['gpu-dev/bundle-hash']).toBe(fixtureHash);
+  });
+
+  it('when SQL holds ${x}, %{ if } and $${y}, then the cluster stores it byte for byte, and the bundle hash of what the cluster stores names the Job', async () => {
+    project.writeSql('schema', '006_templates.sql', TEMPLATE_SQL);
+    const hash = summaryValue(await project.synth(), 'bundle');
+    await project.mustTofu(['apply', '-auto-approve']);
+    const configMaps = await cluster.kubectlJson(['get', 'configmaps', '-n', NAMESPACE, '-l', 'app=database-migration']);
+    const stored = mkdtempSync(join(tmpdir(), 'gpu-dev-stored-'));
+    let runner = Buffer.alloc(0);
+    for (const cm of configMaps.items) {
+      const folder = cm.metadata.name.replace(/^database-/, '').replace(/-\d+$/, '');
+      if (folder === 'migration-runner') runner = Buffer.from(cm.data['gpu-dev-db.js']);
+      else for (const [name, text] of Object.entries<string>(cm.data)) mkdirSync(join(stored, folder), { recursive: true }), writeFileSync(join(stored, folder, name), text);
+    }
+    expect(readFileSync(join(stored, 'schema', '006_templates.sql'), 'utf8')).toBe(TEMPLATE_SQL);
+    const fromCluster = readBundle({ schemaDir: join(stored, 'schema'), fixturesDir: join(stored, 'fixtures'), runnerDigest: sha256Hex(runner) });
+    expect(fromCluster.hash).toBe(hash);
+    expect((await migrationJobs(cluster, NAMESPACE)).map((j: any) => j.metadata.name)).toEqual([`db-migration-${fromCluster.hash.slice(0, 12)}`]);
+  });
+
+  it('when the migration fails with a permanent error, then apply fails within the bound naming the Job, the API keeps its template, the pod is kept; fixing it recovers', async () => {
+    const before = await cluster.kubectlJson(['get', 'deployment', 'gpu-dev-api', '-n', NAMESPACE]);
+    project.writeSql('schema', '007_broken.sql', 'SELECT count(*) FROM table_that_does_not_exist;\n');
+    const broken = summaryValue(await project.synth(), 'bundle');
+    await failPodsOfBundle(cluster, broken, ExitCode.sqlPermanent);
+    const failed = await project.tofu(['apply', '-auto-approve']);
+    expect(failed.code).toBe(1);
+    expect(failed.ms).toBeLessThan(120_000);
+    const jobName = `db-migration-${broken.slice(0, 12)}`;
+    expect(failed.stderr).toContain(`job: ${NAMESPACE}/${jobName} is in failed state`);
+    const job = await jobOf(cluster, NAMESPACE, jobName);
+    expect(job.status.conditions.find((c: any) => c.type === 'Failed')).toMatchObject({ status: 'True', reason: 'PodFailurePolicy' });
+    const pods = await cluster.kubectlJson(['get', 'pods', '-n', NAMESPACE, '-l', `job-name=${jobName}`]);
+    expect(pods.items).toHaveLength(1);
+    expect(pods.items[0].status.containerStatuses[0].state.terminated.exitCode).toBe(ExitCode.sqlPermanent);
+    const after = await cluster.kubectlJson(['get', 'deployment', 'gpu-dev-api', '-n', NAMESPACE]);
+    expect(after.spec.template).toEqual(before.spec.template);
+    expect(after.metadata.generation).toBe(before.metadata.generation);
+
+    project.removeSql('schema', '007_broken.sql');
+    const fixed = summaryValue(await project.synth(), 'bundle');
+    await project.mustTofu(['apply', '-auto-approve']);
+    expect((await migrationJobs(cluster, NAMESPACE)).map((j: any) => j.metadata.name)).toEqual([`db-migration-${fixed.slice(0, 12)}`]);
+    expect((await project.plan()).code).toBe(0);
+  });
+
+  it('when destroyed, then no object of the stack is left in the namespace', async () => {
+    await project.mustTofu(['destroy', '-auto-approve']);
+    const left = await cluster.kubectlJson(['get', 'configmaps,jobs,deployments,replicasets,services,pods', '-n', NAMESPACE]);
+    expect(left.items.map((o: any) => `${o.kind}/${o.metadata.name}`)).toEqual(['ConfigMap/kube-root-ca.crt']);
+  });
+});
