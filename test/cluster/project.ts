@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../src/build/repository';
@@ -94,6 +95,11 @@ export class Project {
       .filter((c) => !(c.change.actions.length === 1 && c.change.actions[0] === 'no-op'))
       .map((c) => ({ address: c.address, actions: c.change.actions }));
     return { code: result.code, changes, result };
+  }
+
+  /** cdk.tf.json as synth wrote it. */
+  readStackFile(): Promise<string> {
+    return readFile(join(this.stackDir, 'cdk.tf.json'), 'utf8');
   }
 
   /** The runner bundle this checkout ships (its own build: node_modules is linked, so module paths differ from the original's). */

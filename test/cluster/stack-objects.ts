@@ -23,33 +23,41 @@ export interface WatchEvent {
   readonly type: string;
   readonly kind: string;
   readonly name: string;
+  /** etcd's revision of the change: one counter for every object of the cluster (kube-apiserver's etcd3 store). */
+  readonly revision: number;
   /** The Job's Complete condition status, when it has one. */
   readonly complete: string;
 }
 
 export interface Watch {
-  /** Ends the watch; the events in the order the API server sent them. */
+  /** Ends the watches; every event, ordered by revision (the order etcd committed them). */
   stop(): Promise<WatchEvent[]>;
 }
 
-/** A watch of the namespace's Jobs and Deployments, event by event, in the API server's order. */
+/**
+ * Watches of the namespace's Jobs and Deployments (kubectl watches one type at a time), merged by
+ * revision, which orders changes across types.
+ */
 export function startWatch(cluster: KwokCluster, namespace: string): Watch {
-  const template = '{.type} {.object.kind} {.object.metadata.name} {.object.status.conditions[?(@.type=="Complete")].status}{"\\n"}';
-  const watch = startCommand(
-    'kubectl',
-    ['get', 'jobs.batch,deployments.apps', '-n', namespace, '--watch', '--output-watch-events', '-o', `jsonpath=${template}`],
-    { env: { KUBECONFIG: cluster.kubeconfig, PATH: `${cluster.binDir}:${process.env.PATH}` }, timeoutMs: 600_000 },
+  const template =
+    '{.type} {.object.kind} {.object.metadata.name} {.object.metadata.resourceVersion} {.object.status.conditions[?(@.type=="Complete")].status}{"\\n"}';
+  const watches = ['jobs.batch', 'deployments.apps'].map((type) =>
+    startCommand(cluster.binDir + '/kubectl', ['get', type, '-n', namespace, '--watch', '--output-watch-events', '-o', `jsonpath=${template}`], {
+      env: { KUBECONFIG: cluster.kubeconfig },
+      timeoutMs: 600_000,
+    }),
   );
   return {
     stop: async () => {
-      const result = await watch.stop();
-      return result.stdout
-        .split('\n')
+      const results = await Promise.all(watches.map((w) => w.stop()));
+      return results
+        .flatMap((result) => result.stdout.split('\n'))
         .filter((line) => line.trim())
         .map((line) => {
-          const [type, kind, name, complete = ''] = line.trim().split(/\s+/);
-          return { type, kind, name, complete };
-        });
+          const [type, kind, name, revision, complete = ''] = line.trim().split(/\s+/);
+          return { type, kind, name, revision: Number(revision), complete };
+        })
+        .sort((a, b) => a.revision - b.revision);
     },
   };
 }

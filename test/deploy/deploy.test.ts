@@ -59,7 +59,7 @@ describeWithToolchain('tofu apply of the synthesized stack, external database mo
     const job = await jobOf(cluster, NAMESPACE, `db-migration-${firstHash.slice(0, 12)}`);
     expect(job.status.conditions.find((c: any) => c.type === 'Complete')?.status).toBe('True');
     expect(job.metadata.annotations['gpu-dev/bundle-hash']).toBe(firstHash);
-    // The watch saw the Job complete before the Deployment existed; the timestamps agree.
+    // etcd committed the Job's completion before the Deployment's creation; the timestamps agree.
     const completed = events.findIndex((e) => e.kind === 'Job' && e.complete === 'True');
     const deploymentAdded = events.findIndex((e) => e.kind === 'Deployment' && e.type === 'ADDED');
     expect(completed).toBeGreaterThanOrEqual(0);
@@ -75,7 +75,9 @@ describeWithToolchain('tofu apply of the synthesized stack, external database mo
   it('when planned again right after apply and once the controllers stamped their labels, then there is nothing to change', async () => {
     expect((await project.plan()).code).toBe(0);
     const job = await jobOf(cluster, NAMESPACE, `db-migration-${firstHash.slice(0, 12)}`);
-    expect(job.metadata.labels['batch.kubernetes.io/controller-uid']).toBe(job.metadata.uid);
+    // The labels the Job controller stamps, which the provider must not count as a change.
+    expect(job.spec.template.metadata.labels['batch.kubernetes.io/controller-uid']).toBe(job.metadata.uid);
+    expect(job.spec.template.metadata.labels['batch.kubernetes.io/job-name']).toBe(job.metadata.name);
     const deployment = await cluster.kubectlJson(['get', 'deployment', 'gpu-dev-api', '-n', NAMESPACE]);
     expect(deployment.metadata.annotations['deployment.kubernetes.io/revision']).toBe('1');
     expect(deployment.status.observedGeneration).toBe(deployment.metadata.generation);

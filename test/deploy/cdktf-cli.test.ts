@@ -1,0 +1,47 @@
+import { runCommand, describeFailure } from '../cluster/command';
+import { KwokCluster } from '../cluster/kwok-cluster';
+import { Project } from '../cluster/project';
+import { describeWithToolchain, toolchain } from '../cluster/suite';
+import { migrationJobs } from '../cluster/stack-objects';
+
+/**
+ * The README's other way to deploy: the cdktf CLI, fetched by npx (it is no dependency of the
+ * project), with OpenTofu as its Terraform (TERRAFORM_BINARY_NAME) and the offline provider mirror.
+ */
+const NAMESPACE = 'gpu-controlplane';
+const CDKTF = ['-y', 'cdktf-cli@0.21.0'];
+
+describeWithToolchain('npx cdktf-cli@0.21.0 deploy of the stack', () => {
+  let cluster: KwokCluster;
+  let project: Project;
+
+  beforeAll(async () => {
+    cluster = await KwokCluster.create(toolchain(), 'gpu-dev-cdktf');
+    await cluster.createNamespaceAndSecret(NAMESPACE, { POSTGRES_USER: 'gpudev', POSTGRES_PASSWORD: 'not-used-on-kwok', POSTGRES_DB: 'gpudev' });
+    project = Project.create(toolchain(), cluster.kubeconfig);
+  });
+  afterAll(async () => {
+    await cluster?.delete();
+    project?.remove();
+  });
+
+  const cdktf = (args: string[]) =>
+    runCommand('npx', [...CDKTF, ...args], {
+      cwd: project.root,
+      env: project.env({ TERRAFORM_BINARY_NAME: 'tofu', CI: '1', FORCE_COLOR: '0' }),
+      timeoutMs: 600_000,
+    });
+
+  it('when deployed into a fresh cluster, then the migration Job completes and the API rolls out, and cdktf diff then shows no change', async () => {
+    const deployed = await cdktf(['deploy', 'gpu-dev', '--auto-approve', '--skip-provider-lock']);
+    if (deployed.code !== 0) throw new Error(describeFailure('npx', ['cdktf', 'deploy'], deployed));
+    const jobs = await migrationJobs(cluster, NAMESPACE);
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0].status.conditions.find((c: any) => c.type === 'Complete')?.status).toBe('True');
+    expect((await cluster.kubectlJson(['get', 'deployment', 'gpu-dev-api', '-n', NAMESPACE])).status.availableReplicas).toBe(2);
+
+    const diff = await cdktf(['diff', 'gpu-dev']);
+    if (diff.code !== 0) throw new Error(describeFailure('npx', ['cdktf', 'diff'], diff));
+    expect(diff.stdout).toMatch(/No changes\. Your infrastructure matches the configuration\./);
+  });
+});

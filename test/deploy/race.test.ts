@@ -1,0 +1,46 @@
+import { KwokCluster } from '../cluster/kwok-cluster';
+import { Project } from '../cluster/project';
+import { describeWithToolchain, toolchain } from '../cluster/suite';
+import { migrationJobs } from '../cluster/stack-objects';
+
+/**
+ * Two checkouts, two state files, one cluster and namespace, applied at the same moment: the
+ * deploy-owner ConfigMap, which every other object depends on, lets one through; the other fails
+ * naming it, having created nothing.
+ */
+const NAMESPACE = 'gpu-controlplane';
+
+describeWithToolchain('two applies with two state files racing on one cluster', () => {
+  let cluster: KwokCluster;
+  const projects: Project[] = [];
+
+  beforeAll(async () => {
+    cluster = await KwokCluster.create(toolchain(), 'gpu-dev-race');
+    await cluster.createNamespaceAndSecret(NAMESPACE, { POSTGRES_USER: 'gpudev', POSTGRES_PASSWORD: 'not-used-on-kwok', POSTGRES_DB: 'gpudev' });
+    for (let i = 0; i < 2; i++) {
+      const project = Project.create(toolchain(), cluster.kubeconfig);
+      projects.push(project);
+      await project.synth();
+      await project.mustTofu(['init']);
+    }
+  });
+  afterAll(async () => {
+    await cluster?.delete();
+    for (const project of projects) project.remove();
+  });
+
+  it('when both apply at once, then one deploys, the other fails naming the owner ConfigMap with nothing in its state, and the cluster holds one stack', async () => {
+    const results = await Promise.all(projects.map((p) => p.tofu(['apply', '-auto-approve'])));
+    const winner = results.findIndex((r) => r.code === 0);
+    const loser = results.findIndex((r) => r.code !== 0);
+    expect({ winner: winner >= 0, loser: loser >= 0 }).toEqual({ winner: true, loser: true });
+    expect(results[loser].stderr).toMatch(/configmaps "gpu-dev-deploy-owner" already exists/);
+    const loserState = await projects[loser].tofu(['state', 'list']);
+    expect(loserState.stdout.trim()).toBe('');
+    const winnerState = await projects[winner].tofu(['state', 'list']);
+    expect(winnerState.stdout.trim().split('\n')).toHaveLength(7);
+    expect(await migrationJobs(cluster, NAMESPACE)).toHaveLength(1);
+    // The winner's next plan is clean: the loser changed nothing of its objects.
+    expect((await projects[winner].plan()).code).toBe(0);
+  });
+});
