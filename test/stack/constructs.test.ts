@@ -281,6 +281,30 @@ describe('settings that change the stack', () => {
   });
 });
 
+describe('every wait the stack asks the provider for is bounded', () => {
+  it('when synthesized with defaults, then the API rollout has a progress deadline below its timeouts, and managed PostgreSQL its own timeouts', () => {
+    const api = only(synthStack().json, 'kubernetes_deployment_v1');
+    expect({ progress: api.spec.progress_deadline_seconds, wait: api.wait_for_rollout, timeouts: api.timeouts }).toEqual({
+      progress: 180,
+      wait: true,
+      timeouts: { create: '300s', update: '300s' },
+    });
+    const postgres = only(synthStack({ GPU_DEV_DATABASE_MODE: 'managed' }).json, 'kubernetes_stateful_set_v1');
+    expect({ wait: postgres.wait_for_rollout, timeouts: postgres.timeouts }).toEqual({ wait: true, timeouts: { create: '300s', update: '300s' } });
+  });
+
+  it('when the settings change them, then the synthesized waits follow, and a rollout timeout not above its progress deadline is refused naming both settings', () => {
+    const api = only(synthStack({ GPU_DEV_API_PROGRESS_DEADLINE: '90s', GPU_DEV_API_ROLLOUT_TIMEOUT: '2m' }).json, 'kubernetes_deployment_v1');
+    expect([api.spec.progress_deadline_seconds, api.timeouts.create]).toEqual([90, '120s']);
+    expect(() => synthStack({ GPU_DEV_API_PROGRESS_DEADLINE: '5m' })).toThrow(
+      'GPU_DEV_API_ROLLOUT_TIMEOUT (setting apiRolloutTimeout, default) = "5m": must be longer than apiProgressDeadline (5m), or Terraform stops waiting while the rollout may still run',
+    );
+    expect(() => synthStack({ GPU_DEV_DATABASE_MODE: 'managed', GPU_DEV_POSTGRES_TIMEOUT: '90500ms' })).toThrow(
+      'GPU_DEV_POSTGRES_TIMEOUT (setting postgresTimeout) = "90500ms": must be a whole number of seconds',
+    );
+  });
+});
+
 describe('the constructs on their own', () => {
   it('when the API is built without a migration, then it neither waits for a Job nor carries a bundle hash', () => {
     const text = Testing.synthScope((scope) => new ApiService(scope, 'api'));

@@ -13,6 +13,7 @@ import {
   imageReference,
   memoryQuantity,
   postgresIdentifier,
+  propNames,
   propReader,
   resourcesProp,
   toKubernetesResources,
@@ -92,7 +93,7 @@ export class ManagedPostgres extends Construct {
 
   constructor(scope: Construct, id: string, props: ManagedPostgresProps = {}) {
     super(scope, id);
-    const subject = (name: keyof ManagedPostgresProps) => `ManagedPostgres ${this.node.path} prop ${name}`;
+    const subject = propNames<ManagedPostgresProps>(this, 'ManagedPostgres').subject;
     const prop = propReader(subject, props, MANAGED_POSTGRES_PROPS);
     const namespace = prop('namespace');
     const serviceName = prop('serviceName');
