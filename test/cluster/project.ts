@@ -62,10 +62,19 @@ export class Project {
     };
   }
 
-  /** `npm run synth`; fails with its output when synth refuses. */
+  /**
+   * `npm run synth`; fails with its output when synth refuses. With GPU_DEV_TEST_PROVIDER_KUBERNETES
+   * set (a version in the mirror, e.g. 3.2.1), an override file next to cdk.tf.json makes OpenTofu
+   * use that provider instead of the one the stack pins: how the suite measures another release.
+   */
   async synth(): Promise<string> {
     const result = await runCommand('npm', ['run', '-s', 'synth'], { cwd: this.root, env: this.env(), timeoutMs: 180_000 });
     if (result.code !== 0) throw new Error(describeFailure('npm', ['run', 'synth'], result));
+    const version = process.env.GPU_DEV_TEST_PROVIDER_KUBERNETES;
+    if (version) {
+      const override = { terraform: { required_providers: { kubernetes: { source: 'hashicorp/kubernetes', version } } } };
+      writeFileSync(join(this.stackDir, 'provider_override.tf.json'), JSON.stringify(override, null, 2));
+    }
     return result.stdout;
   }
 
