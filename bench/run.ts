@@ -2,7 +2,9 @@
  * `npm run bench`: every figure is a ratio or a rate measured side by side in one run, over
  * several repetitions (median, min-max). Writes bench/results.md. `--smoke` runs each part
  * once on tiny inputs (in .ci/run, so the benchmark cannot rot) and writes to a temp file;
- * `--only-load` runs only the migration-under-load section, also to a temp file.
+ * `--only-load` runs only the migration-under-load section, also to a temp file; `--only-deploy`
+ * runs only the deploy section (OpenTofu and the provider against a test cluster) and replaces it
+ * in bench/results.md.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -24,6 +26,8 @@ import { wholeProcess } from './whole-process';
 const smoke = process.argv.includes('--smoke');
 /** `--only-load`: just the migration-under-load section, written to a temp file (for tuning it). */
 const onlyLoad = process.argv.includes('--only-load');
+const onlyDeploy = process.argv.includes('--only-deploy');
+const DEPLOY_HEADING = '## Deploying the stack: tofu apply next to kubectl apply + kubectl wait';
 const REPS = smoke ? 1 : 7;
 const SCALE_SIZES = smoke ? [20] : [100, 1000, 5000];
 /** Statements in one large fixture file, for the linear-splitting rows. */
@@ -150,6 +154,7 @@ function bundleBytes(dirs: Dirs): number {
 
 async function main(): Promise<void> {
   if (onlyLoad) return loadSectionOnly();
+  if (onlyDeploy) return deploySectionOnly();
   const pg = await startBenchPostgres();
   let databases = 0;
   const fresh = () => pg.createDatabase(`bench_${process.pid}_${databases++}`);
@@ -284,12 +289,45 @@ async function main(): Promise<void> {
     }
     say();
     say(`Runner bundle: ${runnerBytes.length.toLocaleString('en-US')} bytes (one ConfigMap key; Kubernetes allows 1 MiB per ConfigMap).`);
+    say();
+    deploySection();
   } finally {
     await pg.stop();
   }
   const out = smoke ? join(mkdtempSync(join(tmpdir(), 'gpu-dev-bench-')), 'results.md') : join(REPO_ROOT, 'bench', 'results.md');
   writeFileSync(out, `${lines.join('\n')}\n`);
   process.stdout.write(`\nwrote ${out}\n`);
+}
+
+/**
+ * The cluster suite's harness measures the deploy (test/cluster/deploy-bench.ts, run as a process:
+ * bench/ imports nothing of test/). Without the toolchain it says why and measures nothing.
+ */
+function deploySection(): void {
+  say(DEPLOY_HEADING);
+  say();
+  const run = spawnSync('npx', ['tsx', join(REPO_ROOT, 'test', 'cluster', 'deploy-bench.ts'), '--reps', smoke ? '1' : '5'], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+    timeout: 1_800_000,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (run.status !== 0) throw new Error(`test/cluster/deploy-bench.ts exited ${run.status ?? run.signal}`);
+  for (const line of run.stdout.trimEnd().split('\n')) say(line);
+  say();
+}
+
+/** `--only-deploy`: the deploy section measured anew, in place in bench/results.md. */
+function deploySectionOnly(): void {
+  deploySection();
+  const file = join(REPO_ROOT, 'bench', 'results.md');
+  const old = readFileSync(file, 'utf8');
+  const start = old.indexOf(DEPLOY_HEADING);
+  const next = start < 0 ? -1 : old.indexOf('\n## ', start + DEPLOY_HEADING.length);
+  const before = start < 0 ? `${old.trimEnd()}\n\n` : old.slice(0, start);
+  const after = next < 0 ? '' : old.slice(next + 1);
+  writeFileSync(file, `${before}${lines.join('\n')}\n${after}`);
+  process.stdout.write(`\nwrote ${file}\n`);
 }
 
 async function loadSectionOnly(): Promise<void> {

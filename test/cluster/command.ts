@@ -20,6 +20,8 @@ export interface CommandOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   readonly timeoutMs: number;
   readonly input?: string;
+  /** Called with each chunk of stdout as it arrives (for watches that need arrival times). */
+  readonly onStdout?: (chunk: string) => void;
 }
 
 const running = new Set<number>();
@@ -53,7 +55,10 @@ export function startCommand(
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stdout.on('data', (b: Buffer) => {
+      out.push(b);
+      options.onStdout?.(b.toString('utf8'));
+    });
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.stdin.end(options.input ?? '');
     let timedOut = false;

@@ -1,0 +1,151 @@
+/**
+ * Deploy timings for `npm run bench` (bench/run.ts runs this as a process and puts its Markdown
+ * in bench/results.md): `tofu apply` of the stack, from its start to the migration Job's Complete
+ * condition and to the API Deployment's Available, for a first deploy and for a bundle change,
+ * side by side with `kubectl apply` + `kubectl wait` of the same objects (what the API server and
+ * controllers take anyway: the floor the provider's polling adds to). Medians of several runs.
+ *
+ *   npx tsx test/cluster/deploy-bench.ts [--reps N]
+ */
+import { mustRun, startCommand } from './command';
+import { KwokCluster } from './kwok-cluster';
+import { Project } from './project';
+import { summaryValue } from './stack-objects';
+import { findToolchain, type Toolchain } from './toolchain';
+
+const NAMESPACE = 'gpu-controlplane';
+const repsFlag = process.argv.indexOf('--reps');
+const REPS = repsFlag > 0 ? Number(process.argv[repsFlag + 1]) : 5;
+
+interface Milestones {
+  readonly jobComplete: number;
+  readonly available: number;
+}
+
+/** Milliseconds from now until a Job of the namespace reports Complete (arrival time of the watch event). */
+function watchJobComplete(cluster: KwokCluster, jobName: string): { readonly completeAt: Promise<number>; stop(): void } {
+  let resolve: (at: number) => void = () => undefined;
+  const completeAt = new Promise<number>((r) => (resolve = r));
+  const template = '{.object.metadata.name} {.object.status.conditions[?(@.type=="Complete")].status}{"\\n"}';
+  let buffered = '';
+  const watch = startCommand(`${cluster.binDir}/kubectl`, ['get', 'jobs.batch', '-n', NAMESPACE, '--watch', '--output-watch-events', '-o', `jsonpath=${template}`], {
+    env: { KUBECONFIG: cluster.kubeconfig },
+    timeoutMs: 600_000,
+    onStdout: (chunk) => {
+      const now = Date.now();
+      buffered += chunk;
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      if (lines.some((line) => line.trim() === `${jobName} True`)) resolve(now);
+    },
+  });
+  return { completeAt, stop: () => void watch.stop() };
+}
+
+async function tofuApply(cluster: KwokCluster, project: Project, jobName: string): Promise<Milestones> {
+  const watch = watchJobComplete(cluster, jobName);
+  const started = Date.now();
+  await project.mustTofu(['apply', '-auto-approve']);
+  const available = Date.now() - started;
+  const jobComplete = (await watch.completeAt) - started;
+  watch.stop();
+  return { jobComplete, available };
+}
+
+/** The stack's objects as the cluster holds them, cleaned into manifests kubectl can create again. */
+async function manifests(cluster: KwokCluster): Promise<any[]> {
+  const list = await cluster.kubectlJson(['get', 'configmaps,jobs,deployments,services', '-n', NAMESPACE, '-l', 'app.kubernetes.io/part-of!=none']);
+  return list.items
+    .filter((o: any) => o.metadata.name !== 'kube-root-ca.crt')
+    .map((o: any) => {
+      const { name, namespace, labels, annotations } = o.metadata;
+      const metadata = { name, namespace, labels, annotations: { ...annotations } };
+      delete metadata.annotations['deployment.kubernetes.io/revision'];
+      const object: any = { apiVersion: o.apiVersion, kind: o.kind, metadata };
+      if (o.kind === 'ConfigMap') object.data = o.data;
+      if (o.kind === 'Service') object.spec = { ...o.spec, clusterIP: undefined, clusterIPs: undefined };
+      if (o.kind === 'Deployment') object.spec = o.spec;
+      if (o.kind === 'Job') {
+        const { selector: _selector, manualSelector: _manual, ...spec } = o.spec;
+        const labels = Object.fromEntries(Object.entries<string>(spec.template.metadata.labels).filter(([k]) => !/(^|\/)(controller-uid|job-name)$/.test(k)));
+        object.spec = { ...spec, template: { ...spec.template, metadata: { ...spec.template.metadata, labels } } };
+      }
+      return object;
+    });
+}
+
+async function kubectlApply(cluster: KwokCluster, objects: any[], jobName: string): Promise<Milestones> {
+  const kubectl = (args: string[]) => mustRun(`${cluster.binDir}/kubectl`, args, { env: { KUBECONFIG: cluster.kubeconfig }, timeoutMs: 300_000 });
+  const migration = objects.filter((o) => o.kind === 'ConfigMap' || o.kind === 'Job');
+  const api = objects.filter((o) => o.kind === 'Deployment' || o.kind === 'Service');
+  const started = Date.now();
+  // Server-side: a client-side apply would store the 750 KB runner in an annotation (limit 256 KiB).
+  await cluster.kubectl(['apply', '--server-side', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: migration }) });
+  await kubectl(['wait', '-n', NAMESPACE, '--for=condition=complete', `job/${jobName}`, '--timeout=300s']);
+  const jobComplete = Date.now() - started;
+  await cluster.kubectl(['apply', '--server-side', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: api }) });
+  await kubectl(['rollout', 'status', '-n', NAMESPACE, 'deployment/gpu-dev-api', '--timeout=300s']);
+  return { jobComplete, available: Date.now() - started };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+async function main(): Promise<void> {
+  const found = findToolchain();
+  if ('missing' in found) {
+    process.stdout.write(`Deploy timings not measured: ${found.missing}.\n`);
+    return;
+  }
+  const toolchain: Toolchain = found;
+  const cluster = await KwokCluster.create(toolchain, 'gpu-dev-bench');
+  const project = Project.create(toolchain, cluster.kubeconfig);
+  const samples: Record<string, number[]> = {};
+  const add = (key: string, m: Milestones) => {
+    (samples[`${key} job`] ??= []).push(m.jobComplete);
+    (samples[`${key} available`] ??= []).push(m.available);
+  };
+  try {
+    await cluster.createNamespaceAndSecret(NAMESPACE, { POSTGRES_USER: 'gpudev', POSTGRES_PASSWORD: 'bench', POSTGRES_DB: 'gpudev' });
+    for (let rep = 0; rep < REPS; rep++) {
+      project.writeSql('fixtures', '900_bench.sql', `SELECT ${rep * 2};\n`);
+      const first = `db-migration-${summaryValue(await project.synth(), 'bundle').slice(0, 12)}`;
+      if (rep === 0) await project.mustTofu(['init']);
+      add('tofu first', await tofuApply(cluster, project, first));
+      const firstObjects = await manifests(cluster);
+      project.writeSql('fixtures', '900_bench.sql', `SELECT ${rep * 2 + 1};\n`);
+      const changed = `db-migration-${summaryValue(await project.synth(), 'bundle').slice(0, 12)}`;
+      add('tofu change', await tofuApply(cluster, project, changed));
+      const changedObjects = await manifests(cluster);
+      await project.mustTofu(['destroy', '-auto-approve']);
+
+      add('kubectl first', await kubectlApply(cluster, firstObjects, first));
+      // A bundle change by hand: the old Job goes (as Terraform replaces it), the new objects are applied.
+      await cluster.kubectl(['delete', 'job', first, '-n', NAMESPACE, '--cascade=foreground', '--wait=true']);
+      add('kubectl change', await kubectlApply(cluster, changedObjects, changed));
+      await cluster.kubectl(['delete', 'configmaps,jobs,deployments,services', '-n', NAMESPACE, '-l', 'app.kubernetes.io/part-of!=none', '--field-selector', 'metadata.name!=kube-root-ca.crt', '--wait=true']);
+    }
+  } finally {
+    await cluster.delete();
+    project.remove();
+  }
+  const s = (key: string) => (median(samples[key]) / 1000).toFixed(1);
+  const ratio = (a: string, b: string) => (median(samples[a]) / median(samples[b])).toFixed(2);
+  const rows = [
+    '| deploy (kwok nodes) | tofu apply | kubectl apply + wait | ratio |',
+    '| --- | --- | --- | --- |',
+    ...(['first', 'change'] as const).flatMap((kind) => [
+      `| ${kind === 'first' ? 'first deploy' : 'bundle change'}: to Job complete | ${s(`tofu ${kind} job`)} s | ${s(`kubectl ${kind} job`)} s | ${ratio(`tofu ${kind} job`, `kubectl ${kind} job`)}× |`,
+      `| ${kind === 'first' ? 'first deploy' : 'bundle change'}: to Deployment available | ${s(`tofu ${kind} available`)} s | ${s(`kubectl ${kind} available`)} s | ${ratio(`tofu ${kind} available`, `kubectl ${kind} available`)}× |`,
+    ]),
+  ];
+  process.stdout.write(`Medians of ${REPS} run(s) on one kwokctl cluster (binary runtime, kwok nodes).\n\n${rows.join('\n')}\n`);
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error?.stack ?? error}\n`);
+  process.exitCode = 1;
+});
