@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Builds the offline cluster toolchain (OpenTofu; the Kubernetes API server, controller manager,
 # scheduler and kubectl; etcd; kwok and kwokctl) from the pinned wrapper Go modules beside this
-# script, once, into a cache folder outside the checkout:
+# script, once, into a cache folder outside the checkout; then the pieces of a real node (the
+# kubelet, containerd with its runc shim and ctr, a static pause program; runc, the CNI plugins
+# and iptables from Debian packages, installed with apt-get when missing):
 #
 #   ${GPU_DEV_TOOLCHAIN_DIR:-$HOME/.cache/gpu-dev-toolchain}/
-#     <key>/bin/               the binaries
+#     <key>/bin/               the binaries (runc: a link to the Debian package's)
+#     <key>/cni/               links to the Debian package's CNI plugins (bridge, host-local, loopback)
 #     <key>/tofurc             OpenTofu CLI config (TF_CLI_CONFIG_FILE): the providers from ../providers
 #     <key>/kwokctl.yaml       kwokctl config: binary runtime, these binaries, 127.0.0.1 only
 #     <key>/kwok-stages.yaml   kwok's default Stages plus its chaos stages (container failure, exit code)
@@ -19,7 +22,11 @@
 #   test/cluster/toolchain/build.sh              build what is missing; progress on stderr; the
 #                                                last stdout line is the absolute path of <key>
 #   test/cluster/toolchain/build.sh --print-dir  print that path without building; exit 0 when
-#                                                every piece is there, 1 when not
+#                                                every piece of the control plane and OpenTofu is
+#                                                there, 1 when not (the node pieces not counted)
+#   test/cluster/toolchain/build.sh --node-missing
+#                                                print the node pieces that are not there, one a
+#                                                line, without building; exit 0 when none is missing
 #
 # The Terraform providers hashicorp/kubernetes and hashicorp/random are not built here: no
 # registry these machines reach serves them (README.md). Given a binary of one in
@@ -37,13 +44,14 @@ mode=build
 case "${1:-}" in
   '') ;;
   --print-dir) mode=print ;;
+  --node-missing) mode=node-missing ;;
   -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-  *) die "unknown argument: $1 (use --print-dir or nothing)" ;;
+  *) die "unknown argument: $1 (use --print-dir, --node-missing or nothing)" ;;
 esac
 
 # shellcheck source=cluster-toolchain/versions.env
 . "$src/versions.env"
-for v in OPENTOFU_VERSION PROVIDER_KUBERNETES_VERSION PROVIDER_KUBERNETES_V3_VERSION PROVIDER_RANDOM_VERSION KUBERNETES_VERSION KUBERNETES_STAGING_VERSION ETCD_VERSION KWOK_VERSION; do
+for v in OPENTOFU_VERSION PROVIDER_KUBERNETES_VERSION PROVIDER_KUBERNETES_V3_VERSION PROVIDER_RANDOM_VERSION KUBERNETES_VERSION KUBERNETES_STAGING_VERSION ETCD_VERSION KWOK_VERSION CONTAINERD_VERSION; do
   [[ -n "${!v:-}" ]] || die "versions.env does not set $v"
 done
 
@@ -65,6 +73,7 @@ expect tofu github.com/opentofu/opentofu "$OPENTOFU_VERSION"
 expect kubernetes k8s.io/kubernetes "$KUBERNETES_VERSION"
 expect etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
 expect kwok sigs.k8s.io/kwok "$KWOK_VERSION"
+expect containerd github.com/containerd/containerd/v2 "$CONTAINERD_VERSION"
 # Every k8s.io staging module is replaced by the staging release matching KUBERNETES_VERSION.
 bad_staging=$(awk -v want="$KUBERNETES_STAGING_VERSION" '
   $2 == "=>" && $1 ~ /^k8s\.io\// && $4 != want { print $1 " => " $3 " " $4 }
@@ -83,7 +92,8 @@ k8s_minor_patch=${KUBERNETES_VERSION#v1.}
 key=$(
   {
     echo "== build.sh"; cat "${BASH_SOURCE[0]}"
-    for f in versions.env tofu/go.mod tofu/go.sum kubernetes/go.mod kubernetes/go.sum etcd/go.mod etcd/go.sum kwok/go.mod kwok/go.sum; do
+    for f in versions.env tofu/go.mod tofu/go.sum kubernetes/go.mod kubernetes/go.sum etcd/go.mod etcd/go.sum kwok/go.mod kwok/go.sum \
+             containerd/go.mod containerd/go.sum pause/go.mod pause/main.go; do
       echo "== $f"; cat "$src/$f"
     done
   } | sha256sum | cut -c1-12
@@ -94,12 +104,20 @@ root=$(cd "$root" && pwd)
 dir="$root/$key"
 
 pieces=(tofu etcd kwok kubernetes)
+# A real node's pieces: built after the ones above, so a kwok-only suite runs without them.
+# "runtime" is runc, the CNI plugins and iptables from Debian packages, linked into <key>.
+node_pieces=(kubelet containerd pause runtime)
+cni_plugins=(bridge host-local loopback)
 binaries_of() {
   case "$1" in
     tofu) echo tofu ;;
     etcd) echo etcd ;;
     kwok) echo kwok kwokctl ;;
     kubernetes) echo kube-apiserver kube-controller-manager kube-scheduler kubectl ;;
+    kubelet) echo kubelet ;;
+    containerd) echo containerd containerd-shim-runc-v2 ctr ;;
+    pause) echo pause ;;
+    runtime) echo runc ;;
   esac
 }
 is_done() { # piece
@@ -107,6 +125,10 @@ is_done() { # piece
   [[ $1 != kwok || -f "$dir/kwok-stages.yaml" ]] || return 1
   local b
   for b in $(binaries_of "$1"); do [[ -x "$dir/bin/$b" ]] || return 1; done
+  if [[ $1 == runtime ]]; then
+    for b in "${cni_plugins[@]}"; do [[ -x "$dir/cni/$b" ]] || return 1; done
+    PATH=$PATH:/usr/sbin:/sbin command -v iptables >/dev/null || return 1
+  fi
 }
 providers="$root/providers"
 provider_path() { # host name version
@@ -118,6 +140,11 @@ if [[ $mode == print ]]; then
   for p in "${pieces[@]}"; do is_done "$p" || exit 1; done
   [[ -f "$dir/tofurc" && -f "$dir/kwokctl.yaml" ]] || exit 1
   exit 0
+fi
+if [[ $mode == node-missing ]]; then
+  missing=0
+  for p in "${node_pieces[@]}"; do is_done "$p" || { echo "$p"; missing=1; }; done
+  exit $missing
 fi
 
 command -v go >/dev/null || die "go is not on the PATH (Go 1.26 expected at /usr/local/go/bin)"
@@ -144,7 +171,8 @@ build_piece() { # piece
   start=$SECONDS
   log "building $piece ($(binaries_of "$piece")) ..."
   (
-    cd "$src/$piece"
+    # The kubelet comes from the control plane's wrapper module; every other piece has its own.
+    cd "$src/$([[ $piece == kubelet ]] && echo kubernetes || echo "$piece")" || exit 1
     case "$piece" in
       tofu)
         # dev=no: report "OpenTofu v1.10.10" as the release build does, not "v1.10.10-dev".
@@ -157,6 +185,17 @@ build_piece() { # piece
         go build -trimpath -ldflags="-s -w$k8s_version_flags" -o "$tmp/" \
           k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
           k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl ;;
+      kubelet)
+        # Same wrapper module as the control plane. Not in its go.mod's tool block (listing it
+        # there makes go mod tidy add requirements); its four extra go.sum lines come from
+        # `go mod download k8s.io/cri-streaming go.opentelemetry.io/contrib/instrumentation/github.com/emicklei/go-restful/otelrestful`.
+        go build -trimpath -ldflags="-s -w$k8s_version_flags" -o "$tmp/" k8s.io/kubernetes/cmd/kubelet ;;
+      containerd)
+        go build -trimpath -ldflags="-s -w -X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION" -o "$tmp/" \
+          github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
+          github.com/containerd/containerd/v2/cmd/ctr ;;
+      pause)
+        go build -trimpath -ldflags='-s -w' -o "$tmp/pause" . ;;
     esac
   ) || { rm -rf "$tmp"; die "building $piece failed"; }
   for b in $(binaries_of "$piece"); do
@@ -255,6 +294,44 @@ options:
   kubectlBinary: $dir/bin/kubectl
 EOF
 mv -f "$dir/.tmp/kwokctl.yaml" "$dir/kwokctl.yaml"
+
+# --- a real node's pieces ----------------------------------------------------------------------
+# runc, the CNI plugins, iptables and ip come from Debian packages (runc needs cgo and libseccomp
+# for seccomp profiles; the plugins and iptables are what the host has). Installed only when
+# missing, as root with apt-get; otherwise a warning, and the node cases are skipped.
+install_runtime() {
+  local need=() p start=$SECONDS
+  export PATH=$PATH:/usr/sbin:/sbin
+  command -v runc >/dev/null || need+=(runc)
+  for p in "${cni_plugins[@]}"; do
+    [[ -x /usr/lib/cni/$p ]] || { need+=(containernetworking-plugins); break; }
+  done
+  command -v iptables >/dev/null || need+=(iptables)
+  command -v ip >/dev/null || need+=(iproute2)
+  if ((${#need[@]} > 0)); then
+    if [[ $(id -u) != 0 ]] || ! command -v apt-get >/dev/null; then
+      log "warning: the node needs the Debian packages ${need[*]}: install them (apt-get install ${need[*]}) and run again; until then the node cases are skipped"
+      return 0
+    fi
+    log "installing the Debian packages ${need[*]} (apt-get update, apt-get install -y) ..."
+    apt-get update >&2 || die "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >&2 || die "apt-get install ${need[*]} failed"
+  fi
+  mkdir -p "$dir/cni"
+  ln -sfn "$(command -v runc)" "$dir/bin/runc"
+  for p in "${cni_plugins[@]}"; do ln -sfn "/usr/lib/cni/$p" "$dir/cni/$p"; done
+  date -u +%FT%TZ > "$dir/.done/runtime"
+  log "runtime (runc $(runc --version | awk 'NR == 1 { print $3 }'), CNI plugins, iptables) in $((SECONDS - start)) s"
+}
+for p in "${node_pieces[@]}"; do
+  if is_done "$p"; then
+    log "$p: already built, skipped"
+  elif [[ $p == runtime ]]; then
+    install_runtime
+  else
+    build_piece "$p"
+  fi
+done
 rmdir "$dir/.tmp" 2>/dev/null || true
 
 log "done in $((SECONDS - total_start)) s"

@@ -1,6 +1,9 @@
 // Wrapper module: pins Kubernetes for scripts/cluster-toolchain.sh (versions must equal KUBERNETES_VERSION and
 // KUBERNETES_STAGING_VERSION in ../versions.env). k8s.io/kubernetes requires its staging modules at v0.0.0 and
 // replaces them with ./staging paths; here each is replaced by the published staging module of the same release.
+// build.sh also builds k8s.io/kubernetes/cmd/kubelet from this module, which is not in the tool block: listing it
+// makes go mod tidy add requirements. go mod tidy drops its four go.sum lines; put them back with
+// `go mod download k8s.io/cri-streaming go.opentelemetry.io/contrib/instrumentation/github.com/emicklei/go-restful/otelrestful`.
 module gpu-dev/cluster-toolchain/kubernetes
 
 go 1.26.0
