@@ -1,5 +1,5 @@
 import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { literalValue } from '../stack/terraform-literals';
 
 /**
@@ -82,10 +82,17 @@ export function jobProcess(
   resolved: Readonly<Record<string, string>>,
 ): { args: string[]; env: Record<string, string> } {
   const [container] = synthesized.job.spec.template.spec.container;
-  const env = Object.fromEntries(
-    container.env.map((e: any) => [e.name, e.value_from ? secret[e.value_from.secret_key_ref.key] : (resolved[e.name] ?? literalValue(e.value))]),
-  );
   const inPod = mountVolumes(synthesized, podRoot);
+  // The kubelet gives each container its termination-message file; here it is one under podRoot.
+  const terminationLog: string | undefined = container.termination_message_path;
+  const inPodFile = (value: string) => {
+    if (value !== terminationLog) return value;
+    mkdirSync(join(podRoot, dirname(value)), { recursive: true });
+    return join(podRoot, value);
+  };
+  const env = Object.fromEntries(
+    container.env.map((e: any) => [e.name, e.value_from ? secret[e.value_from.secret_key_ref.key] : (resolved[e.name] ?? inPodFile(literalValue(e.value)))]),
+  );
   const [program, ...commandArgs] = container.command as string[];
   if (program !== 'node') throw new Error(`the Job's command is ${program}, not node: it cannot run here`);
   return { args: [...commandArgs, ...(container.args as string[])].map(literalValue).map(inPod), env };

@@ -106,6 +106,8 @@ describe('the stack in external-database mode (the default)', () => {
       ],
       security_context: HARDENED_CONTAINER,
       resources: { requests: { cpu: '100m', memory: '96Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
+      termination_message_path: '/dev/termination-log',
+      termination_message_policy: 'FallbackToLogsOnError',
     });
     expect(container.env).toEqual([
       secretRef('POSTGRES_USER'),
@@ -114,6 +116,7 @@ describe('the stack in external-database mode (the default)', () => {
       { name: 'POSTGRES_HOST', value: 'postgres-primary' },
       { name: 'POSTGRES_PORT', value: '5432' },
       { name: 'MIGRATION_JOB_NAME', value: job.metadata.name },
+      { name: 'MIGRATION_TERMINATION_LOG', value: '/dev/termination-log' },
     ]);
     expect(pod.volume).toEqual([
       { name: 'schema', config_map: { name: 'database-schema', default_mode: '0444' } },

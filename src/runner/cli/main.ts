@@ -2,11 +2,12 @@
 import './v8-flags';
 import { readFileSync } from 'node:fs';
 import { sha256Hex } from '../../kernel/bundle';
-import { ExitCode, ExitError } from '../../kernel/exit-codes';
+import { ExitCode, ExitError, type ExitCodeValue } from '../../kernel/exit-codes';
 import { lineLogger } from '../../kernel/log';
 import { runApply, runPlan, runStatus, runVerify, type CommandContext, type CommandResult } from '../commands';
 import { Timings } from '../timings';
 import { parseSettings, USAGE } from './settings';
+import { terminationSummary, writeTerminationMessage } from './termination-message';
 
 const EXIT_NAMES: Record<number, string> = Object.fromEntries(Object.entries(ExitCode).map(([name, code]) => [code, name]));
 
@@ -35,6 +36,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, runn
       verify: runVerify,
     };
     const result = await run[settings.command](context);
+    const outcome = typeof result.report.outcome === 'string' ? `${result.report.outcome} ` : '';
+    const bundle = typeof result.report.bundleHash === 'string' ? `bundle ${result.report.bundleHash}` : settings.command;
+    writeTerminationMessage(env, log, terminationSummary(result.exitCode as ExitCodeValue, EXIT_NAMES[result.exitCode], `${settings.command}: ${outcome}${bundle}`));
     if (settings.timings) log.info(`timings: ${timings.describe()}`);
     const report = settings.timings ? { ...result.report, timings } : result.report;
     if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -44,6 +48,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, runn
     const message = error instanceof ExitError ? error.message : `unexpected error: ${(error as Error)?.stack ?? String(error)}`;
     log.error(message);
     log.error(`exit code ${exitCode} (${EXIT_NAMES[exitCode]})`);
+    writeTerminationMessage(env, log, terminationSummary(exitCode, EXIT_NAMES[exitCode], message));
     // Where a failed run's time went is worth as much as a good one's (a slow connect, a lock wait).
     if (argv.includes('--timings')) log.info(`timings: ${timings.describe()}`);
     if (json) process.stdout.write(`${JSON.stringify({ error: message, exitCode, exitName: EXIT_NAMES[exitCode] }, null, 2)}\n`);

@@ -44,6 +44,8 @@ export const RUNNER_FILE = 'gpu-dev-db.js';
 export const MOUNT_ROOT = '/opt/gpu-dev-db';
 /** The stock Node images' unprivileged user. */
 const NODE_UID = 1000;
+/** Where the kubelet reads a container's termination message (its default path). */
+const TERMINATION_LOG = '/dev/termination-log';
 /** Mounted files: readable, never writable (spelled as the provider reads it back). */
 const READ_ONLY = '0444';
 /** Exit codes that fail the same way on every attempt: retrying would only repeat them. */
@@ -225,6 +227,8 @@ export class DatabaseMigration extends Construct {
                   { name: 'POSTGRES_HOST', value: host },
                   { name: 'POSTGRES_PORT', value: String(port) },
                   { name: 'MIGRATION_JOB_NAME', value: this.jobName },
+                  // The runner's summary (file, line, SQLSTATE, what to do) where kubectl describe shows it.
+                  { name: 'MIGRATION_TERMINATION_LOG', value: TERMINATION_LOG },
                   // As written: the runner parses the text itself, with the same Duration.
                   ...Object.entries(runnerTimeouts)
                     .filter(([, value]) => value !== undefined)
@@ -233,6 +237,9 @@ export class DatabaseMigration extends Construct {
                 volumeMount: (Object.keys(shards) as (keyof typeof shards)[]).map((volume) => ({ name: volume, mountPath: mountPath(volume), readOnly: true })),
                 resources: toKubernetesResources(resources),
                 securityContext: containerSecurityContext(NODE_UID),
+                terminationMessagePath: TERMINATION_LOG,
+                // A runner killed before it wrote one (OOM, a crash) still leaves its log's tail there.
+                terminationMessagePolicy: 'FallbackToLogsOnError',
               },
             ],
             volume: (Object.entries(shards) as [keyof typeof shards, ConfigMapShard[]][]).map(([volume, list]) =>

@@ -1,0 +1,48 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { terminationSummary } from '../../src/runner/cli/termination-message';
+import { createTestDatabase, type TestDatabase } from '../support/database';
+import { copyOfDatabaseFolders, folderArgs, runRunner } from '../support/runner';
+
+/** The summary the runner leaves where the kubelet reads a container's termination message. */
+describe('the termination message (MIGRATION_TERMINATION_LOG)', () => {
+  let db: TestDatabase;
+  beforeEach(async () => (db = await createTestDatabase('termination')));
+  afterEach(() => db.drop());
+
+  const messageFile = () => join(mkdtempSync(join(tmpdir(), 'gpu-dev-termination-')), 'termination-log');
+
+  it('when a file fails with a permanent error, then the message names the exit code, file, line, SQLSTATE and what to do', async () => {
+    const dirs = copyOfDatabaseFolders();
+    writeFileSync(join(dirs.schemaDir, '006_broken.sql'), 'SELECT 1;\nSELECT count(*) FROM table_that_does_not_exist;\n');
+    const file = messageFile();
+    const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url, MIGRATION_TERMINATION_LOG: file });
+    expect(result.code).toBe(13);
+    const message = readFileSync(file, 'utf8');
+    expect(message.split('\n')[0]).toBe(
+      'exit 13 (sqlPermanent): schema/006_broken.sql line 2, column 22: relation "table_that_does_not_exist" does not exist (SQLSTATE 42P01)',
+    );
+    expect(message).toMatch(/\nwhat to do: fix the file: a retry would fail the same way\n$/);
+    expect(Buffer.byteLength(message)).toBeLessThanOrEqual(4096);
+  });
+
+  it('when the run succeeds, then the message says what was applied', async () => {
+    const file = messageFile();
+    const result = await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders())], { DATABASE_URL: db.url, MIGRATION_TERMINATION_LOG: file });
+    expect(result.code).toBe(0);
+    expect(readFileSync(file, 'utf8')).toMatch(/^exit 0 \(ok\): apply: applied bundle [0-9a-f]{64}\nwhat to do: nothing to do\n$/);
+  });
+
+  it('when the variable names a place that cannot be written, then the run still ends with its own exit code and says why the message is missing', async () => {
+    const result = await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders())], { DATABASE_URL: db.url, MIGRATION_TERMINATION_LOG: '/nonexistent/dir/termination-log' });
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain('could not write the termination message to /nonexistent/dir/termination-log (MIGRATION_TERMINATION_LOG)');
+  });
+
+  it('when a failure message is longer than the kubelet keeps, then the summary is cut to 4096 bytes and keeps its last line', () => {
+    const summary = terminationSummary(7, 'sqlFailure', `x: ${'é'.repeat(5000)}`);
+    expect(Buffer.byteLength(summary)).toBeLessThanOrEqual(4096);
+    expect(summary).toMatch(/…\nwhat to do: it may pass on a retry/);
+  });
+});
