@@ -7,6 +7,7 @@ import { declaredBy, type Declarations } from './declarations';
 import { checkDrift, type DriftReport } from './drift';
 import { beginRun, guardTransaction, type SessionBaseline } from './guard';
 import { findStaleness, readHistory, type RecordedRun } from './history';
+import { RunObserver, type RunObservation } from './locks';
 
 export interface FixtureRows {
   readonly file: string;
@@ -27,6 +28,8 @@ export interface Plan {
   readonly drift: DriftReport;
   /** Files that opt out of the transaction: plan cannot run them and roll back. */
   readonly notRun: readonly string[];
+  /** With `observe`: per file, its time and the locks and rewrites on tables that existed before (locks.ts). */
+  readonly observation?: RunObservation;
 }
 
 /**
@@ -36,33 +39,45 @@ export interface Plan {
  */
 export async function planBundle(
   client: Client,
-  options: { bundle: ParsedBundle; declarations: Declarations; baseline: SessionBaseline; lockRetry: LockRetryPolicy; log: Logger },
+  options: {
+    bundle: ParsedBundle;
+    declarations: Declarations;
+    baseline: SessionBaseline;
+    lockRetry: LockRetryPolicy;
+    log: Logger;
+    /** After every file, read this backend's locks on the tables that existed before, and their relfilenodes (a rewrite). */
+    observe?: boolean;
+  },
 ): Promise<Plan> {
   const { bundle, log } = options;
   const [latest] = await readHistory(client, 1);
   const staleReasons = latest?.bundleHash === bundle.hash ? [] : await findStaleness(client, bundle);
   const before = await readCatalog(client);
   const notRun = bundle.files.filter((file) => !file.transactional).map(displayName);
-  const { changes, fixtures, drift } = await withLockRetry(client, options, async () => {
+  const { changes, fixtures, drift, observation } = await withLockRetry(client, options, async () => {
     const rolledBack = 'the plan was rolled back: the database is unchanged';
     const run = await beginRun(client, options.baseline);
     try {
+      const observer = options.observe ? new RunObserver() : undefined;
+      await observer?.start(client);
       const fixtureRows: FixtureRows[] = [];
       for (const file of bundle.files.filter((f) => f.transactional)) {
         let counts = file.folder === 'fixtures' ? await tupleCounts(client) : undefined;
-        await runFile(client, file, log, async (statement, index) => {
+        const startedMs = observer?.elapsed() ?? 0;
+        const ran = await runFile(client, file, log, async (statement, index) => {
           if (!counts) return;
           const now = await tupleCounts(client);
           fixtureRows.push({ file: displayName(file), statement: index + 1, line: statement.line, tables: difference(counts, now) });
           counts = now;
         });
         await guardTransaction(client, options.baseline, run, file, rolledBack);
+        await observer?.file(client, displayName(file), startedMs, ran.durationMs);
       }
       const after = await readCatalog(client);
       // Plan does not run the files that opt out of the transaction: what they declare is not there yet.
       const drift = await checkDrift(client, bundle, declaredBy(options.declarations, (file) => file.transactional), { readOnly: false });
       await guardTransaction(client, options.baseline, run, undefined, rolledBack);
-      return { changes: diffCatalog(before, after), fixtures: fixtureRows, drift };
+      return { changes: diffCatalog(before, after), fixtures: fixtureRows, drift, observation: observer?.finish() };
     } catch (error) {
       throw explain(error, rolledBack);
     } finally {
@@ -78,6 +93,7 @@ export async function planBundle(
     fixtures,
     drift,
     notRun,
+    ...(observation ? { observation } : {}),
   };
 }
 
