@@ -60,6 +60,7 @@ export interface StackConfig {
   readonly migrationTtl: Duration | undefined;
   readonly migrationLockTimeout: Duration | undefined;
   readonly migrationStatementTimeout: Duration | undefined;
+  readonly migrationJob: boolean;
   readonly apiImage: string;
   readonly apiReplicas: number;
   readonly apiPort: number;
@@ -176,6 +177,7 @@ export const SETTINGS: { readonly [K in keyof StackConfig]: Setting<StackConfig[
   migrationTtl: { env: 'GPU_DEV_MIGRATION_TTL', ...durationProp(migration.ttl), doc: '`ttl_seconds_after_finished`; none by default, see "Why the Job has no TTL"' },
   migrationLockTimeout: { env: 'GPU_DEV_MIGRATION_LOCK_TIMEOUT', default: undefined, parse: duration, doc: 'the runner\'s `MIGRATION_LOCK_TIMEOUT`; none: the runner\'s own default (`--lock-timeout` above)' },
   migrationStatementTimeout: { env: 'GPU_DEV_MIGRATION_STATEMENT_TIMEOUT', default: undefined, parse: duration, doc: 'the runner\'s `MIGRATION_STATEMENT_TIMEOUT`; none: the runner\'s own default (`--statement-timeout` above)' },
+  migrationJob: { env: 'GPU_DEV_MIGRATION_JOB', default: true, parse: flag, doc: 'run the migration Job; `false`: the ConfigMaps only, for a database migrated by other means (the API refuses to start until the schema is there)' },
   apiImage: { env: 'GPU_DEV_API_IMAGE', ...prop(api.image, text), doc: 'API image' },
   apiReplicas: { env: 'GPU_DEV_API_REPLICAS', ...prop(api.replicas, integer), doc: 'API replicas' },
   apiPort: { env: 'GPU_DEV_API_PORT', ...prop(api.port, integer), doc: 'API container and Service port (unprivileged: the API runs as non-root)' },

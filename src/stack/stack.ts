@@ -109,6 +109,7 @@ export class GpuDevStack extends TerraformStack {
       ttl: config.migrationTtl,
       lockTimeout: config.migrationLockTimeout,
       statementTimeout: config.migrationStatementTimeout,
+      runJob: config.migrationJob,
       dependsOn: this.postgres?.ready,
     });
 
@@ -137,7 +138,9 @@ export class GpuDevStack extends TerraformStack {
     // At synth, over every element: nothing literal of ours is ever evaluated by Terraform.
     Aspects.of(this).add(new TemplateLiteralEscaping());
 
-    new TerraformOutput(this, 'migration_job', { value: this.migration.jobName, description: 'name of the migration Job: kubectl logs -n <namespace> job/<name>' });
+    if (this.migration.job) {
+      new TerraformOutput(this, 'migration_job', { value: this.migration.jobName, description: 'name of the migration Job: kubectl logs -n <namespace> job/<name>' });
+    }
     new TerraformOutput(this, 'bundle_hash', { value: this.migration.bundle.hash, description: 'sha256 of the SQL bundle and the runner the Job applied' });
   }
 }

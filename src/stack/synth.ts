@@ -20,7 +20,8 @@ export interface SynthSummary {
   readonly stackName: string;
   /** cdk.tf.json, relative to the current folder. */
   readonly stackFile: string;
-  readonly jobName: string;
+  /** The migration Job's name; undefined when the stack runs none (migrationJob false). */
+  readonly jobName: string | undefined;
   readonly bundleHash: string;
   /** The bundle's files in the order the runner applies them. */
   readonly files: readonly string[];
@@ -57,7 +58,7 @@ export async function synthesize(options: SynthOptions): Promise<SynthSummary> {
     return {
       stackName: config.stackName,
       stackFile: relative(process.cwd(), join(outdir, 'stacks', config.stackName, 'cdk.tf.json')),
-      jobName: migration.jobName,
+      jobName: migration.job ? migration.jobName : undefined,
       bundleHash: migration.bundle.hash,
       files: migration.bundle.files.map(displayName),
       configMaps: migration.shards.map(({ name, bytes }) => ({ name, bytes })),
@@ -108,7 +109,7 @@ export function formatSummary(summary: SynthSummary): string {
   const column = (label: string, lines: readonly string[]) => lines.map((line, i) => `${(i === 0 ? label : '').padEnd(12)}${line}`).join('\n');
   return [
     column('stack', [`${summary.stackName}  (${summary.stackFile})`]),
-    column('job', [summary.jobName]),
+    column('job', [summary.jobName ?? 'none: migrationJob is false (GPU_DEV_MIGRATION_JOB), nothing applies the bundle']),
     column('bundle', [summary.bundleHash]),
     column('files', summary.files),
     column('configmaps', summary.configMaps.map((c) => `${c.name}  ${c.bytes} bytes`)),

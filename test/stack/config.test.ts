@@ -29,6 +29,7 @@ describe('stack configuration', () => {
       migrationTtl: undefined,
       migrationLockTimeout: undefined,
       migrationStatementTimeout: undefined,
+      migrationJob: true,
       apiImage: 'gpu-dev-api:0.1.0',
       apiReplicas: 2,
       apiPort: 8000,

@@ -284,6 +284,21 @@ describe('settings that change the stack', () => {
   });
 });
 
+describe('a stack without the migration Job (GPU_DEV_MIGRATION_JOB=false)', () => {
+  it('when the Job is turned off, then the ConfigMaps stay, no Job exists, the API waits for nothing, and no migration_job output is declared', () => {
+    const { json } = synthStack({ GPU_DEV_MIGRATION_JOB: 'false' });
+    expect(json.resource.kubernetes_job_v1).toBeUndefined();
+    expect(Object.values<any>(json.resource.kubernetes_config_map_v1).map((cm) => cm.metadata.name).sort()).toEqual([
+      'database-fixtures',
+      'database-migration-runner',
+      'database-schema',
+      'gpu-dev-deploy-owner',
+    ]);
+    expect(only(json, 'kubernetes_deployment_v1').depends_on).toEqual([addressOf(json, 'kubernetes_config_map_v1', 'gpu-dev-deploy-owner')]);
+    expect(Object.keys(json.output)).toEqual(['bundle_hash']);
+  });
+});
+
 describe('every wait the stack asks the provider for is bounded', () => {
   it('when synthesized with defaults, then the API rollout has a progress deadline below its timeouts, and managed PostgreSQL its own timeouts', () => {
     const api = only(synthStack().json, 'kubernetes_deployment_v1');

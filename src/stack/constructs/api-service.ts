@@ -154,7 +154,7 @@ export class ApiService extends Construct {
       },
       waitForRollout: true,
       timeouts: { create: `${rolloutTimeout.toSeconds()}s`, update: `${rolloutTimeout.toSeconds()}s` },
-      dependsOn: props.migration ? [props.migration.job] : undefined,
+      dependsOn: props.migration?.job ? [props.migration.job] : undefined,
     });
 
     this.service = new ServiceV1(this, 'service', {

@@ -87,6 +87,11 @@ export interface DatabaseMigrationProps {
   readonly statementTimeout?: Duration;
   /** Job name prefix; the name is `<prefix>-<12 hex of the bundle hash>`. @default "db-migration" */
   readonly jobNamePrefix?: string;
+  /**
+   * Whether to run the Job. false: the ConfigMaps only, for a database migrated by other means
+   * (the API then refuses to start until the schema is there). @default true
+   */
+  readonly runJob?: boolean;
   /** Bytes of SQL (file names + texts) per ConfigMap before a folder splits over several. @default 1,000,000 */
   readonly configMapLimitBytes?: number;
   /** What must exist before the Job runs, e.g. a managed database. @default none */
@@ -133,7 +138,8 @@ export class DatabaseMigration extends Construct {
   readonly bundle: Bundle;
   readonly jobName: string;
   readonly image: string;
-  readonly job: JobV1;
+  /** The Job, unless runJob is false. */
+  readonly job?: JobV1;
   readonly configMaps: readonly ConfigMapV1[];
   /** What each ConfigMap carries, in volume order: schema, fixtures, runner. */
   readonly shards: readonly ConfigMapShard[];
@@ -186,6 +192,7 @@ export class DatabaseMigration extends Construct {
     );
 
     const mountPath = (volume: keyof typeof shards) => `${MOUNT_ROOT}/${volume}`;
+    if (props.runJob === false) return;
     this.job = new JobV1(this, 'job', {
       metadata: { name: this.jobName, namespace, labels: MIGRATION_LABELS, annotations: { [BUNDLE_HASH_ANNOTATION]: this.bundle.hash } },
       spec: {
