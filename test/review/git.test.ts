@@ -1,0 +1,109 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../../src/build/repository';
+import { ReviewInputError } from '../../src/review/errors';
+import { extractCommit, resolveBase } from '../../src/review/git';
+import { reviewChange } from '../../src/review/review';
+import { checkSide, differingCode } from '../../src/review/sides';
+import { createTestDatabase } from '../support/database';
+
+/**
+ * The git-ref path on a temporary repository holding this checkout's code: the base commit is
+ * extracted with git archive, and since its code differs (a comment in the stack), its own
+ * code synthesizes it; the head (the working tree, this checkout's code) is synthesized here.
+ */
+
+const CODE = ['src', 'main.ts', 'package.json', 'package-lock.json', 'tsconfig.json', 'cdktf.json', 'database', '.squawk.toml'];
+const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+function gitIn(repo: string, ...args: string[]): string {
+  return execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8', timeout: 30_000 });
+}
+
+function repository(branch = 'main'): string {
+  const repo = mkdtempSync(join(tmpdir(), 'gpu-dev-review-repo-'));
+  for (const path of CODE) cpSync(join(REPO_ROOT, path), join(repo, path), { recursive: true });
+  gitIn(repo, 'init', '-q', '-b', branch);
+  gitIn(repo, 'config', 'user.email', 'review-test@example.com');
+  gitIn(repo, 'config', 'user.name', 'review test');
+  return repo;
+}
+
+function commitAll(repo: string, message: string): void {
+  gitIn(repo, 'add', '-A');
+  gitIn(repo, 'commit', '-q', '-m', message);
+}
+
+describe('npm run review against a git ref', () => {
+  it('when the base is a commit whose code differs, then it is extracted, synthesized by its own code, and the review sees the head\'s new file', async () => {
+    const repo = repository();
+    const stackFile = join(repo, 'src', 'stack', 'stack.ts');
+    const original = readFileSync(stackFile, 'utf8');
+    appendFileSync(stackFile, '\n// the base commit differs from this checkout here\n');
+    commitAll(repo, 'base: a comment in the stack');
+    writeFileSync(stackFile, original);
+    writeFileSync(join(repo, 'database', 'schema', '006_audit_log.sql'), '-- 006_audit_log.sql\nCREATE TABLE IF NOT EXISTS audit_log (audit_id BIGSERIAL PRIMARY KEY, action TEXT NOT NULL);\n');
+
+    const base = resolveBase(repo, 'HEAD');
+    expect(base).toEqual({ ref: 'HEAD', commit: gitIn(repo, 'rev-parse', 'HEAD').trim(), summary: expect.stringMatching(/^[0-9a-f]{7,} base: a comment in the stack$/) });
+    expect(resolveBase(repo)).toMatchObject({ ref: 'merge-base HEAD main', commit: base.commit });
+    const tree = join(mkdtempSync(join(tmpdir(), 'gpu-dev-review-base-')), 'tree');
+    extractCommit(repo, base.commit, tree);
+    expect(existsSync(join(tree, 'database', 'schema', '006_audit_log.sql'))).toBe(false);
+    expect(readFileSync(join(tree, 'src', 'stack', 'stack.ts'), 'utf8')).toContain('the base commit differs');
+
+    const review = await reviewChange({
+      base: { label: 'base HEAD', root: tree, env: {} },
+      head: { label: 'head (working tree)', root: repo, env: {} },
+      baseCommit: base,
+      scratch: async () => {
+        const db = await createTestDatabase('review_git');
+        return { url: db.url, release: () => db.drop() };
+      },
+      log: silent,
+    });
+    expect(review.base.synthesizedBy).toBe('its own code');
+    expect(review.base.notes).toEqual(["synthesized by its own code (its src differs from this checkout's), with this checkout's node_modules linked in"]);
+    expect(existsSync(join(tree, 'node_modules'))).toBe(false);
+    // The head's code is this checkout's, unless someone edits this checkout's src/ meanwhile.
+    expect(review.head.synthesizedBy).toBe(differingCode(repo, REPO_ROOT).length === 0 ? 'this checkout' : 'its own code');
+    expect(review.base.jobName).toMatch(/^db-migration-[0-9a-f]{12}$/);
+    expect(review.head.jobName).not.toBe(review.base.jobName);
+    expect(review.sql.files).toEqual([{ file: 'schema/006_audit_log.sql', change: 'added' }]);
+    expect(review.deploy.effect?.sentences[0]).toBe(`The migration Job is replaced (${review.base.jobName} → ${review.head.jobName}): the bundle runs on the next apply.`);
+    expect(review.sql.scratch?.plan?.changes).toContainEqual(expect.objectContaining({ kind: 'table', name: 'audit_log', change: 'create' }));
+    expect(review.verdict.level).toBe('pass');
+  });
+
+  it('when the ref, the repository, main or a folder is not there, then the error names it', () => {
+    const repo = repository();
+    commitAll(repo, 'one commit');
+    expect(() => resolveBase(repo, 'no-such-branch')).toThrow(ReviewInputError);
+    expect(() => resolveBase(repo, 'no-such-branch')).toThrow(`unknown git ref "no-such-branch" in ${repo}: no commit by that name`);
+    const trunk = repository('trunk');
+    commitAll(trunk, 'one commit');
+    expect(() => resolveBase(trunk)).toThrow(`cannot find where HEAD left main in ${trunk}`);
+    expect(() => resolveBase(trunk)).toThrow(/pass --base REF, e\.g\. --base origin\/main$/);
+    const plain = mkdtempSync(join(tmpdir(), 'gpu-dev-review-plain-'));
+    expect(() => resolveBase(plain)).toThrow(`${plain} is not a git repository`);
+    expect(() => checkSide({ label: 'base', root: join(plain, 'gone') })).toThrow(new ReviewInputError(`the base folder ${join(plain, 'gone')} does not exist (or is no folder)`));
+    expect(() => checkSide({ label: 'head', root: plain })).toThrow(`the head schema folder ${join(plain, 'database', 'schema')} does not exist (or is no folder)`);
+  });
+
+  it('when npm run review gets bad input, then it exits 2 with one line naming it and prints no report', () => {
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts', 'review.ts'), ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+    const ref = run('--base', 'no-such-ref-for-review');
+    expect(ref.status).toBe(2);
+    expect(ref.stdout).toBe('');
+    expect(ref.stderr).toContain('ERROR: unknown git ref "no-such-ref-for-review"');
+    const folder = run('--base-dir', '/no/such/folder');
+    expect(folder.status).toBe(2);
+    expect(folder.stderr).toContain('ERROR: --base-dir /no/such/folder: no such folder');
+    const flag = run('--bogus');
+    expect(flag.status).toBe(2);
+    expect(flag.stderr).toMatch(/Unknown option '--bogus'[\s\S]*Usage: npm run -s review/);
+  });
+});
