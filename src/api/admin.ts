@@ -67,7 +67,7 @@ export async function adminMain(argv: readonly string[], env: NodeJS.ProcessEnv,
     const client = await connectWithRetry(config.database, config.connectRetry, log);
     try {
       const report = await checkContract(client, { pgmq: false, contract: { api_users: SCHEMA_CONTRACT.api_users, api_keys: SCHEMA_CONTRACT.api_keys } });
-      if (!report.ok) throw new ApiError(describeContractFailure(report, config.database.description), ExitCode.schemaIncomplete);
+      if (!report.ok) throw new ApiError(describeContractFailure(report, config.database.description, config.namespace), ExitCode.schemaIncomplete);
       const db = clientDb(client);
       if (command === 'create-user') {
         const user = await insertUser(client, subject, email ?? null);

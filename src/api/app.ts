@@ -44,6 +44,7 @@ export function createApp({ config, pool, log, lifecycle }: AppDeps): Express {
       pool,
       queueNames: [config.queueName, config.diskQueueName],
       databaseDescription: config.database.description,
+      namespace: config.namespace,
       lifecycle,
       log,
     }),

@@ -1,4 +1,5 @@
 import { connectionFromEnv, DEFAULT_CONNECT_RETRY, type ConnectionTarget, type RetryPolicy } from '../kernel/connection';
+import { DEFAULT_NAMESPACE } from '../kernel/contract';
 import { ExitCode } from '../kernel/exit-codes';
 import { ApiError } from './errors';
 
@@ -18,6 +19,8 @@ export interface ApiConfig {
   readonly maxActiveKeys: number;
   readonly bodyLimitBytes: number;
   readonly shutdownGraceMs: number;
+  /** The pod's namespace (POD_NAMESPACE, from the downward API), for the kubectl commands in messages. */
+  readonly namespace: string;
 }
 
 /** PGMQ refuses names of 48 characters or more; the pattern keeps them safe as identifiers. */
@@ -63,6 +66,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ApiConfig {
     maxActiveKeys: whole('API_MAX_ACTIVE_KEYS', 5, 1, 100),
     bodyLimitBytes: whole('API_BODY_LIMIT_KB', 1024, 1, 102400) * 1024,
     shutdownGraceMs: whole('API_SHUTDOWN_GRACE_SECONDS', 20, 1, 600) * 1000,
+    namespace: namespaceFrom(env, problems),
   };
   if (config.queueName.toLowerCase() === config.diskQueueName.toLowerCase()) {
     // PGMQ lower-cases table names: the two would be one queue with two kinds of messages.
@@ -76,4 +80,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): ApiConfig {
     throw new ApiError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`, ExitCode.usage);
   }
   return { ...config, database };
+}
+
+/** POD_NAMESPACE, a DNS-1123 label; unset: the stack's default namespace. */
+function namespaceFrom(env: NodeJS.ProcessEnv, problems: string[]): string {
+  const text = env.POD_NAMESPACE?.trim();
+  if (!text) return DEFAULT_NAMESPACE;
+  if (text.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(text)) return text;
+  problems.push(`POD_NAMESPACE must be a Kubernetes namespace name (a DNS-1123 label), got "${text}"`);
+  return DEFAULT_NAMESPACE;
 }

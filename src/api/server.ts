@@ -35,7 +35,7 @@ export async function startApi(config: ApiConfig, log: ApiLogger): Promise<Runni
   const client = await connectWithRetry(config.database, config.connectRetry, log);
   try {
     const report = await checkContract(client, { pgmq: true });
-    if (!report.ok) throw new ApiError(describeContractFailure(report, config.database.description), ExitCode.schemaIncomplete);
+    if (!report.ok) throw new ApiError(describeContractFailure(report, config.database.description, config.namespace), ExitCode.schemaIncomplete);
     log.info('start-up: the schema has every table and column the API reads, and PGMQ is available');
     const created = await ensureQueues(client, queues).catch((cause) => {
       throw new ApiError(`cannot create the PGMQ queues ${queues.join(', ')} in ${config.database.description}: ${(cause as Error).message}`, ExitCode.sqlFailure, { cause });

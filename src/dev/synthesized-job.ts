@@ -90,8 +90,14 @@ export function jobProcess(
     mkdirSync(join(podRoot, dirname(value)), { recursive: true });
     return join(podRoot, value);
   };
+  // What the kubelet fills in: a Secret's key, or (downward API) the Job's namespace.
+  const fromSource = (source: any): string => {
+    if (source.secret_key_ref) return secret[source.secret_key_ref.key];
+    if (source.field_ref?.field_path === 'metadata.namespace') return literalValue(synthesized.job.metadata.namespace);
+    throw new Error(`the Job's environment takes a value from ${JSON.stringify(source)}, which this reader cannot provide`);
+  };
   const env = Object.fromEntries(
-    container.env.map((e: any) => [e.name, e.value_from ? secret[e.value_from.secret_key_ref.key] : (resolved[e.name] ?? inPodFile(literalValue(e.value)))]),
+    container.env.map((e: any) => [e.name, e.value_from ? fromSource(e.value_from) : (resolved[e.name] ?? inPodFile(literalValue(e.value)))]),
   );
   const [program, ...commandArgs] = container.command as string[];
   if (program !== 'node') throw new Error(`the Job's command is ${program}, not node: it cannot run here`);

@@ -1,4 +1,5 @@
 import type { Client } from 'pg';
+import { DEFAULT_NAMESPACE } from '../kernel/contract';
 import { ExitCode } from '../kernel/exit-codes';
 import { formatSeconds, sleep, type Logger } from '../kernel/log';
 import { MigrationError } from './errors';
@@ -15,9 +16,11 @@ export interface LockWaitPolicy {
   readonly timeoutMs: number;
   readonly pollInitialMs: number;
   readonly pollMaxMs: number;
+  /** Where the migration Jobs are, for the kubectl command in the message: the pod's own namespace (POD_NAMESPACE). */
+  readonly namespace: string;
 }
 
-export const DEFAULT_LOCK_WAIT: LockWaitPolicy = { timeoutMs: 300_000, pollInitialMs: 250, pollMaxMs: 5000 };
+export const DEFAULT_LOCK_WAIT: LockWaitPolicy = { timeoutMs: 300_000, pollInitialMs: 250, pollMaxMs: 5000, namespace: DEFAULT_NAMESPACE };
 
 /**
  * Runs `work` holding the migration advisory lock. The lock is taken by polling
@@ -53,7 +56,7 @@ async function acquire(client: Client, policy: LockWaitPolicy, log: Logger): Pro
     if (waited + delay > policy.timeoutMs) {
       throw new MigrationError(
         `another migration runner (${holder}) held the migration lock for the whole ${formatSeconds(policy.timeoutMs)} this runner may wait (--lock-wait); ` +
-          'check `kubectl get jobs -n gpu-controlplane | grep db-migration` for a Job still running, then run again',
+          `check \`kubectl get jobs -n ${policy.namespace} | grep db-migration\` for a Job still running, then run again`,
         ExitCode.migrationLockBusy,
       );
     }

@@ -30,6 +30,21 @@ describe('API start-up', () => {
     expect(api.stdout()).not.toContain('listening');
   });
 
+  it('when the pod runs in another namespace (POD_NAMESPACE), then the kubectl commands name that namespace', async () => {
+    const db = track(await createTestDatabase('api_namespace'));
+    const api = spawnApi({ DATABASE_URL: db.url, PORT: '0', POD_NAMESPACE: 'gpu-staging' });
+    expect(await api.exited).toBe(9);
+    expect(api.stderr()).toContain('kubectl get jobs -n gpu-staging | grep db-migration');
+    expect(api.stderr()).toContain('kubectl logs -n gpu-staging -l app=database-migration');
+    expect(api.stderr()).not.toContain('gpu-controlplane');
+  });
+
+  it('when POD_NAMESPACE is not a namespace name, then it exits 2 naming the variable and the value', async () => {
+    const api = spawnApi({ DATABASE_URL: 'postgres://x:y@127.0.0.1:1/z', PORT: '0', POD_NAMESPACE: 'Not_A_Namespace' });
+    expect(await api.exited).toBe(2);
+    expect(api.stderr()).toContain('POD_NAMESPACE must be a Kubernetes namespace name (a DNS-1123 label), got "Not_A_Namespace"');
+  });
+
   it('when one column the API reads is missing, then it exits 9 naming that column and only it', async () => {
     const db = track(await createApiDatabase('api_column'));
     await (await db.connect()).query('ALTER TABLE reservations DROP COLUMN ssh_command');

@@ -30,6 +30,8 @@ const HARDENED_CONTAINER = {
 };
 const HARDENED_POD = { run_as_non_root: true, run_as_user: '1000', run_as_group: '1000', fs_group: '1000', seccomp_profile: { type: 'RuntimeDefault' } };
 const secretRef = (key: string, name = 'postgres-credentials') => ({ name: key, value_from: { secret_key_ref: { name, key } } });
+/** The pod's namespace by the downward API, for the kubectl commands the runner and the API print. */
+const POD_NAMESPACE = { name: 'POD_NAMESPACE', value_from: { field_ref: { api_version: 'v1', field_path: 'metadata.namespace' } } };
 
 describe('the stack in external-database mode (the default)', () => {
   const { text, json, stack } = synthStack();
@@ -117,6 +119,7 @@ describe('the stack in external-database mode (the default)', () => {
       { name: 'POSTGRES_PORT', value: '5432' },
       { name: 'MIGRATION_JOB_NAME', value: job.metadata.name },
       { name: 'MIGRATION_TERMINATION_LOG', value: '/dev/termination-log' },
+      POD_NAMESPACE,
     ]);
     expect(pod.volume).toEqual([
       { name: 'schema', config_map: { name: 'database-schema', default_mode: '0444' } },
@@ -171,6 +174,7 @@ describe('the stack in external-database mode (the default)', () => {
                   { name: 'POSTGRES_HOST', value: 'postgres-primary' },
                   { name: 'POSTGRES_PORT', value: '5432' },
                   { name: 'PORT', value: '8000' },
+                  POD_NAMESPACE,
                 ],
               }),
             ],

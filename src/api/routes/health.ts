@@ -8,7 +8,7 @@ import { existingQueues } from '../repositories/queue';
 /** Liveness must answer within the probe's timeout even when the database hangs. */
 const HEALTH_PROBE_TIMEOUT_MS = 1000;
 
-export function healthRouter(deps: { pool: Pool; queueNames: readonly string[]; databaseDescription: string; lifecycle: Lifecycle; log: ApiLogger }): Router {
+export function healthRouter(deps: { pool: Pool; queueNames: readonly string[]; databaseDescription: string; namespace: string; lifecycle: Lifecycle; log: ApiLogger }): Router {
   async function probe(): Promise<{ database: string; queue: string }> {
     try {
       const queues = await existingQueues(deps.pool, deps.queueNames);
@@ -50,7 +50,7 @@ export function healthRouter(deps: { pool: Pool; queueNames: readonly string[]; 
         return;
       }
       if (!report.ok) {
-        const detail = describeContractFailure(report, deps.databaseDescription);
+        const detail = describeContractFailure(report, deps.databaseDescription, deps.namespace);
         deps.log.warn('ready: schema check failed', { detail });
         res.status(503).json({ status: 'unavailable', detail });
         return;

@@ -130,7 +130,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
     expectedHash: expected?.text,
     timeouts: { lockTimeoutMs, statementTimeoutMs, idleTimeoutMs },
     lockRetry: { ...DEFAULT_LOCK_RETRY, retries: count('lock-retries', DEFAULT_LOCK_RETRY.retries, 0, 100) },
-    lockWait: { ...DEFAULT_LOCK_WAIT, timeoutMs: duration('lock-wait', DEFAULT_LOCK_WAIT.timeoutMs) },
+    lockWait: { ...DEFAULT_LOCK_WAIT, timeoutMs: duration('lock-wait', DEFAULT_LOCK_WAIT.timeoutMs), namespace: env.POD_NAMESPACE?.trim() || DEFAULT_LOCK_WAIT.namespace },
     connectRetry: { ...DEFAULT_CONNECT_RETRY, attempts: count('connect-attempts', DEFAULT_CONNECT_RETRY.attempts, 1, 1000) },
     force: parsed.values.force ?? false,
     json: parsed.values.json ?? false,

@@ -21,6 +21,7 @@ import {
   BUNDLE_HASH_ANNOTATION,
   containerSecurityContext,
   credentialsEnv,
+  namespaceEnv,
   DATABASE_HOST,
   DATABASE_PORT,
   DATABASE_SECRET,
@@ -139,6 +140,7 @@ export class ApiService extends Construct {
                   { name: 'POSTGRES_HOST', value: host },
                   { name: 'POSTGRES_PORT', value: String(databasePort) },
                   { name: 'PORT', value: String(port) },
+                  namespaceEnv(),
                 ],
                 // Start-up connects with retries and verifies the schema before it listens: allow a
                 // minute before liveness counts; readiness follows the database and the schema.

@@ -31,6 +31,7 @@ import {
   DATABASE_PORT,
   DATABASE_SECRET,
   NAMESPACE,
+  namespaceEnv,
   podSecurityContext,
 } from './pod-spec';
 
@@ -236,6 +237,7 @@ export class DatabaseMigration extends Construct {
                   { name: 'MIGRATION_JOB_NAME', value: this.jobName },
                   // The runner's summary (file, line, SQLSTATE, what to do) where kubectl describe shows it.
                   { name: 'MIGRATION_TERMINATION_LOG', value: TERMINATION_LOG },
+                  namespaceEnv(),
                   // As written: the runner parses the text itself, with the same Duration.
                   ...Object.entries(runnerTimeouts)
                     .filter(([, value]) => value !== undefined)

@@ -46,3 +46,8 @@ export function containerSecurityContext(uid: number) {
 export function credentialsEnv(secretName: string) {
   return CREDENTIAL_VARIABLES.map((key) => ({ name: key, valueFrom: { secretKeyRef: { name: secretName, key } } }));
 }
+
+/** POD_NAMESPACE from the downward API: the runner and the API name the right namespace in the kubectl commands they print. */
+export function namespaceEnv() {
+  return { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } } };
+}
