@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readdirSync, readFileSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { REPO_ROOT } from '../build/repository';
 import { readBundle, type Bundle } from '../kernel/bundle';
@@ -16,8 +16,8 @@ import { ReviewInputError } from './errors';
  * code is this checkout's (or that holds only database/) is synthesized here, in-process, from its
  * database folders and its cdktf.json; a folder whose code differs (an older commit whose stack
  * or runner changed since) is synthesized by its own code, `node --import tsx main.ts` in it,
- * with this checkout's node_modules linked in: the Job name depends on the runner's bytes, so
- * only its own code gives a base's real Job name.
+ * with this checkout's node_modules hard-linked in: the Job name depends on the runner's bytes,
+ * so only its own code gives a base's real Job name.
  */
 
 export interface SideSpec {
@@ -78,8 +78,8 @@ export async function prepareSide(spec: SideSpec, outdir: string, runnerBytes: (
   let stackFile: string | undefined;
   let refused: string | undefined;
   if (own) {
-    ({ stackFile, refused } = synthesizeWithItsOwnCode(root, outdir, env, spec.label));
-    notes.push(`synthesized by its own code (its ${differs.join(', ')} differ${differs.length === 1 ? 's' : ''} from this checkout's), with this checkout's node_modules linked in`);
+    notes.push(`synthesized by its own code (its ${differs.join(', ')} differ${differs.length === 1 ? 's' : ''} from this checkout's), with this checkout's node_modules`);
+    ({ stackFile, refused } = synthesizeWithItsOwnCode(root, outdir, env, spec.label, notes));
   } else {
     try {
       const config = loadStackConfig({ env, context: cdktfContext(env, root) });
@@ -102,11 +102,27 @@ export async function prepareSide(spec: SideSpec, outdir: string, runnerBytes: (
   return { ...base, stackFile, stack, jobName, bundleHash, bundle };
 }
 
-/** `node --import tsx main.ts` in the project folder; synth's refusal comes back as its message. */
-function synthesizeWithItsOwnCode(root: string, outdir: string, env: Readonly<Record<string, string | undefined>>, label: string): { stackFile?: string; refused?: string } {
-  const link = join(root, 'node_modules');
-  const linked = !existsSync(link);
-  if (linked) symlinkSync(join(REPO_ROOT, 'node_modules'), link, 'dir');
+/**
+ * `node --import tsx main.ts` in the project folder; synth's refusal comes back as its message.
+ * node_modules must be the folder's own (hard links to this checkout's, a copy across
+ * filesystems): through a symbolic link the runner's bundler would resolve every package to a
+ * path outside the folder, which changes the runner's bytes and so the Job's name.
+ */
+function synthesizeWithItsOwnCode(root: string, outdir: string, env: Readonly<Record<string, string | undefined>>, label: string, notes: string[]): { stackFile?: string; refused?: string } {
+  const modules = join(root, 'node_modules');
+  const ours = !existsSync(modules);
+  if (ours) {
+    const linked = spawnSync('cp', ['-al', join(REPO_ROOT, 'node_modules'), modules], { encoding: 'utf8', timeout: SYNTH_TIMEOUT_MS });
+    if (linked.error || linked.status !== 0) {
+      rmSync(modules, { recursive: true, force: true });
+      const copied = spawnSync('cp', ['-a', join(REPO_ROOT, 'node_modules'), modules], { encoding: 'utf8', timeout: SYNTH_TIMEOUT_MS });
+      if (copied.error || copied.status !== 0) {
+        rmSync(modules, { recursive: true, force: true });
+        throw new Error(`${label}: cannot give ${root} this checkout's node_modules (cp -al, then cp -a): ${copied.error?.message ?? copied.stderr.trim()}`, { cause: copied.error });
+      }
+      notes.push(`node_modules copied in (${root} is on another filesystem than this checkout, so no hard links)`);
+    }
+  }
   try {
     const result = spawnSync(process.execPath, ['--import', 'tsx', 'main.ts'], {
       cwd: root,
@@ -123,7 +139,7 @@ function synthesizeWithItsOwnCode(root: string, outdir: string, env: Readonly<Re
     if (stacks.length !== 1) throw new Error(`${label}: its synth wrote ${stacks.length} stacks into ${outdir}, expected one`);
     return { stackFile: join(outdir, 'stacks', stacks[0], 'cdk.tf.json') };
   } finally {
-    if (linked && lstatSync(link).isSymbolicLink()) unlinkSync(link);
+    if (ours) rmSync(modules, { recursive: true, force: true });
   }
 }
 
