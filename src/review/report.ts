@@ -36,7 +36,7 @@ function render(review: Review, compact: boolean, fullLength?: number): string {
   for (const reason of review.verdict.reasons) out.push(`- ${reason.level === 'fail' ? '❌' : '⚠️'} ${inline(reason.text)}`);
   if (review.verdict.reasons.length > 0) out.push('');
   const side = (s: Review['base']) => `${s.label}${s.jobName ? `, Job \`${s.jobName}\`` : ''}${s.refused ? ' (synth refused)' : ''}`;
-  out.push(`**Base** ${side(review.base)} → **head** ${side(review.head)}`, '');
+  out.push(`${side(review.base)} → ${side(review.head)}`, '');
 
   out.push('### Deploy effect', '');
   if (review.head.refused) out.push('Synth refuses the head, so nothing deploys:', '', fence(review.head.refused), '');
@@ -121,7 +121,8 @@ function render(review: Review, compact: boolean, fullLength?: number): string {
   out.push('### What this review cannot know', '');
   for (const line of review.cannotKnow) out.push(`- ${inline(line)}`);
   const notes = [...review.base.notes.map((n) => `base: ${n}`), ...review.head.notes.map((n) => `head: ${n}`)];
-  out.push('', `<sub>npm run review · base synthesized by ${review.base.synthesizedBy}, head by ${review.head.synthesizedBy}${notes.length ? ` · ${notes.map(inline).join(' · ')}` : ''}</sub>`, '');
+  const by = (s: Review['base']) => (s.synthesizedBy === 'this checkout' ? 'the reviewing checkout’s code' : 'its own code');
+  out.push('', `<sub>npm run review · base synthesized by ${by(review.base)}, head by ${by(review.head)}${notes.length ? ` · ${notes.map(inline).join(' · ')}` : ''}</sub>`, '');
   return out.join('\n');
 }
 
