@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeFailure, mustRun, runCommand, type CommandResult } from './command';
+import { sweepDeadNodes } from './node-host';
 import type { Toolchain } from './toolchain';
 
 /**
@@ -11,7 +12,13 @@ import type { Toolchain } from './toolchain';
  * for real, their containers are staged (a Job's pods complete, others become Ready).
  *
  * Every run has a folder under RUNS holding its pid; a new run first removes the folders of runs
- * whose process is gone, stopping what their clusters left running (pids from kwokctl's pid files).
+ * whose process is gone, stopping what their clusters left running (pids from kwokctl's pid files),
+ * and what their real nodes left (node-host.ts).
+ *
+ * With `realNodes`, a kubelet can join (node.ts): the kwok controller manages only nodes annotated
+ * kwok.x-k8s.io/node=fake (kwokctl's own; by default it takes over every node), and the API server
+ * reaches kubelets by their InternalIP (never a name through the host's resolver) with kwokctl's
+ * admin certificate as its kubelet client certificate (the kubelet trusts the cluster's CA).
  */
 
 const RUNS = join(tmpdir(), 'gpu-dev-cluster-runs');
@@ -41,8 +48,8 @@ function killRecorded(workdir: string): void {
 
 /** Removes what runs that died (kill -9, a crashed jest) left behind. */
 export function sweepDeadRuns(): string[] {
-  if (!existsSync(RUNS)) return [];
-  const swept: string[] = [];
+  const swept: string[] = sweepDeadNodes();
+  if (!existsSync(RUNS)) return swept;
   for (const run of readdirSync(RUNS)) {
     const folder = join(RUNS, run);
     const owner = Number(readFileSync(join(folder, 'owner.pid'), { encoding: 'utf8', flag: 'a+' }).trim());
@@ -57,20 +64,45 @@ export function sweepDeadRuns(): string[] {
 export interface ClusterOptions {
   /** Stages given as CRs (kwokctl --enable-crds=Stage): the defaults, then whatever a test adds. */
   readonly stages?: boolean;
+  /** For startNode (node.ts): kwok leaves real nodes alone, the API server can reach their kubelets. */
+  readonly realNodes?: boolean;
+  /** kwok's fake nodes (kwokctl scale node): 1 by default, 0 by default with realNodes (pods then go to the real node). */
+  readonly kwokNodes?: number;
+}
+
+/** kwokctl's componentsPatches for real nodes (a config file: its --extra-args flag misplaces a second component's second arg). */
+function realNodePatches(pki: string): string {
+  return `componentsPatches:
+- name: kwok-controller
+  extraArgs:
+  - {key: manage-all-nodes, value: "false", override: true}
+  - {key: manage-nodes-with-annotation-selector, value: "kwok.x-k8s.io/node=fake"}
+- name: kube-apiserver
+  extraArgs:
+  - {key: kubelet-preferred-address-types, value: InternalIP}
+  - {key: kubelet-client-certificate, value: "${join(pki, 'admin.crt')}"}
+  - {key: kubelet-client-key, value: "${join(pki, 'admin.key')}"}
+`;
 }
 
 export class KwokCluster {
   readonly kubeconfig: string;
 
   private constructor(
-    private readonly toolchain: Toolchain,
+    readonly toolchain: Toolchain,
     readonly name: string,
     /** KWOK_WORKDIR: this cluster's processes, logs and state; removed by delete(). */
     readonly workdir: string,
+    /** Created for real nodes (ClusterOptions.realNodes). */
+    readonly realNodes: boolean,
   ) {
     this.kubeconfig = join(workdir, 'clusters', name, 'kubeconfig.yaml');
+    this.pkiDir = join(workdir, 'clusters', name, 'pki');
     this.binDir = join(toolchain.dir, 'bin');
   }
+
+  /** kwokctl's certificates: ca.crt (the cluster's CA), admin.crt and admin.key (system:masters). */
+  readonly pkiDir: string;
 
   /** The toolchain's binaries (kubectl of the cluster's version). */
   readonly binDir: string;
@@ -82,8 +114,14 @@ export class KwokCluster {
     const workdir = join(RUNS, `${name}-${process.pid}-${Date.now()}`);
     mkdirSync(workdir);
     writeFileSync(join(workdir, 'owner.pid'), String(process.pid));
-    const cluster = new KwokCluster(toolchain, name, workdir);
-    const args = ['create', 'cluster', '--name', name, '--config', join(toolchain.dir, 'kwokctl.yaml'), '--kubeconfig', '', '--wait', '2m'];
+    const cluster = new KwokCluster(toolchain, name, workdir, options.realNodes ?? false);
+    let config = join(toolchain.dir, 'kwokctl.yaml');
+    if (options.realNodes) {
+      // kwokctl reads the first KwokctlConfiguration only: the toolchain's, with the patches.
+      config = join(workdir, 'kwokctl.yaml');
+      writeFileSync(config, `${readFileSync(join(toolchain.dir, 'kwokctl.yaml'), 'utf8').trimEnd()}\n${realNodePatches(cluster.pkiDir)}`);
+    }
+    const args = ['create', 'cluster', '--name', name, '--config', config, '--kubeconfig', '', '--wait', '2m'];
     if (options.stages) args.push('--enable-crds=Stage');
     else args.push('--config', join(toolchain.dir, 'kwok-stages.yaml'));
     const created = await cluster.kwokctl(args, 180_000);
@@ -92,7 +130,8 @@ export class KwokCluster {
       throw new Error(describeFailure('kwokctl', args, created));
     }
     if (options.stages) await cluster.kubectl(['apply', '-f', join(toolchain.dir, 'kwok-stages.yaml')]);
-    await cluster.kwokctl(['scale', 'node', '--name', name, '--replicas', '1'], 60_000);
+    const kwokNodes = options.kwokNodes ?? (options.realNodes ? 0 : 1);
+    if (kwokNodes > 0) await cluster.kwokctl(['scale', 'node', '--name', name, '--replicas', String(kwokNodes)], 60_000);
     return cluster;
   }
 

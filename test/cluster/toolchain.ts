@@ -6,7 +6,8 @@ import { dirname, join } from 'node:path';
 /**
  * The toolchain test/cluster/toolchain/build.sh built (OpenTofu, the control plane, etcd, kwok)
  * and the providers in its mirror. `findToolchain` never builds: .ci/run and `npm run toolchain`
- * do; a suite without one is skipped with the reason.
+ * do; a suite without one is skipped with the reason. `nodeMissing` says, the same way, why a
+ * real node (node.ts) cannot run here: its pieces are built last and only its cases need them.
  */
 
 export interface Toolchain {
@@ -52,4 +53,20 @@ export function findToolchain(): Toolchain | { readonly missing: string } {
   }
   if (dirname(providers) !== dirname(dir)) return { missing: `the toolchain folder ${dir} is not beside its mirror ${providers}` };
   return { dir, providers, versions, bin: (name) => join(dir, 'bin', name) };
+}
+
+/** Why a real node (node.ts) cannot run here, in one line; undefined when it can. */
+export function nodeMissing(): string | undefined {
+  let pieces: string[] = [];
+  try {
+    execFileSync('bash', [BUILD_SCRIPT, '--node-missing'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (error) {
+    pieces = String((error as { stdout?: string }).stdout ?? '').trim().split('\n').filter(Boolean);
+    if (pieces.length === 0) pieces = ['(build.sh --node-missing failed)'];
+  }
+  if (pieces.length) return `the node's toolchain pieces are missing: ${pieces.join(', ')} (npm run toolchain builds them; runc, the CNI plugins and iptables are Debian packages it installs as root)`;
+  if (process.getuid?.() !== 0) return 'a real node needs root (bridges, cgroups, mounts)';
+  if (!/^v20\./.test(process.version)) return `the node's images are built from this host's Node, which is ${process.version}; the stack's runner image is Node 20`;
+  if (!existsSync('/sys/fs/cgroup/memory/tasks') && !existsSync('/sys/fs/cgroup/memory/cgroup.procs')) return 'a real node here needs cgroup v1 hierarchies under /sys/fs/cgroup (node.ts is written for cgroup v1)';
+  return undefined;
 }
