@@ -34,7 +34,7 @@ export function readSynthesizedJob(stackFile: string): SynthesizedJob {
  * A ConfigMap volume as the kubelet writes it: the files in a `..<timestamp>` folder, `..data`
  * pointing at it, and one symlink per key into `..data/`.
  */
-function layOutLikeKubelet(dir: string, data: Record<string, string>, mode: number): void {
+function layOutLikeKubelet(dir: string, data: Record<string, Buffer>, mode: number): void {
   const stamp = '..2026_01_01_00_00_00.123456789';
   mkdirSync(join(dir, stamp), { recursive: true });
   for (const [key, value] of Object.entries(data)) {
@@ -47,10 +47,13 @@ function layOutLikeKubelet(dir: string, data: Record<string, string>, mode: numb
 
 /** Lays the pod's volumes out under `root`, one folder per mount; a projected volume merges its sources. */
 function mountVolumes({ json, job }: SynthesizedJob, root: string): (path: string) => string {
-  const configMaps = new Map(
+  const configMaps = new Map<string, Record<string, Buffer>>(
     Object.values(json.resource.kubernetes_config_map_v1).map((cm: any) => [
       cm.metadata.name,
-      Object.fromEntries(Object.entries((cm.data ?? {}) as Record<string, string>).map(([key, value]) => [literalValue(key), literalValue(value)])),
+      Object.fromEntries([
+        ...Object.entries((cm.data ?? {}) as Record<string, string>).map(([key, value]) => [literalValue(key), Buffer.from(literalValue(value), 'utf8')]),
+        ...Object.entries((cm.binary_data ?? {}) as Record<string, string>).map(([key, value]) => [literalValue(key), Buffer.from(value, 'base64')]),
+      ]),
     ]),
   );
   const pod = job.spec.template.spec;

@@ -47,13 +47,14 @@ describeWithToolchain('tofu apply of the synthesized stack, external database mo
 
     const configMaps = await cluster.kubectlJson(['get', 'configmaps', '-n', NAMESPACE]);
     const data = (name: string) => configMaps.items.find((cm: any) => cm.metadata.name === name)?.data as Record<string, string>;
+    const binaryData = (name: string) => configMaps.items.find((cm: any) => cm.metadata.name === name)?.binaryData as Record<string, string>;
     const file = (folder: string, name: string) => readFileSync(join(project.root, 'database', folder, name), 'utf8');
     for (const folder of ['schema', 'fixtures'] as const) {
       const stored = data(`database-${folder}`);
       expect(Object.keys(stored).sort()).toEqual(readBundle({ schemaDir: join(project.root, 'database', 'schema'), fixturesDir: join(project.root, 'database', 'fixtures'), runnerDigest: '' }).files.filter((f) => f.folder === folder).map((f) => f.name).sort());
       for (const [name, text] of Object.entries(stored)) expect(text).toBe(file(folder, name));
     }
-    expect(Buffer.from(data('database-migration-runner')['gpu-dev-db.js']).equals(project.runnerBytes())).toBe(true);
+    expect(Buffer.from(binaryData('database-migration-runner')['gpu-dev-db.js'], 'base64').equals(project.runnerBytes())).toBe(true);
     expect(data('gpu-dev-deploy-owner')).toEqual({ stack: 'gpu-dev', state: 'terraform.gpu-dev.tfstate' });
 
     const job = await jobOf(cluster, NAMESPACE, `db-migration-${firstHash.slice(0, 12)}`);
@@ -111,7 +112,7 @@ describeWithToolchain('tofu apply of the synthesized stack, external database mo
     let runner = Buffer.alloc(0);
     for (const cm of configMaps.items) {
       const folder = cm.metadata.name.replace(/^database-/, '').replace(/-\d+$/, '');
-      if (folder === 'migration-runner') runner = Buffer.from(cm.data['gpu-dev-db.js']);
+      if (folder === 'migration-runner') runner = Buffer.from(cm.binaryData['gpu-dev-db.js'], 'base64');
       else for (const [name, text] of Object.entries<string>(cm.data)) mkdirSync(join(stored, folder), { recursive: true }), writeFileSync(join(stored, folder, name), text);
     }
     expect(readFileSync(join(stored, 'schema', '006_templates.sql'), 'utf8')).toBe(TEMPLATE_SQL);

@@ -52,7 +52,7 @@ describe('the stack in external-database mode (the default)', () => {
     expect(json.output).toMatchObject({ migration_job: { value: job.metadata.name }, bundle_hash: { value: hash } });
   });
 
-  it('when synthesized, then each SQL file is one key of its ConfigMap, holding the file text (escaped for Terraform), and the runner is its own ConfigMap', () => {
+  it('when synthesized, then each SQL file is one key of its ConfigMap, holding the file text (escaped for Terraform), and the runner is its own ConfigMap, as bytes', () => {
     const file = (folder: string, name: string) => escapeTemplate(readFileSync(join(REPO_ROOT, 'database', folder, name), 'utf8'));
     expect(text).toHaveResourceWithProperties(ConfigMapV1, {
       metadata: { name: 'database-schema', namespace: 'gpu-controlplane', labels: { app: 'database-migration' } },
@@ -66,7 +66,7 @@ describe('the stack in external-database mode (the default)', () => {
     });
     expect(text).toHaveResourceWithProperties(ConfigMapV1, {
       metadata: objectContaining({ name: 'database-migration-runner' }),
-      data: { 'gpu-dev-db.js': escapeTemplate(runnerBytes().toString('utf8')) },
+      binary_data: { 'gpu-dev-db.js': runnerBytes().toString('base64') },
     });
   });
 
@@ -335,6 +335,12 @@ describe('the constructs on their own', () => {
     expect(deployment.spec.template.metadata).toEqual({ labels: { app: 'gpu-dev-api' } });
   });
 
+  it('when the runner holds any bytes, then its ConfigMap carries exactly them (binaryData, base64)', () => {
+    const text = Testing.synthScope((scope) => new DatabaseMigration(scope, 'm', { runnerBytes: Buffer.from([0x63, 0xff, 0x24, 0x7b]) }));
+    const runner = Object.values<any>(JSON.parse(text).resource.kubernetes_config_map_v1).find((cm) => cm.metadata.name === 'database-migration-runner');
+    expect(runner.binary_data).toEqual({ 'gpu-dev-db.js': Buffer.from([0x63, 0xff, 0x24, 0x7b]).toString('base64') });
+  });
+
   it('when ManagedPostgres is built in a stack without the random provider, then it declares it', () => {
     expect(Testing.synthScope((scope) => new ManagedPostgres(scope, 'db'))).toHaveProvider(RandomProvider);
   });
@@ -352,7 +358,6 @@ describe('the constructs on their own', () => {
       'DatabaseMigration m prop activeDeadline = "0.5s": must be a whole number of seconds',
     ],
     [() => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), image: 'Node 20' }), 'DatabaseMigration m prop image = "Node 20": must be an image reference'],
-    [() => new DatabaseMigration(testApp(), 'm', { runnerBytes: Buffer.from([0x63, 0xff]) }), 'DatabaseMigration m prop runnerBytes = "2 bytes": must be UTF-8 text'],
     [() => new ApiService(testApp(), 'a', { port: 80 }), 'ApiService a prop port = 80: must be a whole number from 1024 to 65535'],
     [
       () => new ApiService(testApp(), 'a', { resources: { cpuRequest: '2', cpuLimit: '500m', memoryRequest: '1Gi', memoryLimit: '2Gi' } }),
