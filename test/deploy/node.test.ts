@@ -1,0 +1,183 @@
+import { readdirSync, rmSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { apiImageRecipe, bundleFolder, nodeBaseRecipe, RUNNER_IMAGE, type ImageRecipe } from '../cluster/images';
+import { KwokCluster } from '../cluster/kwok-cluster';
+import { startNode, type ImportedImage, type RealNode } from '../cluster/node';
+import { startNodeDatabase, type NodeDatabase } from '../cluster/node-database';
+import { hostLeftovers, iptablesChains, mountsUnder, processesOf, readSysctl, SYSCTLS } from '../cluster/node-host';
+import { describeWithNode, toolchain } from '../cluster/suite';
+
+/**
+ * The real node's smoke test: a kubelet with containerd and runc joined to the kwok control
+ * plane runs pods for real (images imported, no registry), `kubectl logs` and `exec` reach it,
+ * its pods reach the database on the node's address, and stopping it leaves nothing behind.
+ */
+const NAMESPACE = 'default';
+
+function pod(name: string, spec: Record<string, unknown>): unknown {
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NAMESPACE }, spec: { restartPolicy: 'Never', automountServiceAccountToken: false, enableServiceLinks: false, ...spec } };
+}
+
+/** Restricted as the stack's own pods are (src/stack/constructs/pod-spec.ts). */
+const RESTRICTED = {
+  pod: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+  container: {
+    runAsNonRoot: true,
+    runAsUser: 1000,
+    readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: false,
+    privileged: false,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  },
+};
+
+describeWithNode('a real node (kubelet, containerd, runc) joined to the kwok control plane', () => {
+  let cluster: KwokCluster;
+  let node: RealNode;
+  let database: NodeDatabase;
+  let imported: ImportedImage[];
+  let before: { sysctls: Record<string, string | undefined>; chains: string[] };
+
+  beforeAll(async () => {
+    before = { sysctls: Object.fromEntries(SYSCTLS.map((name) => [name, readSysctl(name)])), chains: iptablesChains() };
+    cluster = await KwokCluster.create(toolchain(), 'gpu-dev-node', { realNodes: true });
+    node = await startNode(cluster);
+    const buildDir = bundleFolder();
+    try {
+      const recipes: ImageRecipe[] = [nodeBaseRecipe(), apiImageRecipe({ buildDir }).recipe];
+      imported = await node.importImages(recipes);
+    } finally {
+      rmSync(buildDir, { recursive: true, force: true });
+    }
+    database = await startNodeDatabase(node);
+    console.info(
+      `node ${node.name} at ${node.address}: ${JSON.stringify(node.timings)}; images ${imported.map((i) => `${i.name} (${i.cached ? 'cached' : `built ${i.buildMs} ms`}, import ${i.importMs} ms)`).join(', ')}`,
+    );
+  });
+  afterAll(async () => {
+    await database?.stop();
+    await node?.stop();
+    await cluster?.delete();
+  });
+
+  async function waitForPhase(name: string, phase: string): Promise<any> {
+    await cluster.kubectl(['wait', '-n', NAMESPACE, `pod/${name}`, `--for=jsonpath={.status.phase}=${phase}`, '--timeout=90s'], { timeoutMs: 100_000 }).catch(async (error: Error) => {
+      const described = await cluster.kubectl(['describe', 'pod', '-n', NAMESPACE, name]).catch(() => '');
+      throw new Error(`${error.message}\n${described}\n${node.logs()}`);
+    });
+    return cluster.kubectlJson(['get', 'pod', '-n', NAMESPACE, name]);
+  }
+
+  it('when the node has started, then it is Ready with its address as InternalIP, and kwok does not manage it', async () => {
+    const object = await cluster.kubectlJson(['get', 'node', node.name]);
+    expect(object.status.conditions.find((c: any) => c.type === 'Ready').status).toBe('True');
+    expect(object.status.addresses).toContainEqual({ type: 'InternalIP', address: node.address });
+    expect(object.status.nodeInfo.containerRuntimeVersion).toBe('containerd://2.4.2');
+    expect(object.status.nodeInfo.kubeletVersion).toBe(toolchain().versions.KUBERNETES_VERSION);
+    expect(object.metadata.annotations?.['kwok.x-k8s.io/node']).toBeUndefined();
+    expect((await cluster.kubectlJson(['get', 'nodes'])).items.map((n: any) => n.metadata.name)).toEqual([node.name]);
+    expect(imported.map((i) => i.ref)).toEqual([`docker.io/library/${RUNNER_IMAGE}`, 'docker.io/library/gpu-dev-api:0.1.0']);
+  });
+
+  it('when a pod of the runner image prints a line and exits 0, then it Succeeded on the real node and kubectl logs shows the line', async () => {
+    await cluster.apply(pod('hello', { containers: [{ name: 'hello', image: RUNNER_IMAGE, command: ['node', '-e', 'console.log(`hello from ${process.version} as ${require("os").userInfo().username}`)'] }] }));
+    const done = await waitForPhase('hello', 'Succeeded');
+    expect(done.spec.nodeName).toBe(node.name);
+    expect(done.status.containerStatuses[0].state.terminated.exitCode).toBe(0);
+    expect(done.status.podIP.startsWith(node.podSubnet.split('.').slice(0, 3).join('.'))).toBe(true);
+    expect((await cluster.kubectl(['logs', '-n', NAMESPACE, 'hello'])).trim()).toBe(`hello from ${process.version} as root`);
+  });
+
+  it('when a restricted pod (uid 1000, read-only root, RuntimeDefault seccomp, no capabilities) reads its ConfigMap, then it runs so, and kubectl exec and logs reach it', async () => {
+    await cluster.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'greeting', namespace: NAMESPACE }, data: { 'greeting.txt': 'hello, volume\n' } });
+    const program = [
+      "const fs = require('fs');",
+      "const status = Object.fromEntries(fs.readFileSync('/proc/self/status', 'utf8').split('\\n').map((l) => l.split(':\\t')));",
+      "let root = 'writable'; try { fs.writeFileSync('/probe', 'x'); } catch (e) { root = e.code; }",
+      "console.log(JSON.stringify({ greeting: fs.readFileSync('/config/greeting.txt', 'utf8'), uid: process.getuid(), gid: process.getgid(), user: require('os').userInfo().username, root, capEff: status.CapEff, seccomp: status.Seccomp, noNewPrivs: status.NoNewPrivs }));",
+      'setInterval(() => {}, 1 << 30);',
+    ].join('\n');
+    await cluster.apply(
+      pod('restricted', {
+        securityContext: RESTRICTED.pod,
+        terminationGracePeriodSeconds: 2,
+        containers: [{ name: 'main', image: RUNNER_IMAGE, command: ['node', '-e', program], securityContext: RESTRICTED.container, volumeMounts: [{ name: 'config', mountPath: '/config', readOnly: true }] }],
+        volumes: [{ name: 'config', configMap: { name: 'greeting', defaultMode: 0o444 } }],
+      }),
+    );
+    await waitForPhase('restricted', 'Running');
+    const deadline = Date.now() + 30_000;
+    let logs = '';
+    while (!logs.trim() && Date.now() < deadline) {
+      logs = await cluster.kubectl(['logs', '-n', NAMESPACE, 'restricted']);
+      if (!logs.trim()) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(JSON.parse(logs)).toEqual({ greeting: 'hello, volume\n', uid: 1000, gid: 1000, user: 'node', root: 'EROFS', capEff: '0000000000000000', seccomp: '2', noNewPrivs: '1' });
+    const exec = await cluster.kubectl(['exec', '-n', NAMESPACE, 'restricted', '--', 'node', '-e', 'console.log(process.getuid(), require("fs").readdirSync("/config").filter((f) => !f.startsWith("..")).join(","))']);
+    expect(exec.trim()).toBe('1000 greeting.txt');
+    await cluster.kubectl(['delete', 'pod', '-n', NAMESPACE, 'restricted', '--timeout=60s']);
+  });
+
+  it('when a pod connects to the database on the node address, then PostgreSQL answers it, and another address of the host is not routed', async () => {
+    const otherHostAddress = Object.entries(networkInterfaces())
+      .filter(([name]) => name !== node.state.nodeBridge && name !== node.state.podBridge)
+      .flatMap(([, addresses]) => addresses ?? [])
+      .find((a) => a.family === 'IPv4' && !a.internal)?.address;
+    if (!otherHostAddress) throw new Error('this host has no IPv4 address besides loopback and the run\'s');
+    const program = `
+      const net = require('net');
+      const probe = (host, port) => new Promise((resolve) => {
+        const socket = net.connect(port, host);
+        socket.setTimeout(3000);
+        // An SSLRequest: PostgreSQL answers one byte, N (no TLS here).
+        socket.on('connect', () => socket.write(Buffer.from([0, 0, 0, 8, 4, 210, 22, 47])));
+        socket.on('data', (d) => { resolve(d.toString()); socket.destroy(); });
+        socket.on('error', (e) => resolve(e.code));
+        socket.on('timeout', () => { resolve('timeout'); socket.destroy(); });
+      });
+      (async () => console.log(JSON.stringify({ database: await probe(process.env.HOST, Number(process.env.PORT)), hostAddress: await probe(process.env.OTHER, 22) })))();`;
+    await cluster.apply(
+      pod('reach', {
+        securityContext: RESTRICTED.pod,
+        containers: [
+          {
+            name: 'main',
+            image: RUNNER_IMAGE,
+            command: ['node', '-e', program],
+            env: [
+              { name: 'HOST', value: database.host },
+              { name: 'PORT', value: String(database.port) },
+              { name: 'OTHER', value: otherHostAddress },
+            ],
+            securityContext: RESTRICTED.container,
+          },
+        ],
+      }),
+    );
+    await waitForPhase('reach', 'Succeeded');
+    // Another address of this host (not the run's): the pod has no route to it, so no packet leaves the pod.
+    expect(JSON.parse(await cluster.kubectl(['logs', '-n', NAMESPACE, 'reach']))).toEqual({ database: 'N', hostAddress: 'ENETUNREACH' });
+  });
+
+  it('when the node is stopped with a pod running, then nothing of its run is left: no process, mount, bridge, cgroup or iptables chain of it, and the sysctls are as before', async () => {
+    const { runDir, nodeBridge, podBridge, cgroup } = node.state;
+    const saved = node.savedHost;
+    // Still running when the node stops: its container, shim, sandbox, veth and mounts must go too.
+    await cluster.apply(pod('lingering', { containers: [{ name: 'main', image: RUNNER_IMAGE, command: ['node', '-e', 'setInterval(() => {}, 1 << 30)'] }] }));
+    await waitForPhase('lingering', 'Running');
+    expect(processesOf(runDir).some((p) => p.cmd.includes('containerd-shim-runc-v2'))).toBe(true);
+    expect(mountsUnder(runDir).length).toBeGreaterThan(1);
+    await database.stop();
+    expect(await node.stop()).toEqual([]);
+    expect(node.leftovers()).toEqual([]);
+    expect(processesOf(runDir)).toEqual([]);
+    expect(mountsUnder(runDir)).toEqual([]);
+    const links = readdirSync('/sys/class/net');
+    expect(links.filter((l) => l === nodeBridge || l === podBridge)).toEqual([]);
+    expect(readdirSync('/sys/fs/cgroup/memory').filter((d) => d === cgroup)).toEqual([]);
+    expect(iptablesChains().filter((c) => !before.chains.includes(c))).toEqual([]);
+    expect(Object.fromEntries(SYSCTLS.map((name) => [name, readSysctl(name)]))).toEqual(before.sysctls);
+    if (saved) expect(hostLeftovers(saved)).toEqual([]);
+  });
+});
