@@ -112,7 +112,8 @@ async function main(): Promise<number> {
       cleanups.push(() => rmSync(folder, { recursive: true, force: true }));
       log.info(`review: base ${baseCommit.ref} is ${baseCommit.summary}; extracting it with git archive`);
       extractCommit(headRoot, baseCommit.commit, join(folder, 'tree'));
-      base = { label: `base ${values.base ?? 'merge-base HEAD main'} (${baseCommit.summary})`, root: join(folder, 'tree') };
+      const asked = values.base ?? 'merge-base HEAD main';
+      base = { label: baseCommit.commit.startsWith(asked) ? `base ${baseCommit.summary}` : `base ${asked} (${baseCommit.summary})`, root: join(folder, 'tree') };
     }
     const review = await reviewChange({
       base,

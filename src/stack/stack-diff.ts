@@ -267,13 +267,19 @@ export function migrationOf(json: StackJson): { jobName?: string; bundleHash?: s
   const job = jobs.find((j) => (metadataOf(j)?.labels as Record<string, string> | undefined)?.app === 'database-migration') ?? jobs[0];
   const name = metadataOf(job)?.name;
   const hash = json.output?.bundle_hash?.value;
+  // The runner's bytes: base64 in binary_data, or (stacks synthesized before that) text in data.
   const runner = Object.values(json.resource?.kubernetes_config_map_v1 ?? {})
-    .map((cm) => (cm as { data?: Record<string, string> }).data?.[RUNNER_FILE])
-    .find((text) => typeof text === 'string');
+    .map((cm) => cm as { data?: Record<string, string>; binary_data?: Record<string, string> })
+    .map((cm) =>
+      typeof cm.binary_data?.[RUNNER_FILE] === 'string' ? Buffer.from(cm.binary_data[RUNNER_FILE], 'base64')
+      : typeof cm.data?.[RUNNER_FILE] === 'string' ? Buffer.from(terraformValue(cm.data[RUNNER_FILE]), 'utf8')
+      : undefined,
+    )
+    .find((bytes) => bytes !== undefined);
   return {
     ...(typeof name === 'string' ? { jobName: terraformValue(name) } : {}),
     ...(typeof hash === 'string' ? { bundleHash: hash } : {}),
-    ...(runner !== undefined ? { runnerDigest: createHash('sha256').update(Buffer.from(terraformValue(runner), 'utf8')).digest('hex') } : {}),
+    ...(runner !== undefined ? { runnerDigest: createHash('sha256').update(runner).digest('hex') } : {}),
     env: containerEnv(job),
   };
 }
@@ -353,8 +359,16 @@ export function describeDeployEffect(before: StackJson, after: StackJson, change
     const what = `${change.kind} ${change.name || change.address}`;
     if (change.action === 'create') sentences.push(`${what} is created.`);
     else if (change.action === 'delete') sentences.push(`${what} is destroyed.`);
-    else if (change.type === 'kubernetes_config_map_v1' && change.attributes.every((a) => a.path.startsWith('data['))) {
-      const keys = change.attributes.map((a) => `${a.path.slice(6, -2).replace(/\\"/g, '"')} ${a.before === undefined ? 'added' : a.after === undefined ? 'removed' : 'changed'}`);
+    else if (change.type === 'kubernetes_config_map_v1' && change.attributes.every((a) => /^(binary_)?data\[/.test(a.path))) {
+      const entries = change.attributes.map((a) => ({ field: a.path.slice(0, a.path.indexOf('[')), key: JSON.parse(a.path.slice(a.path.indexOf('[') + 1, -1)) as string, a }));
+      const moved = (e: (typeof entries)[number]) => entries.find((o) => o !== e && o.key === e.key && o.field !== e.field);
+      const keys = entries
+        .filter((e) => !(moved(e) && e.a.after === undefined))
+        .map((e) => {
+          const from = moved(e);
+          if (from && e.a.before === undefined) return `${e.key} moved from ${from.field} to ${e.field}`;
+          return `${e.key} ${e.a.before === undefined ? 'added' : e.a.after === undefined ? 'removed' : 'changed'}`;
+        });
       sentences.push(`${what} changes in place: ${keys.join(', ')}.`);
     } else sentences.push(`${what} is ${change.action === 'replace' ? 'replaced' : 'changed in place'}: ${listPaths(change.attributes)}.`);
   }

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../src/build/repository';
@@ -18,13 +18,23 @@ import { createTestDatabase } from '../support/database';
 
 const CODE = ['src', 'main.ts', 'package.json', 'package-lock.json', 'tsconfig.json', 'cdktf.json', 'database', '.squawk.toml'];
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const temporary: string[] = [];
+afterAll(() => {
+  for (const dir of temporary) rmSync(dir, { recursive: true, force: true });
+});
+
+function temporaryFolder(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  temporary.push(dir);
+  return dir;
+}
 
 function gitIn(repo: string, ...args: string[]): string {
   return execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8', timeout: 30_000 });
 }
 
 function repository(branch = 'main'): string {
-  const repo = mkdtempSync(join(tmpdir(), 'gpu-dev-review-repo-'));
+  const repo = temporaryFolder('gpu-dev-review-repo-');
   for (const path of CODE) cpSync(join(REPO_ROOT, path), join(repo, path), { recursive: true });
   gitIn(repo, 'init', '-q', '-b', branch);
   gitIn(repo, 'config', 'user.email', 'review-test@example.com');
@@ -50,7 +60,7 @@ describe('npm run review against a git ref', () => {
     const base = resolveBase(repo, 'HEAD');
     expect(base).toEqual({ ref: 'HEAD', commit: gitIn(repo, 'rev-parse', 'HEAD').trim(), summary: expect.stringMatching(/^[0-9a-f]{7,} base: a comment in the stack$/) });
     expect(resolveBase(repo)).toMatchObject({ ref: 'merge-base HEAD main', commit: base.commit });
-    const tree = join(mkdtempSync(join(tmpdir(), 'gpu-dev-review-base-')), 'tree');
+    const tree = join(temporaryFolder('gpu-dev-review-base-'), 'tree');
     extractCommit(repo, base.commit, tree);
     expect(existsSync(join(tree, 'database', 'schema', '006_audit_log.sql'))).toBe(false);
     expect(readFileSync(join(tree, 'src', 'stack', 'stack.ts'), 'utf8')).toContain('the base commit differs');
@@ -90,7 +100,7 @@ describe('npm run review against a git ref', () => {
     commitAll(trunk, 'one commit');
     expect(() => resolveBase(trunk)).toThrow(`cannot find where HEAD left main in ${trunk}`);
     expect(() => resolveBase(trunk)).toThrow(/pass --base REF, e\.g\. --base origin\/main$/);
-    const plain = mkdtempSync(join(tmpdir(), 'gpu-dev-review-plain-'));
+    const plain = temporaryFolder('gpu-dev-review-plain-');
     expect(() => resolveBase(plain)).toThrow(`${plain} is not a git repository`);
     expect(() => checkSide({ label: 'base', root: join(plain, 'gone') })).toThrow(new ReviewInputError(`the base folder ${join(plain, 'gone')} does not exist (or is no folder)`));
     expect(() => checkSide({ label: 'head', root: plain })).toThrow(`the head schema folder ${join(plain, 'database', 'schema')} does not exist (or is no folder)`);

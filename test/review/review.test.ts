@@ -1,4 +1,4 @@
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildRunnerBundle } from '../../src/build/runner-bundle';
@@ -16,13 +16,23 @@ import { createTestDatabase, snapshot } from '../support/database';
  */
 
 let runnerBytes: Buffer;
+const temporary: string[] = [];
 beforeAll(() => {
   runnerBytes = buildRunnerBundle();
 });
+afterAll(() => {
+  for (const dir of temporary) rmSync(dir, { recursive: true, force: true });
+});
+
+function temporaryFolder(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  temporary.push(dir);
+  return dir;
+}
 
 /** A project folder holding a copy of this checkout's database/ folders. */
 function project(name: string): string {
-  const root = join(mkdtempSync(join(tmpdir(), `gpu-dev-review-${name}-`)), name);
+  const root = join(temporaryFolder(`gpu-dev-review-${name}-`), name);
   mkdirSync(join(root, 'database'), { recursive: true });
   cpSync(DATABASE_FOLDERS.schemaDir, join(root, 'database', 'schema'), { recursive: true });
   cpSync(DATABASE_FOLDERS.fixturesDir, join(root, 'database', 'fixtures'), { recursive: true });
@@ -205,7 +215,7 @@ describe('npm run review, section by section', () => {
   });
 
   it('when a real plan is given (--tofu-plan), then its actions are the table, and where it and the synth disagree it warns', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gpu-dev-review-plan-'));
+    const dir = temporaryFolder('gpu-dev-review-plan-');
     const planFile = join(dir, 'plan.json');
     const { review: first } = await review(() => undefined, { headEnv: { GPU_DEV_API_REPLICAS: '3' } });
     const address = first.deploy.changes[0].address;
