@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix, relative } from 'node:path';
 import { API_PROGRAMS, buildApiBundles } from '../../src/build/api-bundle';
@@ -409,59 +409,109 @@ export function apiImageRecipe(options: { readonly buildDir: string; readonly do
 
 // --- archives ------------------------------------------------------------------------------------
 
+/** Digests of host files already read in this process, by path, size and change time. */
+const fileDigests = new Map<string, string>();
+
+function fileDigest(source: string): string {
+  const stat = statSync(source);
+  const key = `${source}:${stat.size}:${stat.mtimeMs}:${stat.ino}:${stat.mode}`;
+  let digest = fileDigests.get(key);
+  if (!digest) {
+    digest = createHash('sha256').update(readFileSync(source)).update(String(stat.mode)).digest('hex');
+    fileDigests.set(key, digest);
+  }
+  return digest;
+}
+
 function entryDigest(entry: TarEntry): string {
   const { type, path } = entry;
   const meta = JSON.stringify({ type, path, mode: 'mode' in entry ? entry.mode : undefined, uid: 'uid' in entry ? entry.uid : 0, gid: 'gid' in entry ? entry.gid : 0, target: 'target' in entry ? entry.target : undefined });
   const hash = createHash('sha256').update(meta);
   if (entry.type === 'file') hash.update(entry.data);
-  if (entry.type === 'copy') hash.update(readFileSync(entry.source)).update(String(statSync(entry.source).mode));
+  if (entry.type === 'copy') hash.update(fileDigest(entry.source));
+  return hash.digest('hex');
+}
+
+function layerDigest(layer: Layer): string {
+  const hash = createHash('sha256').update(`layer ${layer.createdBy}`);
+  for (const entry of layer.entries) hash.update(entryDigest(entry));
   return hash.digest('hex');
 }
 
 /** The content hash of a recipe: every entry's bytes and metadata, the config and the name. */
 export function recipeDigest(recipe: ImageRecipe): string {
   const hash = createHash('sha256').update(FORMAT).update(recipe.name).update(JSON.stringify(recipe.config));
-  for (const layer of recipe.layers) {
-    hash.update(`layer ${layer.createdBy}`);
-    for (const entry of layer.entries) hash.update(entryDigest(entry));
-  }
+  for (const layer of recipe.layers) hash.update(layerDigest(layer));
   return hash.digest('hex');
 }
 
+/** Archives kept per label (name, or images-N): each change of the API's sources makes a new one of ~100 MB. */
+const KEEP = 2;
+
+/** Removes all but the `keep` most recently used archives of a label, and scratch folders of runs that died. */
+function pruneCache(cacheDir: string, label: string, keep: number): void {
+  const archives = readdirSync(cacheDir)
+    .filter((name) => name.startsWith(`${label}-`) && /-[0-9a-f]{16}\.tar$/.test(name.slice(label.length)))
+    .map((name) => ({ path: join(cacheDir, name), used: statSync(join(cacheDir, name)).mtimeMs }))
+    .sort((a, b) => b.used - a.used);
+  for (const old of archives.slice(keep)) rmSync(old.path, { force: true });
+  for (const name of readdirSync(cacheDir)) {
+    const path = join(cacheDir, name);
+    if (name.startsWith('.tmp-') && Date.now() - statSync(path).mtimeMs > 3_600_000) rmSync(path, { recursive: true, force: true });
+  }
+}
+
 /**
- * The docker-archive tarball of a recipe (manifest.json, the config, one tar per layer), from
- * the cache in `cacheDir` or written there. Returns its path.
+ * One docker-archive tarball of the recipes (manifest.json with an entry per image, each
+ * config, each distinct layer once: images on the same base share its tar), from the cache in
+ * `cacheDir` or written there. Returns its path.
  */
-export function imageArchive(recipe: ImageRecipe, cacheDir: string): { file: string; cached: boolean; ms: number } {
+export function imageArchive(recipes: ImageRecipe | readonly ImageRecipe[], cacheDir: string): { file: string; cached: boolean; ms: number } {
   const started = Date.now();
-  const digest = recipeDigest(recipe);
-  const file = join(cacheDir, `${recipe.name.replace(/[^a-zA-Z0-9.-]+/g, '_')}-${digest.slice(0, 16)}.tar`);
-  if (existsSync(file)) return { file, cached: true, ms: Date.now() - started };
+  const list = Array.isArray(recipes) ? (recipes as readonly ImageRecipe[]) : [recipes as ImageRecipe];
+  const digest = createHash('sha256').update(list.map(recipeDigest).join(' ')).digest('hex');
+  const label = list.length === 1 ? list[0].name.replace(/[^a-zA-Z0-9.-]+/g, '_') : `images-${list.length}`;
+  const file = join(cacheDir, `${label}-${digest.slice(0, 16)}.tar`);
+  if (existsSync(file)) {
+    // Its time is its last use, for pruning.
+    utimesSync(file, new Date(), new Date());
+    return { file, cached: true, ms: Date.now() - started };
+  }
   mkdirSync(cacheDir, { recursive: true });
+  pruneCache(cacheDir, label, KEEP - 1);
   const work = mkdtempSync(join(cacheDir, '.tmp-'));
   try {
-    const layers = recipe.layers.map((layer, n) => {
-      const writer = new TarWriter(join(work, `layer-${n}.tar`));
-      for (const entry of layer.entries) writer.add(entry);
-      return { ...writer.close(), file: join(work, `layer-${n}.tar`), createdBy: layer.createdBy };
-    });
-    const config = Buffer.from(
-      JSON.stringify({
-        architecture: 'amd64',
-        os: 'linux',
-        created: '1970-01-01T00:00:00Z',
-        config: recipe.config,
-        rootfs: { type: 'layers', diff_ids: layers.map((l) => `sha256:${l.sha256}`) },
-        history: layers.map((l) => ({ created: '1970-01-01T00:00:00Z', created_by: l.createdBy })),
-      }),
-    );
-    const configName = `${createHash('sha256').update(config).digest('hex')}.json`;
-    const manifest = [{ Config: configName, RepoTags: [recipe.name], Layers: layers.map((l) => `${l.sha256}/layer.tar`) }];
+    const written = new Map<string, { sha256: string; file: string }>();
     const archive = new TarWriter(join(work, 'image.tar'));
-    archive.add({ type: 'file', path: configName, data: config });
-    for (const layer of layers) {
-      archive.add({ type: 'dir', path: layer.sha256 });
-      archive.add({ type: 'copy', path: `${layer.sha256}/layer.tar`, source: layer.file, mode: 0o644 });
+    const manifest: { Config: string; RepoTags: string[]; Layers: string[] }[] = [];
+    for (const recipe of list) {
+      const layers = recipe.layers.map((layer) => {
+        const key = layerDigest(layer);
+        let done = written.get(key);
+        if (!done) {
+          const layerFile = join(work, `layer-${written.size}.tar`);
+          const writer = new TarWriter(layerFile);
+          for (const entry of layer.entries) writer.add(entry);
+          done = { sha256: writer.close().sha256, file: layerFile };
+          written.set(key, done);
+          archive.add({ type: 'dir', path: done.sha256 });
+          archive.add({ type: 'copy', path: `${done.sha256}/layer.tar`, source: layerFile, mode: 0o644 });
+        }
+        return { ...done, createdBy: layer.createdBy };
+      });
+      const config = Buffer.from(
+        JSON.stringify({
+          architecture: 'amd64',
+          os: 'linux',
+          created: '1970-01-01T00:00:00Z',
+          config: recipe.config,
+          rootfs: { type: 'layers', diff_ids: layers.map((l) => `sha256:${l.sha256}`) },
+          history: layers.map((l) => ({ created: '1970-01-01T00:00:00Z', created_by: l.createdBy })),
+        }),
+      );
+      const configName = `${createHash('sha256').update(config).digest('hex')}.json`;
+      archive.add({ type: 'file', path: configName, data: config });
+      manifest.push({ Config: configName, RepoTags: [recipe.name], Layers: layers.map((l) => `${l.sha256}/layer.tar`) });
     }
     archive.add({ type: 'file', path: 'manifest.json', data: Buffer.from(JSON.stringify(manifest)) });
     archive.close();

@@ -433,23 +433,19 @@ disabled_plugins = [
   }
 
   /**
-   * Imports images into the node (`ctr images import` of each recipe's docker archive, built or
+   * Imports images into the node (`ctr images import` of one docker archive of them all, built or
    * taken from the cache in `<toolchain cache>/images/`). After it, pods can use them by name.
    */
   async importImages(recipes: readonly ImageRecipe[]): Promise<ImportedImage[]> {
-    const cacheDir = join(this.toolchain.dir, '..', 'images');
-    const out: ImportedImage[] = [];
-    for (const recipe of recipes) {
-      const archive = imageArchive(recipe, cacheDir);
-      const started = Date.now();
-      await this.ctr(['images', 'import', '--snapshotter', 'overlayfs', archive.file]);
-      const ref = normalizedName(recipe.name);
-      const listed = (await this.ctr(['images', 'ls', '-q'])).split('\n');
-      if (!listed.includes(ref)) throw new Error(`ctr images import ${archive.file} did not make ${ref} (has ${listed.join(' ')})`);
-      const imported = { name: recipe.name, ref, archive: archive.file, cached: archive.cached, buildMs: archive.ms, importMs: Date.now() - started };
-      this.log(`image ${ref}: ${archive.cached ? 'cached' : `built in ${archive.ms} ms`}, imported in ${imported.importMs} ms`);
-      out.push(imported);
-    }
+    const archive = imageArchive(recipes, join(this.toolchain.dir, '..', 'images'));
+    const started = Date.now();
+    await this.ctr(['images', 'import', '--snapshotter', 'overlayfs', archive.file]);
+    const importMs = Date.now() - started;
+    const listed = (await this.ctr(['images', 'ls', '-q'])).split('\n');
+    const out = recipes.map((recipe) => ({ name: recipe.name, ref: normalizedName(recipe.name), archive: archive.file, cached: archive.cached, buildMs: archive.ms, importMs }));
+    const missing = out.filter((i) => !listed.includes(i.ref)).map((i) => i.ref);
+    if (missing.length) throw new Error(`ctr images import ${archive.file} did not make ${missing.join(', ')} (has ${listed.join(' ')})`);
+    this.log(`images ${out.map((i) => i.ref).join(', ')}: ${archive.cached ? 'cached' : `built in ${archive.ms} ms`}, imported in ${importMs} ms`);
     return out;
   }
 

@@ -40,8 +40,9 @@ describeWithNode('a real node (kubelet, containerd, runc) joined to the kwok con
   let before: { sysctls: Record<string, string | undefined>; chains: string[] };
 
   beforeAll(async () => {
-    before = { sysctls: Object.fromEntries(SYSCTLS.map((name) => [name, readSysctl(name)])), chains: iptablesChains() };
     cluster = await KwokCluster.create(toolchain(), 'gpu-dev-node', { realNodes: true });
+    // After create, which swept what a dead run left (and restored what it had changed).
+    before = { sysctls: Object.fromEntries(SYSCTLS.map((name) => [name, readSysctl(name)])), chains: iptablesChains() };
     node = await startNode(cluster);
     const buildDir = bundleFolder();
     try {
@@ -52,7 +53,7 @@ describeWithNode('a real node (kubelet, containerd, runc) joined to the kwok con
     }
     database = await startNodeDatabase(node);
     console.info(
-      `node ${node.name} at ${node.address}: ${JSON.stringify(node.timings)}; images ${imported.map((i) => `${i.name} (${i.cached ? 'cached' : `built ${i.buildMs} ms`}, import ${i.importMs} ms)`).join(', ')}`,
+      `node ${node.name} at ${node.address}: ${JSON.stringify(node.timings)}; images ${imported.map((i) => i.name).join(', ')} (${imported[0].cached ? 'cached' : `built ${imported[0].buildMs} ms`}, imported in ${imported[0].importMs} ms)`,
     );
   });
   afterAll(async () => {
