@@ -582,7 +582,7 @@ export function hostLeftovers(saved: HostState): string[] {
 }
 
 /** Tears down every node run whose owner is gone (before a new one starts). */
-export function sweepDeadNodes(log: Log = () => undefined): string[] {
+export function sweepDeadNodes(log: Log = (line) => process.stderr.write(`[real node] ${line}\n`)): string[] {
   if (!existsSync(NODE_RUNS)) return [];
   const swept: string[] = [];
   for (const name of readdirSync(NODE_RUNS)) {
