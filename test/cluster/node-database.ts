@@ -86,8 +86,21 @@ export async function startNodeDatabase(node: RealNode, options: NodeDatabaseOpt
   let stderr = '';
   launcher.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   await new Promise<void>((resolve, reject) => {
-    launcher.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
-    launcher.once('exit', (code) => reject(new Error(`the database launcher exited ${code} before PostgreSQL was ready: ${stderr.slice(-2000)}`)));
+    // startPostgres bounds the server's start (60 s); this bounds initdb and the launcher too.
+    const timer = setTimeout(() => {
+      launcher.kill('SIGKILL');
+      reject(new Error(`the database was not ready within 120 s: ${stderr.slice(-2000)}`));
+    }, 120_000);
+    launcher.stdout.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    launcher.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the database launcher exited ${code} before PostgreSQL was ready: ${stderr.slice(-2000)}`));
+    });
   });
   const pidFile = join(serverOptions.dataDir, 'postmaster.pid');
   const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n')[0]) : 0;
