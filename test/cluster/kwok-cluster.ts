@@ -46,12 +46,44 @@ function killRecorded(workdir: string): void {
   }
 }
 
+const CREATION_LOCK = join(RUNS, 'creating.lock');
+const CREATION_LOCK_WAIT_MS = 300_000;
+
+/**
+ * Runs `create` holding a machine-wide lock (a file created exclusively, holding the pid; a lock
+ * whose process is gone is taken over). Waits at most CREATION_LOCK_WAIT_MS.
+ */
+async function withCreationLock<T>(create: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + CREATION_LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      writeFileSync(CREATION_LOCK, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = Number(readFileSync(CREATION_LOCK, { encoding: 'utf8', flag: 'a+' }).trim());
+      if (!(holder > 0 && alive(holder))) {
+        rmSync(CREATION_LOCK, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`another cluster creation (pid ${holder}, ${CREATION_LOCK}) did not finish within ${CREATION_LOCK_WAIT_MS / 1000} s`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  try {
+    return await create();
+  } finally {
+    rmSync(CREATION_LOCK, { force: true });
+  }
+}
+
 /** Removes what runs that died (kill -9, a crashed jest) left behind. */
 export function sweepDeadRuns(): string[] {
   const swept: string[] = sweepDeadNodes();
   if (!existsSync(RUNS)) return swept;
-  for (const run of readdirSync(RUNS)) {
-    const folder = join(RUNS, run);
+  for (const entry of readdirSync(RUNS, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const folder = join(RUNS, entry.name);
     const owner = Number(readFileSync(join(folder, 'owner.pid'), { encoding: 'utf8', flag: 'a+' }).trim());
     if (owner > 0 && alive(owner)) continue;
     killRecorded(folder);
@@ -124,15 +156,37 @@ export class KwokCluster {
     const args = ['create', 'cluster', '--name', name, '--config', config, '--kubeconfig', '', '--wait', '2m'];
     if (options.stages) args.push('--enable-crds=Stage');
     else args.push('--config', join(toolchain.dir, 'kwok-stages.yaml'));
-    const created = await cluster.kwokctl(args, 180_000);
-    if (created.code !== 0) {
-      await cluster.delete();
-      throw new Error(describeFailure('kwokctl', args, created));
+    // kwokctl picks free ports when it creates a cluster and binds them when each component
+    // starts: two creations at once (two suites on this machine) can pick the same port, and the
+    // loser's component dies. So creations take turns, machine-wide, and a cluster whose
+    // component died is made again (once, logged).
+    for (let attempt = 1; ; attempt++) {
+      const created = await withCreationLock(() => cluster.kwokctl(args, 180_000));
+      const dead = created.code === 0 ? await cluster.deadComponents() : [];
+      if (created.code === 0 && dead.length === 0) break;
+      const why = created.code === 0 ? `its ${dead.join(', ')} died after start (a port taken at the same moment?)` : describeFailure('kwokctl', args, created);
+      await cluster.kwokctl(['delete', 'cluster', '--name', name], 60_000).catch(() => undefined);
+      killRecorded(workdir);
+      if (attempt === 2) {
+        await cluster.delete();
+        throw new Error(`cluster ${name} could not be created: ${why}`);
+      }
+      console.warn(`cluster ${name}: ${why}; creating it again (attempt 2 of 2)`);
     }
     if (options.stages) await cluster.kubectl(['apply', '-f', join(toolchain.dir, 'kwok-stages.yaml')]);
     const kwokNodes = options.kwokNodes ?? (options.realNodes ? 0 : 1);
     if (kwokNodes > 0) await cluster.kwokctl(['scale', 'node', '--name', name, '--replicas', String(kwokNodes)], 60_000);
     return cluster;
+  }
+
+  /** Components of the cluster whose process is gone, a moment after creation (they die on a taken port within about a second). */
+  private async deadComponents(): Promise<string[]> {
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const pids = join(this.workdir, 'clusters', this.name, 'pids');
+    if (!existsSync(pids)) return [];
+    return readdirSync(pids)
+      .filter((file) => !alive(Number(readFileSync(join(pids, file), 'utf8').trim())))
+      .map((file) => file.replace(/\.pid$/, ''));
   }
 
   private kwokctl(args: string[], timeoutMs: number): Promise<CommandResult> {
