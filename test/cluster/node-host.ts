@@ -162,21 +162,25 @@ export function processesOf(runDir: string): { pid: number; cmd: string }[] {
   return out;
 }
 
-/** Mounted cgroup v1 hierarchies: /sys/fs/cgroup/<name>. */
-export function cgroupHierarchies(): string[] {
+/**
+ * Mounted cgroup hierarchies: the v1 ones (/sys/fs/cgroup/<controller>), and with `unified` the
+ * v2 one of a hybrid host too (/sys/fs/cgroup/unified, controller-less: runc makes the
+ * containers' cgroups there as well).
+ */
+export function cgroupHierarchies(unified = false): string[] {
   return mounts()
-    .filter((m) => m.fstype === 'cgroup')
+    .filter((m) => m.fstype === 'cgroup' || (unified && m.fstype === 'cgroup2'))
     .map((m) => m.mountPoint);
 }
 
-/** Folders of `cgroup` in every hierarchy, deepest first. */
+/** Folders of `cgroup` in every hierarchy (v1 and the unified one), deepest first. */
 function cgroupFolders(cgroup: string): string[] {
   const out: string[] = [];
   const walk = (dir: string) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) walk(join(dir, entry.name));
     out.push(dir);
   };
-  for (const hierarchy of cgroupHierarchies()) {
+  for (const hierarchy of cgroupHierarchies(true)) {
     const root = join(hierarchy, cgroup);
     if (existsSync(root)) walk(root);
   }

@@ -4,7 +4,7 @@ import { apiImageRecipe, bundleFolder, nodeBaseRecipe, RUNNER_IMAGE, type ImageR
 import { KwokCluster } from '../cluster/kwok-cluster';
 import { startNode, type ImportedImage, type RealNode } from '../cluster/node';
 import { startNodeDatabase, type NodeDatabase } from '../cluster/node-database';
-import { hostLeftovers, iptablesChains, mountsUnder, processesOf, readSysctl, SYSCTLS } from '../cluster/node-host';
+import { cgroupHierarchies, hostLeftovers, iptablesChains, mountsUnder, processesOf, readSysctl, SYSCTLS } from '../cluster/node-host';
 import { describeWithNode, toolchain } from '../cluster/suite';
 
 /**
@@ -176,7 +176,8 @@ describeWithNode('a real node (kubelet, containerd, runc) joined to the kwok con
     expect(mountsUnder(runDir)).toEqual([]);
     const links = readdirSync('/sys/class/net');
     expect(links.filter((l) => l === nodeBridge || l === podBridge)).toEqual([]);
-    expect(readdirSync('/sys/fs/cgroup/memory').filter((d) => d === cgroup)).toEqual([]);
+    // Every hierarchy: the v1 controllers', and the unified (v2) one of a hybrid host, where runc makes cgroups too.
+    expect(cgroupHierarchies(true).flatMap((h) => readdirSync(h).filter((d) => d === cgroup).map((d) => `${h}/${d}`))).toEqual([]);
     expect(iptablesChains().filter((c) => !before.chains.includes(c))).toEqual([]);
     expect(Object.fromEntries(SYSCTLS.map((name) => [name, readSysctl(name)]))).toEqual(before.sysctls);
     if (saved) expect(hostLeftovers(saved)).toEqual([]);
