@@ -306,15 +306,17 @@ async function main(): Promise<void> {
 function deploySection(): void {
   say(DEPLOY_HEADING);
   say();
-  const run = spawnSync('npx', ['tsx', join(REPO_ROOT, 'test', 'cluster', 'deploy-bench.ts'), '--reps', smoke ? '1' : '5'], {
-    cwd: REPO_ROOT,
-    encoding: 'utf8',
-    timeout: 1_800_000,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  if (run.status !== 0) throw new Error(`test/cluster/deploy-bench.ts exited ${run.status ?? run.signal}`);
-  for (const line of run.stdout.trimEnd().split('\n')) say(line);
-  say();
+  for (const where of [[], ['--node']]) {
+    const run = spawnSync('npx', ['tsx', join(REPO_ROOT, 'test', 'cluster', 'deploy-bench.ts'), '--reps', smoke ? '1' : '5', ...where], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 1_800_000,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    if (run.status !== 0) throw new Error(`test/cluster/deploy-bench.ts ${where.join(' ')} exited ${run.status ?? run.signal}`);
+    for (const line of run.stdout.trimEnd().split('\n')) say(line);
+    say();
+  }
 }
 
 /** `--only-deploy`: the deploy section measured anew, in place in bench/results.md. */

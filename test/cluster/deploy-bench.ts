@@ -5,17 +5,25 @@
  * side by side with `kubectl apply` + `kubectl wait` of the same objects (what the API server and
  * controllers take anyway: the floor the provider's polling adds to). Medians of several runs.
  *
- *   npx tsx test/cluster/deploy-bench.ts [--reps N]
+ * With --node the pods run for real on a kubelet (node.ts), against a PostgreSQL on the node's
+ * address, a fresh database for every deploy: the runner really applies the bundle.
+ *
+ *   npx tsx test/cluster/deploy-bench.ts [--reps N] [--node]
  */
 import { mustRun, startCommand } from './command';
 import { KwokCluster } from './kwok-cluster';
 import { Project } from './project';
 import { summaryValue } from './stack-objects';
-import { findToolchain, type Toolchain } from './toolchain';
+import { findToolchain, nodeMissing, type Toolchain } from './toolchain';
+import { apiImageRecipe, bundleFolder, nodeBaseRecipe } from './images';
+import { startNode, type RealNode } from './node';
+import { startNodeDatabase, type NodeDatabase } from './node-database';
+import { rmSync } from 'node:fs';
 
 const NAMESPACE = 'gpu-controlplane';
 const repsFlag = process.argv.indexOf('--reps');
 const REPS = repsFlag > 0 ? Number(process.argv[repsFlag + 1]) : 5;
+const ON_NODE = process.argv.includes('--node');
 
 interface Milestones {
   readonly jobComplete: number;
@@ -106,13 +114,16 @@ function median(values: number[]): number {
 
 async function main(): Promise<void> {
   const found = findToolchain();
-  if ('missing' in found) {
-    process.stdout.write(`Deploy timings not measured: ${found.missing}.\n`);
+  const why = 'missing' in found ? found.missing : ON_NODE ? nodeMissing() : undefined;
+  if (why) {
+    process.stdout.write(`Deploy timings${ON_NODE ? ' on the real node' : ''} not measured: ${why}.\n`);
     return;
   }
-  const toolchain: Toolchain = found;
-  const cluster = await KwokCluster.create(toolchain, 'gpu-dev-bench');
-  const project = Project.create(toolchain, cluster.kubeconfig);
+  const toolchain = found as Toolchain;
+  const cluster = await KwokCluster.create(toolchain, 'gpu-dev-bench', { realNodes: ON_NODE });
+  let node: RealNode | undefined;
+  let database: NodeDatabase | undefined;
+  const projects: Project[] = [];
   const samples: Record<string, number[]> = {};
   const add = (key: string, m: Milestones) => {
     (samples[`${key} job`] ??= []).push(m.jobComplete);
@@ -122,9 +133,31 @@ async function main(): Promise<void> {
       (samples[`${key} provider deployment`] ??= []).push(m.providerWaits.deployment * 1000);
     }
   };
+  const secret = { POSTGRES_USER: 'gpudev', POSTGRES_PASSWORD: 'bench', POSTGRES_DB: 'gpudev' };
+  /** On the real node, every first deploy meets an empty database of its own (the Secret names it). */
+  const freshDatabase = async (name: string) => {
+    if (!database) return;
+    await database.createDatabase(name, { pgmq: true });
+    await cluster.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'postgres-credentials', namespace: NAMESPACE }, stringData: { ...database.secret, POSTGRES_DB: name } });
+  };
   try {
-    await cluster.createNamespaceAndSecret(NAMESPACE, { POSTGRES_USER: 'gpudev', POSTGRES_PASSWORD: 'bench', POSTGRES_DB: 'gpudev' });
+    if (ON_NODE) {
+      node = await startNode(cluster);
+      const buildDir = bundleFolder();
+      try {
+        await node.importImages([nodeBaseRecipe(), apiImageRecipe({ buildDir }).recipe]);
+      } finally {
+        rmSync(buildDir, { recursive: true, force: true });
+      }
+      database = await startNodeDatabase(node);
+    }
+    const project = Project.create(toolchain, cluster.kubeconfig, {
+      settings: database ? { GPU_DEV_DATABASE_HOST: database.host, GPU_DEV_DATABASE_PORT: String(database.port) } : {},
+    });
+    projects.push(project);
+    await cluster.createNamespaceAndSecret(NAMESPACE, database?.secret ?? secret);
     for (let rep = 0; rep < REPS; rep++) {
+      await freshDatabase(`bench_tofu_${rep}`);
       project.writeSql('fixtures', '900_bench.sql', `SELECT ${rep * 2};\n`);
       const first = `db-migration-${summaryValue(await project.synth(), 'bundle').slice(0, 12)}`;
       if (rep === 0) await project.mustTofu(['init']);
@@ -136,6 +169,7 @@ async function main(): Promise<void> {
       const changedObjects = await manifests(cluster);
       await project.mustTofu(['destroy', '-auto-approve']);
 
+      await freshDatabase(`bench_kubectl_${rep}`);
       add('kubectl first', await kubectlApply(cluster, firstObjects, first));
       // A bundle change by hand: the old Job goes (as Terraform replaces it), the new objects are applied.
       await cluster.kubectl(['delete', 'job', first, '-n', NAMESPACE, '--cascade=foreground', '--wait=true']);
@@ -143,13 +177,16 @@ async function main(): Promise<void> {
       await cluster.kubectl(['delete', 'configmaps,jobs,deployments,services', '-n', NAMESPACE, '-l', 'app.kubernetes.io/part-of!=none', '--field-selector', 'metadata.name!=kube-root-ca.crt', '--wait=true']);
     }
   } finally {
+    await database?.stop();
+    await node?.stop();
     await cluster.delete();
-    project.remove();
+    for (const p of projects) p.remove();
   }
   const s = (key: string) => (median(samples[key]) / 1000).toFixed(1);
   const ratio = (a: string, b: string) => (median(samples[a]) / median(samples[b])).toFixed(2);
+  const where = ON_NODE ? 'real node: kubelet, containerd, runc; the runner applies to PostgreSQL 18' : 'kwok nodes';
   const rows = [
-    '| deploy (kwok nodes) | tofu apply | kubectl apply + wait | ratio |',
+    `| deploy (${where}) | tofu apply | kubectl apply + wait | ratio |`,
     '| --- | --- | --- | --- |',
     ...(['first', 'change'] as const).flatMap((kind) => [
       `| ${kind === 'first' ? 'first deploy' : 'bundle change'}: to Job complete | ${s(`tofu ${kind} job`)} s | ${s(`kubectl ${kind} job`)} s | ${ratio(`tofu ${kind} job`, `kubectl ${kind} job`)}× |`,
@@ -160,9 +197,9 @@ async function main(): Promise<void> {
     .map((kind) => `${kind === 'first' ? 'first deploy' : 'bundle change'}: Job ${s(`tofu ${kind} provider job`)} s, Deployment ${s(`tofu ${kind} provider deployment`)} s`)
     .join('; ');
   process.stdout.write(
-    `Medians of ${REPS} run(s) on one kwokctl cluster (binary runtime, kwok nodes).\n\n${rows.join('\n')}\n\n` +
+    `Medians of ${REPS} run(s) on one kwokctl control plane (${where}).\n\n${rows.join('\n')}\n\n` +
       `Of tofu's time, creating and waiting for the two objects Kubernetes has to run took (tofu's own "Creation complete after", whole seconds) ${waits}. ` +
-      'The rest is OpenTofu itself: start-up, loading the provider, refreshing and planning (one string is the 750 KB runner), the ConfigMaps; the floor, kubectl, needs none of that.\n',
+      'The rest is OpenTofu itself: start-up, loading the provider, refreshing and planning, the ConfigMaps; the floor, kubectl, needs none of that.\n',
   );
 }
 

@@ -30,6 +30,8 @@ export interface NodeDatabase {
   readonly secret: Readonly<Record<'POSTGRES_USER' | 'POSTGRES_PASSWORD' | 'POSTGRES_DB', string>>;
   /** As the test reaches it: over 127.0.0.1. */
   url(database?: string): string;
+  /** Another database, owned by the user (the stack's Secret can name it): for cases that need their own. */
+  createDatabase(name: string, options?: { readonly pgmq?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -156,6 +158,24 @@ export async function startNodeDatabase(node: RealNode, options: NodeDatabaseOpt
     pid,
     secret: { POSTGRES_USER: user, POSTGRES_PASSWORD: password, POSTGRES_DB: database },
     url: (db = database) => `postgres://${user}:${password}@127.0.0.1:${port}/${db}`,
+    createDatabase: async (name, { pgmq = false } = {}) => {
+      if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`not a database name for a test: ${name}`);
+      const admin = new Client({ connectionString: `postgres://postgres:${superPassword}@127.0.0.1:${port}/postgres` });
+      await admin.connect();
+      try {
+        await admin.query(`CREATE DATABASE ${name} OWNER ${user}`);
+      } finally {
+        await admin.end();
+      }
+      if (!pgmq) return;
+      const client = new Client({ connectionString: `postgres://${user}:${password}@127.0.0.1:${port}/${name}` });
+      await client.connect();
+      try {
+        await installPgmqStandIn(client);
+      } finally {
+        await client.end();
+      }
+    },
     stop,
   };
 }
