@@ -121,7 +121,9 @@ describeWithNode('the stack on a real node: the migration Job and the API run fo
       const key = (await cluster.kubectl(['exec', '-n', NAMESPACE, 'deploy/gpu-dev-api', '--', 'node', 'dist/gpu-dev-api-admin.js', 'create-user', 'alice'])).trim();
       const answer = await fetch(`http://${api.items[0].status.podIP}:8000/v1/gpu/availability`, { headers: { Authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(10_000) });
       expect(answer.status).toBe(200);
-      expect(((await answer.json()) as { availability: unknown[] }).availability).toHaveLength(10);
+      const { availability } = (await answer.json()) as { availability: Record<string, { total: number }> };
+      expect(Object.keys(availability)).toHaveLength(10);
+      expect(availability.h100.total).toBe(16);
     });
 
     it('when a new file fails on the database, then apply fails, one pod is kept whose log and termination message name file, line and SQLSTATE, the database is unchanged and the API still answers', async () => {
