@@ -15,10 +15,8 @@ import { KwokCluster } from './kwok-cluster';
 import { Project } from './project';
 import { summaryValue } from './stack-objects';
 import { findToolchain, nodeMissing, type Toolchain } from './toolchain';
-import { apiImageRecipe, bundleFolder, nodeBaseRecipe } from './images';
-import { startNode, type RealNode } from './node';
-import { startNodeDatabase, type NodeDatabase } from './node-database';
-import { rmSync } from 'node:fs';
+import type { NodeDatabase } from './node-database';
+import { startStackNode, type StackNode } from './stack-node';
 
 const NAMESPACE = 'gpu-controlplane';
 const repsFlag = process.argv.indexOf('--reps');
@@ -121,7 +119,7 @@ async function main(): Promise<void> {
   }
   const toolchain = found as Toolchain;
   const cluster = await KwokCluster.create(toolchain, 'gpu-dev-bench', { realNodes: ON_NODE });
-  let node: RealNode | undefined;
+  let stackNode: StackNode | undefined;
   let database: NodeDatabase | undefined;
   const projects: Project[] = [];
   const samples: Record<string, number[]> = {};
@@ -142,14 +140,8 @@ async function main(): Promise<void> {
   };
   try {
     if (ON_NODE) {
-      node = await startNode(cluster);
-      const buildDir = bundleFolder();
-      try {
-        await node.importImages([nodeBaseRecipe(), apiImageRecipe({ buildDir }).recipe]);
-      } finally {
-        rmSync(buildDir, { recursive: true, force: true });
-      }
-      database = await startNodeDatabase(node);
+      stackNode = await startStackNode(cluster);
+      database = stackNode.database;
     }
     const project = Project.create(toolchain, cluster.kubeconfig, {
       settings: database ? { GPU_DEV_DATABASE_HOST: database.host, GPU_DEV_DATABASE_PORT: String(database.port) } : {},
@@ -177,8 +169,7 @@ async function main(): Promise<void> {
       await cluster.kubectl(['delete', 'configmaps,jobs,deployments,services', '-n', NAMESPACE, '-l', 'app.kubernetes.io/part-of!=none', '--field-selector', 'metadata.name!=kube-root-ca.crt', '--wait=true']);
     }
   } finally {
-    await database?.stop();
-    await node?.stop();
+    await stackNode?.stop();
     await cluster.delete();
     for (const p of projects) p.remove();
   }

@@ -126,25 +126,32 @@ export async function startNodeDatabase(node: RealNode, options: NodeDatabaseOpt
       }
       node.log(`database: stopped`);
     })());
-  try {
+  /** One statement as the superuser. */
+  const asSuperuser = async (sql: string) => {
     const admin = new Client({ connectionString: `postgres://postgres:${superPassword}@127.0.0.1:${port}/postgres` });
     await admin.connect();
     try {
-      await admin.query(`CREATE ROLE ${user} LOGIN PASSWORD '${password}'`);
-      await admin.query(`CREATE DATABASE ${database} OWNER ${user}`);
+      await admin.query(sql);
     } finally {
       await admin.end();
     }
-    if (options.pgmq ?? true) {
-      // As the user (who owns the database): the stand-in's schema and functions are then its own.
-      const client = new Client({ connectionString: `postgres://${user}:${password}@127.0.0.1:${port}/${database}` });
-      await client.connect();
-      try {
-        await installPgmqStandIn(client);
-      } finally {
-        await client.end();
-      }
+  };
+  /** A database the user owns; with pgmq, the stand-in installed as that user (its schema and functions are then the user's). */
+  const createDatabase = async (name: string, { pgmq = false }: { readonly pgmq?: boolean } = {}) => {
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`not a database name for a test: ${name}`);
+    await asSuperuser(`CREATE DATABASE ${name} OWNER ${user}`);
+    if (!pgmq) return;
+    const client = new Client({ connectionString: `postgres://${user}:${password}@127.0.0.1:${port}/${name}` });
+    await client.connect();
+    try {
+      await installPgmqStandIn(client);
+    } finally {
+      await client.end();
     }
+  };
+  try {
+    await asSuperuser(`CREATE ROLE ${user} LOGIN PASSWORD '${password}'`);
+    await createDatabase(database, { pgmq: options.pgmq ?? true });
   } catch (error) {
     await stop();
     throw error;
@@ -158,24 +165,7 @@ export async function startNodeDatabase(node: RealNode, options: NodeDatabaseOpt
     pid,
     secret: { POSTGRES_USER: user, POSTGRES_PASSWORD: password, POSTGRES_DB: database },
     url: (db = database) => `postgres://${user}:${password}@127.0.0.1:${port}/${db}`,
-    createDatabase: async (name, { pgmq = false } = {}) => {
-      if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`not a database name for a test: ${name}`);
-      const admin = new Client({ connectionString: `postgres://postgres:${superPassword}@127.0.0.1:${port}/postgres` });
-      await admin.connect();
-      try {
-        await admin.query(`CREATE DATABASE ${name} OWNER ${user}`);
-      } finally {
-        await admin.end();
-      }
-      if (!pgmq) return;
-      const client = new Client({ connectionString: `postgres://${user}:${password}@127.0.0.1:${port}/${name}` });
-      await client.connect();
-      try {
-        await installPgmqStandIn(client);
-      } finally {
-        await client.end();
-      }
-    },
+    createDatabase,
     stop,
   };
 }

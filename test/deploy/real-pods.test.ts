@@ -1,12 +1,11 @@
-import { rmSync } from 'node:fs';
 import { Client } from 'pg';
 import { ExitCode } from '../../src/kernel/exit-codes';
-import { apiImageRecipe, bundleFolder, nodeBaseRecipe } from '../cluster/images';
 import { KwokCluster } from '../cluster/kwok-cluster';
-import { startNode, type RealNode } from '../cluster/node';
-import { startNodeDatabase, type NodeDatabase } from '../cluster/node-database';
+import type { RealNode } from '../cluster/node';
+import type { NodeDatabase } from '../cluster/node-database';
 import { Project } from '../cluster/project';
 import { migrationJobs, summaryValue } from '../cluster/stack-objects';
+import { startStackNode, type StackNode } from '../cluster/stack-node';
 import { describeWithNode, toolchain } from '../cluster/suite';
 
 /**
@@ -21,6 +20,7 @@ const TABLES = ['api_keys', 'api_users', 'disks', 'gpu_types', 'reservations'];
 
 describeWithNode('the stack on a real node: the migration Job and the API run for real', () => {
   let cluster: KwokCluster;
+  let stackNode: StackNode;
   let node: RealNode;
   let database: NodeDatabase;
   const projects: Project[] = [];
@@ -59,18 +59,11 @@ describeWithNode('the stack on a real node: the migration Job and the API run fo
 
   beforeAll(async () => {
     cluster = await KwokCluster.create(toolchain(), 'gpu-dev-pods', { realNodes: true });
-    node = await startNode(cluster);
-    const buildDir = bundleFolder();
-    try {
-      await node.importImages([nodeBaseRecipe(), apiImageRecipe({ buildDir }).recipe]);
-    } finally {
-      rmSync(buildDir, { recursive: true, force: true });
-    }
-    database = await startNodeDatabase(node);
+    stackNode = await startStackNode(cluster);
+    ({ node, database } = stackNode);
   });
   afterAll(async () => {
-    await database?.stop();
-    await node?.stop();
+    await stackNode?.stop();
     await cluster?.delete();
     for (const p of projects) p.remove();
   });

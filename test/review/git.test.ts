@@ -1,6 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../src/build/repository';
 import { ReviewInputError } from '../../src/review/errors';
@@ -9,6 +8,7 @@ import { reviewChange } from '../../src/review/review';
 import { checkSide, differingCode } from '../../src/review/sides';
 import { synthesize } from '../../src/stack/synth';
 import { createTestDatabase } from '../support/database';
+import { temporaryFolder } from '../support/temporary';
 
 /**
  * The git-ref path on a temporary repository holding this checkout's code: the base commit is
@@ -18,16 +18,6 @@ import { createTestDatabase } from '../support/database';
 
 const CODE = ['src', 'main.ts', 'package.json', 'package-lock.json', 'tsconfig.json', 'cdktf.json', 'database', '.squawk.toml'];
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
-const temporary: string[] = [];
-afterAll(() => {
-  for (const dir of temporary) rmSync(dir, { recursive: true, force: true });
-});
-
-function temporaryFolder(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  temporary.push(dir);
-  return dir;
-}
 
 function gitIn(repo: string, ...args: string[]): string {
   return execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8', timeout: 30_000 });

@@ -1,5 +1,4 @@
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildRunnerBundle } from '../../src/build/runner-bundle';
 import { DATABASE_FOLDERS } from '../../src/build/repository';
@@ -8,6 +7,7 @@ import { MAX_COMMENT, toJson, toMarkdown } from '../../src/review/report';
 import { REVIEW_MARKER, reviewChange, type Review, type ReviewOptions } from '../../src/review/review';
 import { applyProductSchema } from '../support/api';
 import { createTestDatabase, snapshot } from '../support/database';
+import { temporaryFolder } from '../support/temporary';
 
 /**
  * The review of prepared changes, section by section, driven through the library with two
@@ -16,19 +16,9 @@ import { createTestDatabase, snapshot } from '../support/database';
  */
 
 let runnerBytes: Buffer;
-const temporary: string[] = [];
 beforeAll(() => {
   runnerBytes = buildRunnerBundle();
 });
-afterAll(() => {
-  for (const dir of temporary) rmSync(dir, { recursive: true, force: true });
-});
-
-function temporaryFolder(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  temporary.push(dir);
-  return dir;
-}
 
 /** A project folder holding a copy of this checkout's database/ folders. */
 function project(name: string): string {
