@@ -78,7 +78,7 @@ async function manifests(cluster: KwokCluster): Promise<any[]> {
       const metadata = { name, namespace, labels, annotations: { ...annotations } };
       delete metadata.annotations['deployment.kubernetes.io/revision'];
       const object: any = { apiVersion: o.apiVersion, kind: o.kind, metadata };
-      if (o.kind === 'ConfigMap') object.data = o.data;
+      if (o.kind === 'ConfigMap') Object.assign(object, { data: o.data, binaryData: o.binaryData });
       if (o.kind === 'Service') object.spec = { ...o.spec, clusterIP: undefined, clusterIPs: undefined };
       if (o.kind === 'Deployment') object.spec = o.spec;
       if (o.kind === 'Job') {
