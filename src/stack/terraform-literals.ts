@@ -1,5 +1,6 @@
 import { TerraformElement, type IAspect } from 'cdktf';
 import type { IConstruct } from 'constructs';
+import { InvalidValueError } from './validation';
 
 /**
  * Terraform's JSON syntax evaluates every string as a template: `${…}` is an interpolation and
@@ -21,8 +22,15 @@ export function escapeTemplate(literal: string): string {
   return literal.replace(TEMPLATE_INTRODUCTION, '$1$1{');
 }
 
-/** Escapes the literal fragments of a string, keeping cdktf's tokens as they are. */
-function escapeString(text: string): string {
+/**
+ * Escapes the literal fragments of a string, keeping cdktf's tokens as they are. A string that
+ * Terraform would not keep as it is (it normalizes to Unicode NFC) cannot be written: refused,
+ * naming where it stands (a file's text is refused earlier, with its line: DatabaseMigration).
+ */
+function escapeString(text: string, where: string): string {
+  if (text.normalize('NFC') !== text) {
+    throw new InvalidValueError(where, text, 'is not in Unicode normal form NFC: Terraform normalizes every string to NFC, so the cluster would get another value; write it NFC-normalized');
+  }
   let out = '';
   let last = 0;
   for (const match of text.matchAll(STRING_TOKEN)) {
@@ -37,11 +45,11 @@ function escapeString(text: string): string {
  * Anything else (numbers, booleans, cdktf's IResolvable objects) is left as it is: an object that
  * resolves later is a reference or an expression of cdktf's own.
  */
-function escapeLiterals(value: unknown): unknown {
-  if (typeof value === 'string') return escapeString(value);
-  if (Array.isArray(value)) return value.map(escapeLiterals);
+function escapeLiterals(value: unknown, where: string): unknown {
+  if (typeof value === 'string') return escapeString(value, where);
+  if (Array.isArray(value)) return value.map((item, i) => escapeLiterals(item, `${where}[${i}]`));
   if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [escapeString(k), escapeLiterals(v)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [escapeString(k, `${where} key ${JSON.stringify(k)}`), escapeLiterals(v, `${where}.${k}`)]));
   }
   return value;
 }
@@ -58,7 +66,7 @@ export class TemplateLiteralEscaping implements IAspect {
     if (!TerraformElement.isTerraformElement(node) || this.escaping.has(node)) return;
     this.escaping.add(node);
     const toTerraform = node.toTerraform.bind(node);
-    node.toTerraform = () => escapeLiterals(toTerraform());
+    node.toTerraform = () => escapeLiterals(toTerraform(), `cdk.tf.json (${node.node.path})`);
   }
 }
 

@@ -55,4 +55,10 @@ describe('literal strings in cdk.tf.json (Terraform template syntax)', () => {
     writeFileSync(join(dirs.fixturesDir, '002_marker.sql'), 'SELECT 1;\n-- ${TfToken[TOKEN.1]}\n');
     expect(() => synthStack({}, dirs)).toThrow(/^file fixtures\/002_marker\.sql line 2 column 4 = .*holds cdktf's token marker/);
   });
+
+  it('when a setting would reach cdk.tf.json in another Unicode form than NFC, then synth refuses naming where it stands', () => {
+    expect(() => synthStack({ GPU_DEV_KUBECONFIG: '/home/rene\u0301/.kube/config' })).toThrow(
+      /^cdk\.tf\.json \(gpu-dev\/kubernetes\)\.provider\.kubernetes\[0\]\.config_path = .*: is not in Unicode normal form NFC/,
+    );
+  });
 });
