@@ -11,6 +11,9 @@ import { ManagedPostgres, type ManagedPostgresProps } from './constructs/managed
 import { TemplateLiteralEscaping } from './terraform-literals';
 import { renameProps } from './validation';
 
+/** The label of the stack's own objects that no construct owns (the namespace, the owner ConfigMap). */
+const PART_OF = { 'app.kubernetes.io/part-of': 'gpu-dev' } as const;
+
 export interface GpuDevStackProps {
   /** @default the platform's defaults (config.ts DEFAULTS) */
   readonly config?: StackConfig;
@@ -54,14 +57,14 @@ export class GpuDevStack extends TerraformStack {
 
     // A reference, not the literal name: everything in the namespace then waits for it.
     const namespace = config.createNamespace
-      ? new NamespaceV1(this, 'namespace', { metadata: { name: config.namespace, labels: { 'app.kubernetes.io/part-of': 'gpu-dev' } } }).metadata.name
+      ? new NamespaceV1(this, 'namespace', { metadata: { name: config.namespace, labels: PART_OF } }).metadata.name
       : config.namespace;
 
     // One Terraform state per namespace. Every other object depends on this ConfigMap, so a second
     // state deploying the stack into the same namespace (another checkout, another state file,
     // racing or not) fails creating it, "already exists", before it creates anything of its own.
     this.owner = new ConfigMapV1(this, 'owner', {
-      metadata: { name: `${config.stackName}-deploy-owner`, namespace, labels: { 'app.kubernetes.io/part-of': 'gpu-dev' } },
+      metadata: { name: `${config.stackName}-deploy-owner`, namespace, labels: PART_OF },
       data: { stack: config.stackName, state: config.backend === 's3' ? `s3://${config.s3Bucket}/${config.s3Key}` : config.stateFile },
     });
 
