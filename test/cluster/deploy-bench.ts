@@ -10,6 +10,9 @@
  *
  *   npx tsx test/cluster/deploy-bench.ts [--reps N] [--node]
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { escapeTemplate } from '../../src/stack/terraform-literals';
 import { mustRun, startCommand } from './command';
 import { KwokCluster } from './kwok-cluster';
 import { Project } from './project';
@@ -104,6 +107,47 @@ async function kubectlApply(cluster: KwokCluster, objects: any[], jobName: strin
   return { jobComplete, available: Date.now() - started };
 }
 
+/**
+ * `tofu plan -refresh=false` (no state: every object to create) of the synthesized stack, next to
+ * the same stack with the runner as a text value (escaped, as before it went as binaryData):
+ * what carrying 750 KB of JavaScript as a Terraform template costs each plan. Medians of `reps`.
+ */
+async function runnerAsTemplateCost(toolchain: Toolchain, reps: number): Promise<string> {
+  const project = Project.create(toolchain, '/nonexistent/kubeconfig');
+  try {
+    await project.synth();
+    await project.mustTofu(['init']);
+    const stackFile = join(project.stackDir, 'cdk.tf.json');
+    const synthesized = readFileSync(stackFile, 'utf8');
+    const asText = JSON.parse(synthesized);
+    for (const cm of Object.values<any>(asText.resource.kubernetes_config_map_v1)) {
+      if (!cm.binary_data) continue;
+      cm.data = Object.fromEntries(Object.entries<string>(cm.binary_data).map(([k, v]) => [k, escapeTemplate(Buffer.from(v, 'base64').toString('utf8'))]));
+      delete cm.binary_data;
+    }
+    const variants = { 'runner as binaryData (the stack)': synthesized, 'runner as a text value': JSON.stringify(asText) };
+    const times: Record<string, number[]> = {};
+    for (let rep = 0; rep < reps; rep++) {
+      for (const [name, text] of Object.entries(variants)) {
+        writeFileSync(stackFile, text);
+        const started = Date.now();
+        await project.mustTofu(['plan', '-refresh=false', '-lock=false']);
+        (times[name] ??= []).push(Date.now() - started);
+      }
+    }
+    const [ours, text] = Object.values(times).map(median);
+    return [
+      `| tofu plan -refresh=false of the stack (medians of ${reps}) | time |`,
+      '| --- | --- |',
+      ...Object.entries(times).map(([name, t]) => `| ${name} | ${(median(t) / 1000).toFixed(1)} s |`),
+      '',
+      `As a text value the runner is a Terraform template of 750 KB full of \`$\` and \`%\`: ${(text / ours).toFixed(2)}× the plan time of the stack as it is.`,
+    ].join('\n');
+  } finally {
+    project.remove();
+  }
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -118,6 +162,7 @@ async function main(): Promise<void> {
     return;
   }
   const toolchain = found as Toolchain;
+  if (!ON_NODE) process.stdout.write(`${await runnerAsTemplateCost(toolchain, REPS)}\n\n`);
   const cluster = await KwokCluster.create(toolchain, 'gpu-dev-bench', { realNodes: ON_NODE });
   let stackNode: StackNode | undefined;
   let database: NodeDatabase | undefined;
