@@ -4,6 +4,7 @@ import { connectionFromEnv, DEFAULT_CONNECT_RETRY, withConnection, type Connecti
 import { ExitCode, ExitError } from '../kernel/exit-codes';
 import type { Logger } from '../kernel/log';
 import { applyBundle, DEFAULT_LOCK_RETRY, runFile } from '../runner/apply';
+import { Convergence, DEFAULT_CONVERGE_MODE } from '../runner/converge';
 import { readDeclarations } from '../runner/declarations';
 import { beginRun, startSession, type RunTimeouts, type SessionBaseline } from '../runner/guard';
 import { DEFAULT_LOCK_WAIT, withMigrationLock, type LockWaitPolicy } from '../runner/lock';
@@ -72,7 +73,7 @@ function planExitCode(plan: Plan): number {
 
 async function planHead(client: Client, bundle: ParsedBundle, baseline: SessionBaseline, database: string, log: Logger): Promise<PlanOutcome> {
   try {
-    const plan = await planBundle(client, { bundle, declarations: readDeclarations(bundle), baseline, lockRetry: DEFAULT_LOCK_RETRY, log, observe: true });
+    const plan = await planBundle(client, { bundle, declarations: readDeclarations(bundle), baseline, lockRetry: DEFAULT_LOCK_RETRY, converge: DEFAULT_CONVERGE_MODE, log, observe: true });
     return { database, plan, exitCode: planExitCode(plan), text: describePlan(plan, database) };
   } catch (error) {
     if (!(error instanceof ExitError)) throw error;
@@ -105,7 +106,7 @@ export async function sqlEffectOnScratch(url: string, base: Bundle, head: Bundle
     return withMigrationLock(client, DEFAULT_LOCK_WAIT, options.log, async () => {
       let applied;
       try {
-        applied = await applyBundle(client, { bundle: baseParsed, baseline, lockRetry: DEFAULT_LOCK_RETRY, force: false, appliedBy: 'gpu-dev-review (base)', drift: 'fail', log: options.log });
+        applied = await applyBundle(client, { bundle: baseParsed, baseline, lockRetry: DEFAULT_LOCK_RETRY, force: false, appliedBy: 'gpu-dev-review (base)', drift: 'fail', converge: DEFAULT_CONVERGE_MODE, log: options.log });
       } catch (cause) {
         throw new Error(`the base bundle does not apply to an empty database, so there is nothing to plan the head against: ${(cause as Error).message}`, { cause });
       }
@@ -146,6 +147,8 @@ export async function planOnDatabase(databaseUrl: string, head: Bundle, options:
  */
 async function probeFiles(client: Client, bundle: ParsedBundle, baseline: SessionBaseline, existing: ReadonlySet<string>, log: Logger): Promise<{ files: FileLocks[]; failure?: string }> {
   const files: FileLocks[] = [];
+  // As the run would, so the locks of what convergence generates count as the file's own.
+  const convergence = new Convergence(bundle, DEFAULT_CONVERGE_MODE, log);
   for (const file of bundle.files) {
     const name = displayName(file);
     try {
@@ -157,7 +160,7 @@ async function probeFiles(client: Client, bundle: ParsedBundle, baseline: Sessio
       await beginRun(client, baseline);
       const observer = new RunObserver();
       await observer.start(client, (table) => existing.has(table.name));
-      const ran = await runFile(client, file, log);
+      const ran = await runFile(client, file, log, { convergence });
       await observer.file(client, name, 0, ran.durationMs);
       const [seen] = observer.finish().files;
       await client.query('COMMIT');

@@ -4,6 +4,7 @@ import { checkContract, describeContractFailure } from '../kernel/contract';
 import { ExitCode } from '../kernel/exit-codes';
 import type { Logger } from '../kernel/log';
 import { applyBundle, type DriftMode, type LockRetryPolicy } from './apply';
+import type { ConvergeMode } from './converge';
 import { readDeclarations } from './declarations';
 import { checkDrift } from './drift';
 import { MigrationError } from './errors';
@@ -33,6 +34,8 @@ export interface RunnerSettings {
   readonly appliedBy: string;
   readonly skipPgmq: boolean;
   readonly drift: DriftMode;
+  /** Bring existing tables to what their CREATE TABLE declares (converge.ts), or leave that to drift. */
+  readonly converge: ConvergeMode;
 }
 
 export interface CommandContext {
@@ -93,6 +96,7 @@ export async function runApply(context: CommandContext): Promise<CommandResult> 
         baseline,
         timings,
         drift: settings.drift,
+        converge: settings.converge,
         lockRetry: settings.lockRetry,
         force: settings.force,
         appliedBy: settings.appliedBy,
@@ -107,6 +111,7 @@ export async function runApply(context: CommandContext): Promise<CommandResult> 
         outcome: result.outcome,
         bundleHash: result.bundleHash,
         runId: result.runId ?? null,
+        converged: result.converged,
         durationMs: Math.round(result.durationMs),
         files: result.files.map((f) => ({ file: `${f.file.folder}/${f.file.name}`, statements: f.statements, durationMs: Math.round(f.durationMs) })),
       },
@@ -170,7 +175,7 @@ export async function runPlan(context: CommandContext): Promise<CommandResult> {
     const baseline = await startSession(client, settings.timeouts);
     // Plan takes the same lock as apply: its DDL must not interleave with a real run.
     const plan = await withMigrationLock(client, settings.lockWait, log, () =>
-      planBundle(client, { bundle, declarations, baseline, lockRetry: settings.lockRetry, log }),
+      planBundle(client, { bundle, declarations, baseline, lockRetry: settings.lockRetry, converge: settings.converge, log }),
     );
     for (const line of describePlan(plan, database.description)) log.info(line);
     const exitCode =

@@ -22,7 +22,7 @@ export interface DriftCheck {
 }
 
 export interface DriftProblem {
-  readonly kind: 'missing-table' | 'missing-column' | 'missing-index' | 'type-mismatch' | 'index-differs';
+  readonly kind: 'missing-table' | 'missing-column' | 'missing-index' | 'type-mismatch' | 'index-differs' | 'refused';
   /** "reservations.priority", "reservations" or the index name. */
   readonly subject: string;
   /** Where it was declared: "schema/002_reservations.sql line 31". */
@@ -44,7 +44,7 @@ export interface DriftReport {
 
 /** An error found, explained once the history says whether a checked run had it in place. */
 interface Finding {
-  readonly kind: Exclude<DriftProblem['kind'], 'index-differs'>;
+  readonly kind: Exclude<DriftProblem['kind'], 'index-differs' | 'refused'>;
   readonly subject: string;
   readonly origin: Origin;
   explain(run: CheckedRun | undefined): string;

@@ -1,5 +1,6 @@
 import type { ClientBase, DatabaseError } from 'pg';
 import { displayName, type Bundle, type BundleFile } from '../kernel/bundle';
+import type { GeneratedStatement } from './converge';
 
 const UNDEFINED_TABLE = '42P01';
 
@@ -17,10 +18,12 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     forced          BOOLEAN NOT NULL DEFAULT false,
     file_count      INTEGER NOT NULL,
     statement_count INTEGER NOT NULL,
-    drift_overridden BOOLEAN NOT NULL DEFAULT false
+    drift_overridden BOOLEAN NOT NULL DEFAULT false,
+    converged       JSONB NOT NULL DEFAULT '[]'
 );
--- Histories written before the column existed: their runs count as checked.
+-- Histories written before the columns existed: their runs count as checked, and generated nothing.
 ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS drift_overridden BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS converged JSONB NOT NULL DEFAULT '[]';
 CREATE INDEX IF NOT EXISTS idx_schema_migrations_bundle_hash ON schema_migrations (bundle_hash);
 CREATE TABLE IF NOT EXISTS schema_migration_files (
     run_id        BIGINT NOT NULL REFERENCES schema_migrations (run_id) ON DELETE CASCADE,
@@ -55,6 +58,8 @@ export interface RunSummary {
 
 export interface RecordedRun extends RunSummary {
   readonly files: readonly { folder: string; fileName: string; checksum: string }[];
+  /** What convergence generated in this run (empty for runs recorded before it existed). */
+  readonly converged: readonly Pick<GeneratedStatement, 'sql' | 'declaredAt' | 'subject' | 'lock' | 'cost' | 'durationMs'>[];
 }
 
 /**
@@ -65,20 +70,39 @@ export interface RecordedRun extends RunSummary {
 export async function ensureHistoryTables(client: ClientBase): Promise<void> {
   const { rows } = await client.query<{ ready: boolean }>(
     `SELECT to_regclass('schema_migration_files') IS NOT NULL
-        AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('schema_migrations') AND attname = 'drift_overridden' AND NOT attisdropped) AS ready`,
+        AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('schema_migrations') AND attname = 'converged' AND NOT attisdropped) AS ready`,
   );
   if (!rows[0].ready) await client.query(CREATE_HISTORY);
 }
 
 export async function recordRun(
   client: ClientBase,
-  run: { bundle: Bundle; files: readonly FileRun[]; durationMs: number; appliedBy: string; forced: boolean; driftOverridden: boolean },
+  run: {
+    bundle: Bundle;
+    files: readonly FileRun[];
+    durationMs: number;
+    appliedBy: string;
+    forced: boolean;
+    driftOverridden: boolean;
+    /** What convergence generated and ran (converge.ts): the statement, its declaration, lock and cost. */
+    converged: readonly GeneratedStatement[];
+  },
 ): Promise<number> {
   const statementCount = run.files.reduce((sum, file) => sum + file.statements, 0);
   const { rows } = await client.query<{ run_id: string }>(
-    `INSERT INTO schema_migrations (bundle_hash, runner_digest, duration_ms, applied_by, forced, file_count, statement_count, drift_overridden)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING run_id`,
-    [run.bundle.hash, run.bundle.runnerDigest, Math.round(run.durationMs), run.appliedBy, run.forced, run.files.length, statementCount, run.driftOverridden],
+    `INSERT INTO schema_migrations (bundle_hash, runner_digest, duration_ms, applied_by, forced, file_count, statement_count, drift_overridden, converged)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING run_id`,
+    [
+      run.bundle.hash,
+      run.bundle.runnerDigest,
+      Math.round(run.durationMs),
+      run.appliedBy,
+      run.forced,
+      run.files.length,
+      statementCount,
+      run.driftOverridden,
+      JSON.stringify(run.converged.map(({ sql, declaredAt, subject, lock, cost, durationMs }) => ({ sql, declaredAt, subject, lock, cost, durationMs: Math.round(durationMs ?? 0) }))),
+    ],
   );
   const runId = Number(rows[0].run_id);
   await client.query(
@@ -138,14 +162,14 @@ async function historyExists(client: ClientBase): Promise<boolean> {
 /** Successful runs, newest first; empty when the history tables do not exist yet. */
 export async function readHistory(client: ClientBase, limit = 20): Promise<RecordedRun[]> {
   if (!(await historyExists(client))) return [];
-  const { rows } = await client.query<RunRow & { files: RecordedRun['files'] }>(
-    `SELECT ${RUN_COLUMNS},
+  const { rows } = await client.query<RunRow & { files: RecordedRun['files']; converged: RecordedRun['converged'] }>(
+    `SELECT ${RUN_COLUMNS}, coalesce(to_jsonb(m) -> 'converged', '[]'::jsonb) AS converged,
             coalesce((SELECT jsonb_agg(jsonb_build_object('folder', f.folder, 'fileName', f.file_name, 'checksum', f.checksum) ORDER BY f.position)
                         FROM schema_migration_files f WHERE f.run_id = m.run_id), '[]'::jsonb) AS files
        FROM schema_migrations m ORDER BY m.run_id DESC LIMIT $1`,
     [limit],
   );
-  return rows.map((row) => ({ ...summary(row), files: row.files }));
+  return rows.map((row) => ({ ...summary(row), files: row.files, converged: row.converged }));
 }
 
 /**

@@ -1,8 +1,9 @@
 import type { Client } from 'pg';
 import { displayName, type ParsedBundle } from '../kernel/bundle';
 import type { Logger } from '../kernel/log';
-import { explain, runFile, withLockRetry, type LockRetryPolicy } from './apply';
+import { explain, runFile, withLockRetry, withRefusals, type LockRetryPolicy } from './apply';
 import { diffCatalog, readCatalog, type CatalogChange } from './catalog';
+import { Convergence, type ConvergeMode, type GeneratedStatement } from './converge';
 import { declaredBy, type Declarations } from './declarations';
 import { checkDrift, type DriftReport } from './drift';
 import { beginRun, guardTransaction, type SessionBaseline } from './guard';
@@ -26,6 +27,8 @@ export interface Plan {
   readonly changes: readonly CatalogChange[];
   readonly fixtures: readonly FixtureRows[];
   readonly drift: DriftReport;
+  /** What convergence would generate for tables and indexes that exist (converge.ts), in order. */
+  readonly converged: readonly GeneratedStatement[];
   /** Files that opt out of the transaction: plan cannot run them and roll back. */
   readonly notRun: readonly string[];
   /** With `observe`: per file, its time and the locks and rewrites on tables that existed before (locks.ts). */
@@ -45,6 +48,8 @@ export async function planBundle(
     baseline: SessionBaseline;
     lockRetry: LockRetryPolicy;
     log: Logger;
+    /** As apply's: converge existing tables in place, or leave them to drift. */
+    converge: ConvergeMode;
     /** After every file, read this backend's locks on the tables that existed before, and their relfilenodes (a rewrite). */
     observe?: boolean;
   },
@@ -54,8 +59,9 @@ export async function planBundle(
   const staleReasons = latest?.bundleHash === bundle.hash ? [] : await findStaleness(client, bundle);
   const before = await readCatalog(client);
   const notRun = bundle.files.filter((file) => !file.transactional).map(displayName);
-  const { changes, fixtures, drift, observation } = await withLockRetry(client, options, async () => {
+  const { changes, fixtures, drift, observation, converged } = await withLockRetry(client, options, async () => {
     const rolledBack = 'the plan was rolled back: the database is unchanged';
+    const convergence = new Convergence(bundle, options.converge, log);
     const run = await beginRun(client, options.baseline);
     try {
       const observer = options.observe ? new RunObserver() : undefined;
@@ -64,22 +70,25 @@ export async function planBundle(
       for (const file of bundle.files.filter((f) => f.transactional)) {
         let counts = file.folder === 'fixtures' ? await tupleCounts(client) : undefined;
         const startedMs = observer?.elapsed() ?? 0;
-        const ran = await runFile(client, file, log, async (statement, index) => {
-          if (!counts) return;
-          const now = await tupleCounts(client);
-          fixtureRows.push({ file: displayName(file), statement: index + 1, line: statement.line, tables: difference(counts, now) });
-          counts = now;
+        const ran = await runFile(client, file, log, {
+          convergence,
+          afterEach: async (statement, index) => {
+            if (!counts) return;
+            const now = await tupleCounts(client);
+            fixtureRows.push({ file: displayName(file), statement: index + 1, line: statement.line, tables: difference(counts, now) });
+            counts = now;
+          },
         });
         await guardTransaction(client, options.baseline, run, file, rolledBack);
         await observer?.file(client, displayName(file), startedMs, ran.durationMs);
       }
       const after = await readCatalog(client);
       // Plan does not run the files that opt out of the transaction: what they declare is not there yet.
-      const drift = await checkDrift(client, bundle, declaredBy(options.declarations, (file) => file.transactional), { readOnly: false });
+      const drift = withRefusals(await checkDrift(client, bundle, declaredBy(options.declarations, (file) => file.transactional), { readOnly: false }), convergence);
       await guardTransaction(client, options.baseline, run, undefined, rolledBack);
-      return { changes: diffCatalog(before, after), fixtures: fixtureRows, drift, observation: observer?.finish() };
+      return { changes: diffCatalog(before, after), fixtures: fixtureRows, drift, observation: observer?.finish(), converged: convergence.generated };
     } catch (error) {
-      throw explain(error, rolledBack);
+      throw explain(error, rolledBack, convergence);
     } finally {
       await client.query('ROLLBACK').catch(() => undefined);
     }
@@ -92,6 +101,7 @@ export async function planBundle(
     changes,
     fixtures,
     drift,
+    converged,
     notRun,
     ...(observation ? { observation } : {}),
   };
@@ -147,6 +157,9 @@ export function describePlan(plan: Plan, database: string): string[] {
       : ` ${change.definition}`;
     lines.push(`  ${sign[change.change]} ${change.kind} ${change.name}${detail}`);
   }
+  lines.push('', 'generated by convergence (existing tables and indexes brought to what the files declare; every lock is held until the run commits):');
+  if (plan.converged.length === 0) lines.push('  none');
+  for (const generated of plan.converged) lines.push(`  ${generated.declaredAt}: ${generated.sql}`, `      lock ${generated.lock}; ${generated.cost}`);
   lines.push('', 'fixture rows:');
   if (plan.fixtures.length === 0) lines.push('  none');
   for (const fixture of plan.fixtures) {

@@ -5,17 +5,7 @@ import { join } from 'node:path';
 import type { Client } from 'pg';
 import { REPO_ROOT } from '../../src/build/repository';
 import { createTestDatabase, snapshot, type TestDatabase } from '../support/database';
-import { copyOfDatabaseFolders, folderArgs, runRunner } from '../support/runner';
-
-/** A small schema of our own, edited version by version the way engineers edit the real one. */
-function smallSchema(files: Record<string, string>): { schemaDir: string; fixturesDir: string } {
-  const root = mkdtempSync(join(tmpdir(), 'gpu-dev-small-'));
-  const dirs = { schemaDir: join(root, 'schema'), fixturesDir: join(root, 'fixtures') };
-  mkdirSync(dirs.schemaDir);
-  mkdirSync(dirs.fixturesDir);
-  for (const [name, sql] of Object.entries(files)) writeFileSync(join(name.startsWith('fixtures/') ? dirs.fixturesDir : dirs.schemaDir, name.replace(/^\w+\//, '')), sql);
-  return dirs;
-}
+import { copyOfDatabaseFolders, folderArgs, runRunner, smallSchema } from '../support/runner';
 
 const ITEMS_V1 = ['-- items', 'CREATE TABLE IF NOT EXISTS items (', '    id integer PRIMARY KEY,', '    name text', ');', 'CREATE INDEX IF NOT EXISTS idx_items_name ON items (name);', ''].join('\n');
 
@@ -32,10 +22,10 @@ describe('drift: the database does not match what the files declare', () => {
   });
   afterEach(() => db.drop());
 
-  it('when a column is added by editing the old CREATE TABLE, then the run fails, rolls back, and names the column, file, line and remedy', async () => {
+  it('when convergence is off and a column is added by editing the old CREATE TABLE, then the run fails, rolls back, and names the column, file, line and remedy', async () => {
     const v2 = ITEMS_V1.replace('    name text\n', '    name text,\n    priority integer DEFAULT 0\n');
     const before = await snapshot(client);
-    const result = await apply(smallSchema({ 'schema/001_items.sql': v2, 'schema/002_items_by_priority.sql': 'CREATE TABLE IF NOT EXISTS notes (id integer);\n' }));
+    const result = await apply(smallSchema({ 'schema/001_items.sql': v2, 'schema/002_items_by_priority.sql': 'CREATE TABLE IF NOT EXISTS notes (id integer);\n' }), ['--converge', 'refuse']);
     expect(result.code).toBe(11);
     expect(result.stderr).toContain('column items.priority is missing: schema/001_items.sql line 5: it is declared inside CREATE TABLE IF NOT EXISTS items, but items already existed, so PostgreSQL skipped that whole statement and the column never arrived.');
     expect(result.stderr).toContain('Remedy: add a new schema file, e.g. database/schema/003_add_items_priority.sql, with');
@@ -55,30 +45,30 @@ describe('drift: the database does not match what the files declare', () => {
     expect(column.rows).toEqual([{ data_type: 'integer', column_default: '0' }]);
   });
 
-  it('when a column type is edited in CREATE TABLE, then the run fails naming both types', async () => {
-    const result = await apply(smallSchema({ 'schema/001_items.sql': ITEMS_V1.replace('name text', 'name varchar(100)') }));
+  it('when convergence is off and a column type is edited in CREATE TABLE, then the run fails naming both types', async () => {
+    const result = await apply(smallSchema({ 'schema/001_items.sql': ITEMS_V1.replace('name text', 'name varchar(100)') }), ['--converge', 'refuse']);
     expect(result.code).toBe(11);
     expect(result.stderr).toContain('column items.name is text in the database, but schema/001_items.sql line 4 declares it character varying(100)');
     expect(result.stderr).toContain('ALTER TABLE items ALTER COLUMN name TYPE character varying(100)');
   });
 
-  it('when drift is set to warn, then the run commits, logs the drift loudly, and later checks keep the skipped-CREATE TABLE explanation', async () => {
+  it('when convergence is off and drift is set to warn, then the run commits, logs the drift loudly, and later checks keep the skipped-CREATE TABLE explanation', async () => {
     const v2 = smallSchema({ 'schema/001_items.sql': ITEMS_V1.replace('    name text\n', '    name text,\n    priority integer\n') });
-    const result = await apply(v2, ['--drift', 'warn']);
+    const result = await apply(v2, ['--drift', 'warn', '--converge', 'refuse']);
     expect(result.code).toBe(0);
     expect(result.stderr).toContain('WARNING: DRIFT CHECK OVERRIDDEN (--drift warn): committing although the database does not match 1 declaration(s):');
     expect(result.stderr).toContain('WARNING: drift: column items.priority is missing');
     const history = await client.query('SELECT drift_overridden FROM schema_migrations ORDER BY run_id');
     expect(history.rows).toEqual([{ drift_overridden: false }, { drift_overridden: true }]);
     // The history shows the column's file applied, but by a run that did not check it: it never arrived.
-    const again = await apply(v2);
+    const again = await apply(v2, ['--converge', 'refuse']);
     expect(again.code).toBe(11);
     expect(again.stderr).toContain('column items.priority is missing: schema/001_items.sql line 5: it is declared inside CREATE TABLE IF NOT EXISTS items, but items already existed, so PostgreSQL skipped that whole statement');
     expect(again.stderr).not.toContain('changed outside migrations');
   });
 
-  it('when an index is redefined under the same name, then the run warns and succeeds', async () => {
-    const result = await apply(smallSchema({ 'schema/001_items.sql': ITEMS_V1.replace('ON items (name)', 'ON items (lower(name))') }));
+  it('when convergence is off and an index is redefined under the same name, then the run warns and succeeds', async () => {
+    const result = await apply(smallSchema({ 'schema/001_items.sql': ITEMS_V1.replace('ON items (name)', 'ON items (lower(name))') }), ['--converge', 'refuse']);
     expect(result.code).toBe(0);
     expect(result.stderr).toContain('WARNING: drift: index idx_items_name exists with a different definition than schema/001_items.sql line 6 declares');
     expect(result.stderr).toContain('database: CREATE INDEX idx_items_name ON public.items USING btree (name)');

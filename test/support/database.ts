@@ -74,3 +74,24 @@ export async function snapshot(client: Client): Promise<string> {
   }
   return lines.join('\n');
 }
+
+/**
+ * The schema as a fresh install and an upgrade must agree on it, in an order that ignores column
+ * order: columns (type, default, NOT NULL, comment), indexes, constraints with their validated
+ * flag, and table comments.
+ */
+export async function catalogShape(client: Client): Promise<string[]> {
+  const { rows } = await client.query<{ item: string }>(`
+    SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+           || ' default ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '-') || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+           || ' comment ' || coalesce(col_description(c.oid, a.attnum), '-') AS item
+      FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+     WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+    UNION ALL SELECT 'index ' || indexdef FROM pg_indexes WHERE schemaname = 'public'
+    UNION ALL SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) || ' validated ' || convalidated
+      FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+    UNION ALL SELECT 'table ' || c.relname || ' comment ' || obj_description(c.oid, 'pg_class')
+      FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r' AND obj_description(c.oid, 'pg_class') IS NOT NULL
+    ORDER BY 1`);
+  return rows.map((r) => r.item);
+}

@@ -1,5 +1,5 @@
 import { execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildRunnerBundle } from '../../src/build/runner-bundle';
@@ -47,4 +47,17 @@ export function runRunner(args: readonly string[], env: Record<string, string>, 
 
 export function folderArgs(dirs: { schemaDir: string; fixturesDir: string }): string[] {
   return ['--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir];
+}
+
+/**
+ * A small schema of our own, edited version by version the way engineers edit the real one:
+ * `schema/NNN_x.sql` and `fixtures/NNN_x.sql` file names to their SQL.
+ */
+export function smallSchema(files: Record<string, string>): { schemaDir: string; fixturesDir: string } {
+  const root = mkdtempSync(join(tmpdir(), 'gpu-dev-small-'));
+  const dirs = { schemaDir: join(root, 'schema'), fixturesDir: join(root, 'fixtures') };
+  mkdirSync(dirs.schemaDir);
+  mkdirSync(dirs.fixturesDir);
+  for (const [name, sql] of Object.entries(files)) writeFileSync(join(name.startsWith('fixtures/') ? dirs.fixturesDir : dirs.schemaDir, name.replace(/^\w+\//, '')), sql);
+  return dirs;
 }
