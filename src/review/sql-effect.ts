@@ -4,7 +4,8 @@ import { connectionFromEnv, DEFAULT_CONNECT_RETRY, withConnection, type Connecti
 import { ExitCode, ExitError } from '../kernel/exit-codes';
 import type { Logger } from '../kernel/log';
 import { applyBundle, DEFAULT_LOCK_RETRY, runFile } from '../runner/apply';
-import { Convergence, DEFAULT_CONVERGE_MODE } from '../runner/converge';
+import { DEFAULT_CONVERGE_MODE } from '../kernel/converge-mode';
+import { Convergence } from '../runner/converge';
 import { readDeclarations } from '../runner/declarations';
 import { beginRun, startSession, type RunTimeouts, type SessionBaseline } from '../runner/guard';
 import { DEFAULT_LOCK_WAIT, withMigrationLock, type LockWaitPolicy } from '../runner/lock';

@@ -1,10 +1,10 @@
 import { parseBundle, readBundle, startSqlParser, type ParsedBundle } from '../kernel/bundle';
 import { connectionFromEnv, withConnection, type ConnectionTarget, type RetryPolicy } from '../kernel/connection';
 import { checkContract, describeContractFailure } from '../kernel/contract';
+import type { ConvergeMode } from '../kernel/converge-mode';
 import { ExitCode } from '../kernel/exit-codes';
 import type { Logger } from '../kernel/log';
 import { applyBundle, type DriftMode, type LockRetryPolicy } from './apply';
-import type { ConvergeMode } from './converge';
 import { readDeclarations } from './declarations';
 import { checkDrift } from './drift';
 import { MigrationError } from './errors';

@@ -1,9 +1,11 @@
 import { scanSync, type CreateStmt, type IndexStmt, type Node, type RangeVar } from 'libpg-query';
 import type { Client, DatabaseError } from 'pg';
 import { displayName, type ParsedBundle, type ParsedFile } from '../kernel/bundle';
+import type { ConvergeMode } from '../kernel/converge-mode';
 import type { Logger } from '../kernel/log';
 import type { Statement } from '../kernel/sql-split';
 import { indexShape, shapesOfIndexDefinitions } from './declarations';
+import { readHistory } from './history';
 
 /**
  * Convergence in place: a `CREATE TABLE IF NOT EXISTS t (…)` whose table exists, which PostgreSQL
@@ -19,8 +21,6 @@ import { indexShape, shapesOfIndexDefinitions } from './declarations';
  * left to that statement.
  */
 
-export type ConvergeMode = 'apply' | 'refuse';
-export const DEFAULT_CONVERGE_MODE: ConvergeMode = 'apply';
 
 /** What a generated statement costs while the run's transaction is open (every lock lasts until commit). */
 export type ConvergeCost = 'catalog-only' | 'scans the table under a lock held until commit' | 'blocks writes while the index builds';
@@ -38,7 +38,7 @@ export const CONVERGE_RULES = [
   { declared: 'a changed default', generated: 'ALTER COLUMN … SET DEFAULT (DROP DEFAULT when none is declared)', lock: 'ACCESS EXCLUSIVE', outcome: 'converge: catalog-only' },
   { declared: 'NOT NULL on an existing nullable column', generated: 'ALTER COLUMN … SET NOT NULL', lock: 'ACCESS EXCLUSIVE', outcome: 'converge: scans the table under a lock held until commit; NULL rows are a permanent error naming the column' },
   { declared: 'CREATE INDEX IF NOT EXISTS i, where i exists with another definition or INVALID', generated: 'CREATE INDEX under a temporary name, DROP INDEX i, ALTER INDEX … RENAME TO i', lock: 'SHARE, then ACCESS EXCLUSIVE', outcome: 'converge: blocks writes while the index builds' },
-  { declared: 'a changed type or collation, a column in the database but declared nowhere, a renamed column, a changed constraint', generated: 'nothing', lock: '', outcome: 'refuse as drift (exit 11), naming both sides: nothing is dropped or renamed' },
+  { declared: 'a changed type or collation, a column of an edited file\'s table that no statement declares any more (removed or renamed), a changed constraint', generated: 'nothing', lock: '', outcome: 'refuse as drift (exit 11), naming both sides: nothing is dropped or renamed' },
 ] as const;
 
 /** One statement convergence generated (and, in apply, ran). */
@@ -111,6 +111,7 @@ export class Convergence {
   readonly refusals: ConvergeRefusal[] = [];
   private readonly skipped: SkippedColumn[] = [];
   private readonly points = new Map<Statement, Point>();
+  private lastApplied?: ReadonlyMap<string, string>;
 
   constructor(
     bundle: ParsedBundle,
@@ -203,14 +204,14 @@ export class Convergence {
         else planned.push(generate(subject, at(column.name), `ALTER TABLE ${target} ADD COLUMN ${addColumnText(column)}`, 'ACCESS EXCLUSIVE', 'catalog-only'));
         continue;
       }
-      if (actual.type !== column.type || actual.collation !== column.collation) {
-        const what = actual.type !== column.type ? `type ${actual.type}` : `collation ${actual.collation ?? 'default'}`;
-        const wanted = actual.type !== column.type ? `type ${column.type}` : `collation ${column.collation ?? 'default'}`;
+      // A changed type is the drift check's to report (it knows from the history whether it changed outside migrations).
+      if (actual.type !== column.type) continue;
+      if (actual.collation !== column.collation) {
         refuse(
           subject,
           at(column.name),
-          `the database has ${what}, the declaration says ${wanted}; convergence never changes a column's type or collation (it rewrites the table). ` +
-            `Remedy: declare ${what} again, or change it in a new schema file (ALTER TABLE ${target} ALTER COLUMN ${quoteIdent(column.name)} TYPE …), after checking how long it would hold ACCESS EXCLUSIVE`,
+          `the database has collation ${actual.collation ?? 'default'}, the declaration says ${column.collation ?? 'default'}; convergence never changes a column's collation (its indexes would have to be rebuilt). ` +
+            `Remedy: declare the database's collation again, or change it in a new schema file (ALTER TABLE ${target} ALTER COLUMN ${quoteIdent(column.name)} TYPE ${column.type} COLLATE …)`,
         );
         continue;
       }
@@ -229,7 +230,9 @@ export class Convergence {
     const declaredHere = new Set(declared.columns.keys());
     const elsewhere = point.declaredAnywhere.get(table) ?? new Set<string>();
     const missing = [...declared.columns.keys()].filter((name) => !real.columns.has(name) && !laterColumns.has(name));
-    for (const name of real.columns.keys()) {
+    // Only an edited file can have lost a column: an older bundle applied on purpose (--force) keeps the newer ones' columns.
+    const edited = (await this.lastAppliedChecksums(client)).get(displayName(file)) !== file.checksum;
+    for (const name of edited ? real.columns.keys() : []) {
       if (declaredHere.has(name) || elsewhere.has(name) || laterColumns.has(name)) continue;
       const renamed = missing.length > 0 ? ` If it was renamed to ${missing.join(' or ')}, write ALTER TABLE ${target} RENAME COLUMN ${quoteIdent(name)} TO … in a new schema file instead of editing the CREATE TABLE.` : '';
       refuse(
@@ -269,6 +272,15 @@ export class Convergence {
         this.skipped.push({ table, column, declaredAt: at(column), statementAt, definition: definitionOf(column), why: 'convergence did not add it' });
       }
     }
+  }
+
+  /** Each file's checksum as the last committed run applied it ("schema/002_reservations.sql" → sha256), read once. */
+  private async lastAppliedChecksums(client: Client): Promise<ReadonlyMap<string, string>> {
+    if (!this.lastApplied) {
+      const [latest] = await readHistory(client, 1);
+      this.lastApplied = new Map((latest?.files ?? []).map((f) => [`${f.folder}/${f.fileName}`, f.checksum]));
+    }
+    return this.lastApplied;
   }
 
   private async convergeIndex(client: Client, file: ParsedFile, statement: Statement, index: IndexStmt, point: Point): Promise<void> {
@@ -383,6 +395,11 @@ async function readShapes(
     });
     const real = shape('real');
     const declared = shape('declared');
+    // A serial column's default names the sequence CREATE TABLE made beside the scratch table: the real one is beside the table.
+    const schema = create.relation?.schemaname ? `${quoteIdent(create.relation.schemaname)}.` : '';
+    for (const [name, column] of declared.columns) {
+      if (column.default?.includes(`'${SCRATCH_SCHEMA}.`)) declared.columns.set(name, { ...column, default: column.default.split(`'${SCRATCH_SCHEMA}.`).join(`'${schema}`) });
+    }
     const added = [...declared.columns.values()].filter((c) => !real.columns.has(c.name));
     const volatile = await volatileDefaults(client, added.filter((c) => c.default !== null && !c.generated && !c.identity));
     for (const name of volatile) declared.columns.set(name, { ...(declared.columns.get(name) as ColumnShape), volatile: true });

@@ -84,7 +84,7 @@ export async function checkDrift(client: ClientBase, bundle: Bundle, declaration
         origin: column,
         explain: (run) =>
           `column ${subject} is ${actual} in the database, but ${where(column)} declares it ${declared}. ` +
-          (run ? `It was ${changedOutside(run, 'retyped')}. ` : column.via === 'create-table' ? 'CREATE TABLE IF NOT EXISTS never changes an existing table. ' : '') +
+          (run ? `It was ${changedOutside(run, 'retyped')}. ` : column.via === 'create-table' ? 'Convergence never changes the type of an existing column (it rewrites the table). ' : '') +
           `Remedy: a new schema file with ALTER TABLE ${column.table} ALTER COLUMN ${column.column} TYPE ${declared}; ` +
           '(check first whether that rewrites the table and how long it would hold its lock), or declare the type the database has.',
       });

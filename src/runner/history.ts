@@ -70,7 +70,7 @@ export interface RecordedRun extends RunSummary {
 export async function ensureHistoryTables(client: ClientBase): Promise<void> {
   const { rows } = await client.query<{ ready: boolean }>(
     `SELECT to_regclass('schema_migration_files') IS NOT NULL
-        AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('schema_migrations') AND attname = 'converged' AND NOT attisdropped) AS ready`,
+        AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('schema_migrations') AND attname IN ('drift_overridden', 'converged') AND NOT attisdropped) = 2 AS ready`,
   );
   if (!rows[0].ready) await client.query(CREATE_HISTORY);
 }

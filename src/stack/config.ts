@@ -1,3 +1,4 @@
+import { CONVERGE_MODES, DEFAULT_CONVERGE_MODE, type ConvergeMode } from '../kernel/converge-mode';
 import { Duration, InvalidDurationError } from '../kernel/duration';
 import { API_RESOURCES, API_SERVICE_PROPS } from './constructs/api-service';
 import { DATABASE_MIGRATION_PROPS, MIGRATION_RESOURCES } from './constructs/database-migration';
@@ -61,6 +62,7 @@ export interface StackConfig {
   readonly migrationLockTimeout: Duration | undefined;
   readonly migrationStatementTimeout: Duration | undefined;
   readonly migrationJob: boolean;
+  readonly migrationConverge: ConvergeMode;
   readonly apiImage: string;
   readonly apiReplicas: number;
   readonly apiPort: number;
@@ -177,6 +179,7 @@ export const SETTINGS: { readonly [K in keyof StackConfig]: Setting<StackConfig[
   migrationTtl: { env: 'GPU_DEV_MIGRATION_TTL', ...durationProp(migration.ttl), doc: '`ttl_seconds_after_finished`; none by default, see "Why the Job has no TTL"' },
   migrationLockTimeout: { env: 'GPU_DEV_MIGRATION_LOCK_TIMEOUT', default: undefined, parse: duration, doc: 'the runner\'s `MIGRATION_LOCK_TIMEOUT`; none: the runner\'s own default (`--lock-timeout` above)' },
   migrationStatementTimeout: { env: 'GPU_DEV_MIGRATION_STATEMENT_TIMEOUT', default: undefined, parse: duration, doc: 'the runner\'s `MIGRATION_STATEMENT_TIMEOUT`; none: the runner\'s own default (`--statement-timeout` above)' },
+  migrationConverge: { env: 'GPU_DEV_MIGRATION_CONVERGE', default: DEFAULT_CONVERGE_MODE, parse: oneOf(CONVERGE_MODES), doc: 'the runner\'s `MIGRATION_CONVERGE`: `apply` brings an existing table to what its edited CREATE TABLE IF NOT EXISTS declares, in place (what is safe; the rest fails as drift); `refuse`: only hand-written ALTERs, an edited CREATE TABLE fails as drift (exit 11)' },
   migrationJob: { env: 'GPU_DEV_MIGRATION_JOB', default: true, parse: flag, doc: 'run the migration Job; `false`: the ConfigMaps only, for a database migrated by other means (the API refuses to start until the schema is there)' },
   apiImage: { env: 'GPU_DEV_API_IMAGE', ...prop(api.image, text), doc: 'API image' },
   apiReplicas: { env: 'GPU_DEV_API_REPLICAS', ...prop(api.replicas, integer), doc: 'API replicas' },

@@ -112,6 +112,7 @@ export class GpuDevStack extends TerraformStack {
       ttl: config.migrationTtl,
       lockTimeout: config.migrationLockTimeout,
       statementTimeout: config.migrationStatementTimeout,
+      converge: config.migrationConverge,
       runJob: config.migrationJob,
       dependsOn: this.postgres?.ready,
     });

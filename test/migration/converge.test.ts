@@ -1,6 +1,9 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Client } from 'pg';
+import { REPO_ROOT } from '../../src/build/repository';
 import { catalogShape, createTestDatabase, snapshot, type TestDatabase } from '../support/database';
-import { folderArgs, runRunner, smallSchema, spawnRunner, type RunResult } from '../support/runner';
+import { copyOfDatabaseFolders, folderArgs, runRunner, smallSchema, spawnRunner, type RunResult } from '../support/runner';
 import { waitFor } from '../support/wait';
 
 /**
@@ -52,6 +55,15 @@ function version(v: number, overrides: Record<string, string> = {}) {
 
 const applyTo = (db: TestDatabase, dirs: { schemaDir: string; fixturesDir: string }, extra: string[] = []) =>
   runRunner(['apply', ...folderArgs(dirs), '--json', ...extra], { DATABASE_URL: db.url });
+
+/** The lines of a README.md code block between `<!-- converge NAME example … -->` and its end marker. */
+function readmeExample(name: string): string[] {
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf(`<!-- converge ${name} example`);
+  const end = readme.indexOf(`<!-- end of converge ${name} example -->`);
+  expect({ start: start >= 0, end: end > start }).toEqual({ start: true, end: true });
+  return readme.slice(readme.indexOf('```\n', start) + 4, readme.lastIndexOf('```', end)).trimEnd().split('\n');
+}
 
 const generated = (result: RunResult): { sql: string; declaredAt: string; lock: string; cost: string }[] => JSON.parse(result.stdout).converged;
 
@@ -149,11 +161,11 @@ describe('when a declaration cannot converge safely', () => {
   afterEach(() => db.drop());
 
   const cases: [string, (sql: string) => string, string[]][] = [
-    ['a column\'s type is changed', (sql) => sql.replace('    name text', '    name varchar(100)'), ['items.name', 'the database has type text, the declaration says type character varying(100)', 'Remedy: declare type text again']],
-    ['a NOT NULL column without a default is added to a table with rows', (sql) => sql.replace('    name text', '    name text,\n    flag boolean NOT NULL'), ['items.flag', 'NOT NULL without a default, on a table with rows', 'Remedy: give it a default']],
-    ['a column with a volatile default is added', (sql) => sql.replace('    name text', '    name text,\n    seen timestamptz DEFAULT clock_timestamp()'), ['items.seen', 'its default clock_timestamp() is volatile', 'a rewrite of the table under ACCESS EXCLUSIVE']],
-    ['a stored generated column is added', (sql) => sql.replace('    name text', "    name text,\n    label text GENERATED ALWAYS AS (name || '!') STORED"), ['items.label', 'a stored generated column', 'Remedy: add it by hand']],
-    ['a column is removed from the declaration', (sql) => sql.replace('    name text,\n', ''), ['items.name', 'the column is in the database (text) but no statement of the bundle declares it', 'Remedy: declare it again']],
+    ['a column\'s type is changed', (sql) => sql.replace('    name text', '    name varchar(100)'), ['column items.name is text in the database, but schema/002_items.sql line 4 declares it character varying(100)', 'Convergence never changes the type of an existing column', 'Remedy: a new schema file with ALTER TABLE items ALTER COLUMN name TYPE character varying(100)']],
+    ['a NOT NULL column without a default is added to a table with rows', (sql) => sql.replace('    name text', '    name text,\n    flag boolean NOT NULL'), ['convergence refused items.flag (schema/002_items.sql line 5): NOT NULL without a default, on a table with rows', 'Remedy: give it a default']],
+    ['a column with a volatile default is added', (sql) => sql.replace('    name text', '    name text,\n    seen timestamptz DEFAULT clock_timestamp()'), ['convergence refused items.seen (schema/002_items.sql line 5): its default clock_timestamp() is volatile', 'a rewrite of the table under ACCESS EXCLUSIVE']],
+    ['a stored generated column is added', (sql) => sql.replace('    name text', "    name text,\n    label text GENERATED ALWAYS AS (name || '!') STORED"), ['convergence refused items.label (schema/002_items.sql line 5): a stored generated column', 'Remedy: add it by hand']],
+    ['a column is removed from the declaration', (sql) => sql.replace('    name text,\n', ''), ['convergence refused items.name (schema/002_items.sql line 2): the column is in the database (text) but no statement of the bundle declares it', 'Remedy: declare it again']],
   ];
 
   describe.each(cases)('when %s', (_, edit, expected) => {
@@ -169,8 +181,6 @@ describe('when a declaration cannot converge safely', () => {
     it('then the run exits 11 (drift), naming the column, the declaration\'s line and the remedy, and leaves the database unchanged', () => {
       expect(result.code).toBe(11);
       for (const text of expected) expect(result.stderr).toContain(text);
-      expect(result.stderr).toContain('convergence refused items.');
-      expect(result.stderr).toMatch(/\(schema\/002_items\.sql line \d+\)/);
       expect(after).toBe(before);
     });
   });
@@ -227,6 +237,13 @@ describe('when convergence is off (--converge refuse) and a later statement of t
       'cause: column items.archived is declared at schema/002_items.sql line 8, inside CREATE TABLE IF NOT EXISTS items (schema/002_items.sql line 2), which PostgreSQL skipped because items already exists; convergence is off (--converge refuse, MIGRATION_CONVERGE=refuse).',
     );
     expect(result.stderr).toContain('remedy: turn convergence on (--converge apply, MIGRATION_CONVERGE=apply), or add ALTER TABLE items ADD COLUMN IF NOT EXISTS archived BOOLEAN DEFAULT false NOT NULL; right after that CREATE TABLE');
+  });
+
+  it("then README.md's example is what it printed, line for line", () => {
+    const printed = result.stderr.split('\n');
+    const example = readmeExample('refuse');
+    const from = printed.indexOf(example[0]);
+    expect(printed.slice(from, from + example.length)).toEqual(example);
   });
 });
 
@@ -296,5 +313,33 @@ describe('when the runner is killed with SIGKILL while a generated statement run
     expect(await snapshot(client)).toBe(before);
     const next = await applyTo(db, slowCheck(0));
     expect({ code: next.code, generated: generated(next).length }).toEqual({ code: 0, generated: 11 });
+  });
+});
+
+describe("when plan meets the platform's edit of 002_reservations.sql on a database the product's files built", () => {
+  let db: TestDatabase;
+  let result: RunResult;
+  beforeAll(async () => {
+    db = await createTestDatabase('converge_readme');
+    const dirs = copyOfDatabaseFolders();
+    expect((await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url })).code).toBe(0);
+    const file = join(dirs.schemaDir, '002_reservations.sql');
+    const sql = readFileSync(file, 'utf8')
+      .replace('    cli_version VARCHAR(50)\n', '    cli_version VARCHAR(50),\n    priority INTEGER NOT NULL DEFAULT 0\n')
+      .replace('CREATE OR REPLACE FUNCTION', "CREATE INDEX IF NOT EXISTS idx_reservations_queued_priority\n    ON reservations(priority DESC) WHERE status = 'queued';\n\nCREATE OR REPLACE FUNCTION");
+    writeFileSync(file, sql);
+    result = await runRunner(['plan', ...folderArgs(dirs)], { DATABASE_URL: db.url });
+  });
+  afterAll(() => db.drop());
+
+  it("then README.md's example is the section it printed", () => {
+    const printed = result.stdout.split('\n');
+    const from = printed.findIndex((line) => line.startsWith('generated by convergence'));
+    const to = printed.indexOf('', from);
+    expect(printed.slice(from, to)).toEqual(readmeExample('plan'));
+  });
+
+  it('then it exits 0: the index on the new column finds it', () => {
+    expect(result.code).toBe(0);
   });
 });

@@ -67,25 +67,42 @@ describe("the schema as the platform deployed it (reference/platform-catalog.txt
     expect(await catalogDump(client)).toEqual(referenceLines());
   });
 
-  it('when a database built by the earlier 001 gets the new files, then the predicate difference is a drift warning until 005 rebuilds the index, and the catalog ends equal to the reference', async () => {
+  /** The product's folders with 001 as it was before it matched the platform (now() defaults, a predicate without is_active) and no 005. */
+  function earlierFolders() {
     const earlier = copyOfDatabaseFolders();
     const schema001 = join(earlier.schemaDir, '001_users_and_keys.sql');
     const current001 = readFileSync(schema001, 'utf8');
-    // 001 as it was before it matched the platform: now() defaults, a predicate without is_active.
     writeFileSync(schema001, current001.replaceAll('DEFAULT CURRENT_TIMESTAMP', 'DEFAULT NOW()').replace('WHERE is_active = true AND expires_at IS NOT NULL', 'WHERE expires_at IS NOT NULL'));
     const path005 = join(earlier.schemaDir, '005_users_and_keys_as_deployed.sql');
     const file005 = readFileSync(path005);
     rmSync(path005);
-    expect((await runRunner(['apply', ...folderArgs(earlier)], { DATABASE_URL: db.url })).code).toBe(0);
+    return { earlier, editTo001: () => writeFileSync(schema001, current001), restore005: () => writeFileSync(path005, file005) };
+  }
 
-    writeFileSync(schema001, current001);
+  it('when a database built by the earlier 001 gets the edited 001, then convergence brings its defaults and index predicate to it, and the catalog equals the reference', async () => {
+    const { earlier, editTo001 } = earlierFolders();
+    expect((await runRunner(['apply', ...folderArgs(earlier)], { DATABASE_URL: db.url })).code).toBe(0);
+    editTo001();
     const edited = await runRunner(['apply', ...folderArgs(earlier)], { DATABASE_URL: db.url });
+    expect(edited.code).toBe(0);
+    expect(edited.stdout).toContain('converge: schema/001_users_and_keys.sql line 10: ALTER TABLE api_users ALTER COLUMN created_at SET DEFAULT CURRENT_TIMESTAMP [ACCESS EXCLUSIVE; catalog-only]');
+    expect(edited.stdout).toMatch(/converge: schema\/001_users_and_keys\.sql line 32: CREATE INDEX idx_api_keys_expires_at_converging ON api_keys\(expires_at\)\s+WHERE is_active = true AND expires_at IS NOT NULL \[SHARE; blocks writes while the index builds\]/);
+    expect(await catalogDump(client)).toEqual(referenceLines());
+  });
+
+  it('when convergence is off and a database built by the earlier 001 gets the new files, then the predicate difference is a drift warning until 005 rebuilds the index, and the catalog ends equal to the reference', async () => {
+    const { earlier, editTo001, restore005 } = earlierFolders();
+    const refuse = ['--converge', 'refuse'];
+    expect((await runRunner(['apply', ...folderArgs(earlier), ...refuse], { DATABASE_URL: db.url })).code).toBe(0);
+
+    editTo001();
+    const edited = await runRunner(['apply', ...folderArgs(earlier), ...refuse], { DATABASE_URL: db.url });
     expect(edited.code).toBe(0);
     expect(edited.stderr).toContain('WARNING: drift: index idx_api_keys_expires_at exists with a different definition than schema/001_users_and_keys.sql line 32 declares; CREATE INDEX IF NOT EXISTS kept the old one.');
     expect(edited.stderr).toContain('database: CREATE INDEX idx_api_keys_expires_at ON public.api_keys USING btree (expires_at) WHERE (expires_at IS NOT NULL)');
 
-    writeFileSync(path005, file005);
-    const upgraded = await runRunner(['apply', ...folderArgs(earlier)], { DATABASE_URL: db.url });
+    restore005();
+    const upgraded = await runRunner(['apply', ...folderArgs(earlier), ...refuse], { DATABASE_URL: db.url });
     expect(upgraded.code).toBe(0);
     expect(upgraded.stderr).toBe('');
     expect(await catalogDump(client)).toEqual(referenceLines());

@@ -30,6 +30,7 @@ describe('stack configuration', () => {
       migrationLockTimeout: undefined,
       migrationStatementTimeout: undefined,
       migrationJob: true,
+      migrationConverge: 'apply',
       apiImage: 'gpu-dev-api:0.1.0',
       apiReplicas: 2,
       apiPort: 8000,

@@ -118,6 +118,7 @@ describe('the stack in external-database mode (the default)', () => {
       { name: 'POSTGRES_HOST', value: 'postgres-primary' },
       { name: 'POSTGRES_PORT', value: '5432' },
       { name: 'MIGRATION_JOB_NAME', value: job.metadata.name },
+      { name: 'MIGRATION_CONVERGE', value: 'apply' },
       { name: 'MIGRATION_TERMINATION_LOG', value: '/dev/termination-log' },
       POD_NAMESPACE,
     ]);

@@ -1,11 +1,11 @@
 import { hostname, userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { DEFAULT_CONNECT_RETRY, DEFAULT_POSTGRES_HOST, DEFAULT_POSTGRES_PORT } from '../../kernel/connection';
+import { CONVERGE_MODES, DEFAULT_CONVERGE_MODE, type ConvergeMode } from '../../kernel/converge-mode';
 import { Duration, InvalidDurationError } from '../../kernel/duration';
 import { ExitCode } from '../../kernel/exit-codes';
 import { DEFAULT_LOCK_RETRY, type DriftMode } from '../apply';
 import { COMMANDS, type Command, type RunnerSettings } from '../commands';
-import { DEFAULT_CONVERGE_MODE, type ConvergeMode } from '../converge';
 import { MigrationError } from '../errors';
 import { DEFAULT_TIMEOUTS } from '../guard';
 import { DEFAULT_LOCK_WAIT } from '../lock';
@@ -63,7 +63,7 @@ Options (each can also be set by the environment variable in brackets):
   --connect-attempts N      connection attempts, with back-off [MIGRATION_CONNECT_ATTEMPTS] (default: ${DEFAULT_CONNECT_RETRY.attempts})
   --applied-by NAME         who runs it, for the history [MIGRATION_JOB_NAME] (default: user@host)
   --drift fail|warn         schema drift fails the run, or (emergency) is only logged [MIGRATION_DRIFT] (default: ${DEFAULT_DRIFT})
-  --converge apply|refuse   an existing table whose CREATE TABLE IF NOT EXISTS declares more is brought to it
+  --converge ${CONVERGE_MODES.join('|')}   an existing table whose CREATE TABLE IF NOT EXISTS declares more is brought to it
                             in place (what is safe; the rest is drift), or left to drift [MIGRATION_CONVERGE]
                             (default: ${DEFAULT_CONVERGE_MODE})
   --force                   apply even if this bundle is already applied
@@ -126,7 +126,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
   const drift = value('drift');
   if (drift && drift.text !== 'fail' && drift.text !== 'warn') throw usage(`${drift.source} must be fail or warn, got "${drift.text}"`);
   const converge = value('converge');
-  if (converge && converge.text !== 'apply' && converge.text !== 'refuse') throw usage(`${converge.source} must be apply or refuse, got "${converge.text}"`);
+  if (converge && !(CONVERGE_MODES as readonly string[]).includes(converge.text)) throw usage(`${converge.source} must be ${CONVERGE_MODES.join(' or ')}, got "${converge.text}"`);
   const lockTimeoutMs = duration('lock-timeout', DEFAULT_TIMEOUTS.lockTimeoutMs);
   const statementTimeoutMs = duration('statement-timeout', DEFAULT_TIMEOUTS.statementTimeoutMs);
   const idleTimeoutMs = duration('idle-timeout', DEFAULT_TIMEOUTS.idleTimeoutMs);

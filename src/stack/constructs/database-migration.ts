@@ -5,6 +5,7 @@ import { Construct } from 'constructs';
 import { DATABASE_FOLDERS } from '../../build/repository';
 import { displayName, readBundle, sha256Hex, type Bundle, type BundleFile, type Folder } from '../../kernel/bundle';
 import { lineAndColumn } from '../../kernel/sql-split';
+import { DEFAULT_CONVERGE_MODE, type ConvergeMode } from '../../kernel/converge-mode';
 import { Duration } from '../../kernel/duration';
 import { ExitCode } from '../../kernel/exit-codes';
 import {
@@ -86,6 +87,12 @@ export interface DatabaseMigrationProps {
   readonly lockTimeout?: Duration;
   /** The runner's MIGRATION_STATEMENT_TIMEOUT, passed on as written ("2m"). @default unset: the runner's own (`gpu-dev-db --help`) */
   readonly statementTimeout?: Duration;
+  /**
+   * The runner's MIGRATION_CONVERGE: `apply` brings an existing table to what its CREATE TABLE
+   * IF NOT EXISTS declares, `refuse` leaves that to a hand-written ALTER (drift, exit 11). Always
+   * set on the Job, so `kubectl describe job` shows it. @default "apply"
+   */
+  readonly converge?: ConvergeMode;
   /** Job name prefix; the name is `<prefix>-<12 hex of the bundle hash>`. @default "db-migration" */
   readonly jobNamePrefix?: string;
   /**
@@ -231,6 +238,7 @@ export class DatabaseMigration extends Construct {
                   { name: 'POSTGRES_HOST', value: host },
                   { name: 'POSTGRES_PORT', value: String(port) },
                   { name: 'MIGRATION_JOB_NAME', value: this.jobName },
+                  { name: 'MIGRATION_CONVERGE', value: props.converge ?? DEFAULT_CONVERGE_MODE },
                   // The runner's summary (file, line, SQLSTATE, what to do) where kubectl describe shows it.
                   { name: 'MIGRATION_TERMINATION_LOG', value: TERMINATION_LOG },
                   namespaceEnv(),
