@@ -2,7 +2,8 @@
  * `npm run bench`: every figure is a ratio or a rate measured side by side in one run, over
  * several repetitions (median, min-max). Writes bench/results.md. `--smoke` runs each part
  * once on tiny inputs (in .ci/run, so the benchmark cannot rot) and writes to a temp file;
- * `--only-load` runs only the migration-under-load section, also to a temp file; `--only-deploy`
+ * `--only-load` runs only the migration-under-load section, also to a temp file; `--only-converge`
+ * only the convergence-on-a-large-table section, and replaces it in bench/results.md; `--only-deploy`
  * runs only the deploy section (OpenTofu and the provider against a test cluster) and replaces it
  * in bench/results.md.
  */
@@ -19,6 +20,7 @@ import { parseSettings } from '../src/runner/cli/settings';
 import { Timings } from '../src/runner/timings';
 import { runApply } from '../src/runner/commands';
 import { synthesize } from '../src/stack/synth';
+import { convergeOnLargeTable } from './converge';
 import { startBenchPostgres } from './postgres';
 import { migrationUnderLoad } from './under-load';
 import { wholeProcess } from './whole-process';
@@ -27,6 +29,8 @@ const smoke = process.argv.includes('--smoke');
 /** `--only-load`: just the migration-under-load section, written to a temp file (for tuning it). */
 const onlyLoad = process.argv.includes('--only-load');
 const onlyDeploy = process.argv.includes('--only-deploy');
+const onlyConverge = process.argv.includes('--only-converge');
+const CONVERGE_HEADING = '## Convergence on a table of';
 const DEPLOY_HEADING = '## Deploying the stack: tofu apply next to kubectl apply + kubectl wait';
 const REPS = smoke ? 1 : 7;
 const SCALE_SIZES = smoke ? [20] : [100, 1000, 5000];
@@ -63,8 +67,8 @@ async function timed(work: () => Promise<unknown>): Promise<number> {
 }
 
 /** Our runner, in-process: the CLI's apply path (validate, parse, connect, lock, apply, drift, record). */
-async function ours(url: string, dirs: Dirs, runnerDigest: string): Promise<void> {
-  const settings = parseSettings(['apply', '--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir], {});
+async function ours(url: string, dirs: Dirs, runnerDigest: string, extra: readonly string[] = []): Promise<void> {
+  const settings = parseSettings(['apply', '--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir, ...extra], {});
   if (!settings) throw new Error('unreachable: --help');
   const result = await runApply({ settings, env: { DATABASE_URL: url }, log: silent, runnerDigest, timings: new Timings() });
   if (result.exitCode !== 0) throw new Error(`runner exited ${result.exitCode}`);
@@ -155,6 +159,7 @@ function bundleBytes(dirs: Dirs): number {
 async function main(): Promise<void> {
   if (onlyLoad) return loadSectionOnly();
   if (onlyDeploy) return deploySectionOnly();
+  if (onlyConverge) return convergeSectionOnly();
   const pg = await startBenchPostgres();
   let databases = 0;
   const fresh = () => pg.createDatabase(`bench_${process.pid}_${databases++}`);
@@ -277,7 +282,10 @@ async function main(): Promise<void> {
     // 4. The API's latency while a migration needs ACCESS EXCLUSIVE on a table it reads.
     await migrationUnderLoad({ url: await fresh(), smoke, runnerDigest: digest, say });
 
-    // 5. Peak memory of the bundled runner (the Job's process).
+    // 5. Convergence: a generated ADD COLUMN … DEFAULT on a large table, next to a hand-written one.
+    await convergeOnLargeTable({ url: await fresh(), rows: smoke ? 1000 : 1_000_000, reps: smoke ? 1 : REPS, apply: (url, dirs, extra) => ours(url, dirs, digest, extra), say, stats, fmt });
+
+    // 6. Peak memory of the bundled runner (the Job's process).
     say('## Runner peak memory (bundled runner, as the Job runs it)');
     say();
     say('| bundle | peak RSS |');
@@ -322,10 +330,27 @@ function deploySection(): void {
 /** `--only-deploy`: the deploy section measured anew, in place in bench/results.md. */
 function deploySectionOnly(): void {
   deploySection();
+  replaceSection(DEPLOY_HEADING);
+}
+
+/** `--only-converge`: the convergence section measured anew, in place in bench/results.md. */
+async function convergeSectionOnly(): Promise<void> {
+  const pg = await startBenchPostgres();
+  try {
+    const url = await pg.createDatabase(`bench_${process.pid}_converge`);
+    await convergeOnLargeTable({ url, rows: smoke ? 1000 : 1_000_000, reps: smoke ? 1 : REPS, apply: (u, dirs, extra) => ours(u, dirs, 'bench', extra), say, stats, fmt });
+  } finally {
+    await pg.stop();
+  }
+  replaceSection(CONVERGE_HEADING);
+}
+
+/** Puts this run's lines in bench/results.md where the section starting with `heading` was (or at the end). */
+function replaceSection(heading: string): void {
   const file = join(REPO_ROOT, 'bench', 'results.md');
   const old = readFileSync(file, 'utf8');
-  const start = old.indexOf(DEPLOY_HEADING);
-  const next = start < 0 ? -1 : old.indexOf('\n## ', start + DEPLOY_HEADING.length);
+  const start = old.indexOf(heading);
+  const next = start < 0 ? -1 : old.indexOf('\n## ', start + heading.length);
   const before = start < 0 ? `${old.trimEnd()}\n\n` : old.slice(0, start);
   const after = next < 0 ? '' : old.slice(next + 1);
   writeFileSync(file, `${before}${lines.join('\n')}\n${after}`);

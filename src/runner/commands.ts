@@ -136,6 +136,7 @@ export async function runStatus(context: CommandContext): Promise<CommandResult>
       log.info('no migration has been applied to this database (no schema_migrations history)');
     } else {
       log.info(`last applied bundle ${latest.bundleHash} by ${latest.appliedBy} at ${latest.appliedAt.toISOString()} in ${latest.durationMs} ms${latest.forced ? ' (forced)' : ''}`);
+      for (const generated of latest.converged) log.info(`  convergence generated: ${generated.declaredAt}: ${generated.sql} [${generated.lock}; ${generated.cost}]`);
       log.info(
         !applied ? `the files on disk are bundle ${bundle.hash}: not applied yet`
         : drift.length > 0 ? 'the files on disk are that bundle, but the database no longer has what they declare (schema drift, exit 11):'

@@ -73,6 +73,7 @@ describe('when a database is upgraded through versions written the platform\'s w
   let upgradedClient: Client;
   const steps = new Map<number, { result: RunResult; catalog: string[]; fresh: string[] }>();
   let rerun: RunResult;
+  let statusAfter2: RunResult;
 
   beforeAll(async () => {
     upgraded = await createTestDatabase('converge_up');
@@ -80,6 +81,7 @@ describe('when a database is upgraded through versions written the platform\'s w
     upgradedClient = await upgraded.connect();
     for (const v of VERSIONS) {
       const result = await applyTo(upgraded, version(v));
+      if (v === 2) statusAfter2 = await runRunner(['status', ...folderArgs(version(2))], { DATABASE_URL: upgraded.url });
       const fresh = await createTestDatabase(`converge_v${v}`);
       databases.push(fresh);
       await applyTo(fresh, version(v));
@@ -129,6 +131,10 @@ describe('when a database is upgraded through versions written the platform\'s w
       'DROP INDEX idx_items_name',
       'ALTER INDEX idx_items_name_converging RENAME TO idx_items_name',
     ]);
+  });
+
+  it('then status after version 2 lists what that run generated, with its lock and cost', () => {
+    expect(statusAfter2.stdout).toContain('  convergence generated: schema/002_items.sql line 8: ALTER TABLE items ADD COLUMN archived boolean DEFAULT false NOT NULL [ACCESS EXCLUSIVE; catalog-only]');
   });
 
   it('then a forced re-run of the last version exits 0 and generates nothing', () => {
