@@ -84,6 +84,7 @@ export async function convergeOnLargeTable(options: ConvergeBenchOptions): Promi
       column: 'seen',
     },
   };
+  const columns = [...new Set(Object.values(approaches).map((a) => a.column))];
   await apply(url, base, []);
   const client = new Client({ connectionString: url });
   await client.connect();
@@ -94,9 +95,9 @@ export async function convergeOnLargeTable(options: ConvergeBenchOptions): Promi
     const held: Record<string, number[]> = {};
     for (let rep = 0; rep < reps; rep++) {
       const entries = Object.entries(approaches);
-      for (const [name, { dirs, column }] of [...entries.slice(rep % entries.length), ...entries.slice(0, rep % entries.length)]) {
-        // Dropping a column is catalog-only; each run adds it anew (--force: the bundle may be the last one applied).
-        await client.query(`ALTER TABLE items DROP COLUMN IF EXISTS ${column}`);
+      for (const [name, { dirs }] of [...entries.slice(rep % entries.length), ...entries.slice(0, rep % entries.length)]) {
+        // Dropping a column is catalog-only; each run adds its own anew (--force: the bundle may be the last one applied).
+        await client.query(`ALTER TABLE items ${columns.map((c) => `DROP COLUMN IF EXISTS ${c}`).join(', ')}`);
         const measured = await accessExclusiveHeld(url, () => apply(url, dirs, ['--force']));
         (totals[name] ??= []).push(measured.totalMs);
         (held[name] ??= []).push(measured.heldMs);
