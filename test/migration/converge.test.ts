@@ -253,6 +253,26 @@ describe('when convergence is off (--converge refuse) and a later statement of t
   });
 });
 
+describe('when convergence refuses a column and a later statement of the file needs it', () => {
+  let db: TestDatabase;
+  let result: RunResult;
+  beforeAll(async () => {
+    db = await createTestDatabase('converge_refused_later');
+    expect((await applyTo(db, version(1))).code).toBe(0);
+    const edited = itemsFile(1).replace('    name text', '    name text,\n    seen timestamptz DEFAULT clock_timestamp()') + 'CREATE INDEX IF NOT EXISTS idx_items_seen ON items (seen);\n';
+    result = await applyTo(db, version(1, { 'schema/002_items.sql': edited }));
+  });
+  afterAll(() => db.drop());
+
+  it("then the statement's failure names the refused declaration and why, and exits 11", () => {
+    expect(result.code).toBe(11);
+    expect(result.stderr).toContain('column "seen" does not exist (SQLSTATE 42703)');
+    expect(result.stderr).toContain(
+      'cause: column items.seen is declared at schema/002_items.sql line 5, inside CREATE TABLE IF NOT EXISTS items (schema/002_items.sql line 2), which PostgreSQL skipped because items already exists; convergence refused it: its default clock_timestamp() is volatile',
+    );
+  });
+});
+
 describe('when plan meets an edited CREATE TABLE', () => {
   let db: TestDatabase;
   let client: Client;
