@@ -3,8 +3,7 @@ import { join } from 'node:path';
 import type { Client } from 'pg';
 import { REPO_ROOT } from '../../src/build/repository';
 import { catalogShape, createTestDatabase, snapshot, type TestDatabase } from '../support/database';
-import { copyOfDatabaseFolders, folderArgs, runRunner, smallSchema, spawnRunner, type RunResult } from '../support/runner';
-import { waitFor } from '../support/wait';
+import { copyOfDatabaseFolders, folderArgs, killRunnerDuring, runRunner, smallSchema, type RunResult } from '../support/runner';
 
 /**
  * Convergence in place, tested the way the platform's engineers edit their SQL: columns added
@@ -325,17 +324,8 @@ describe('when the runner is killed with SIGKILL while a generated statement run
 
   it('then nothing is half converged, and the next run converges', async () => {
     const before = await snapshot(client);
-    const { child, result } = spawnRunner(['apply', ...folderArgs(slowCheck(30))], { DATABASE_URL: db.url });
-    await waitFor('the runner to scan items for the generated CHECK', async () => {
-      const { rows } = await client.query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE '%ADD CONSTRAINT items_priority_check%' AND state = 'active' AND pid <> pg_backend_pid()`);
-      return rows.length === 1;
-    });
-    child.kill('SIGKILL');
-    expect((await result).signal).toBe('SIGKILL');
-    await waitFor("the server to end the dead runner's session", async () => {
-      const { rows } = await client.query(`SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'gpu-dev-db%'`);
-      return rows.length === 0;
-    });
+    const killed = await killRunnerDuring(client, ['apply', ...folderArgs(slowCheck(30))], { DATABASE_URL: db.url }, 'ADD CONSTRAINT items_priority_check');
+    expect(killed.signal).toBe('SIGKILL');
     expect(await snapshot(client)).toBe(before);
     const next = await applyTo(db, slowCheck(0));
     expect({ code: next.code, generated: generated(next).length }).toEqual({ code: 0, generated: 11 });

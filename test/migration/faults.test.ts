@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { createTestDatabase, snapshot, type TestDatabase } from '../support/database';
 import { ownPostgres, type OwnPostgres } from '../support/own-postgres';
-import { copyOfDatabaseFolders, folderArgs, runRunner, spawnRunner } from '../support/runner';
+import { copyOfDatabaseFolders, folderArgs, killRunnerDuring, runRunner, spawnRunner } from '../support/runner';
 import { waitFor } from '../support/wait';
 
 /** A bundle whose new file sleeps inside the run's transaction, after real DDL. */
@@ -24,18 +24,8 @@ describe('when the runner is killed with SIGKILL in the middle of its transactio
 
   it('then the database is unchanged, the migration lock is free, and the next run succeeds', async () => {
     const before = await snapshot(client);
-    const { child, result } = spawnRunner(['apply', ...folderArgs(sleepingBundle(60))], { DATABASE_URL: db.url });
-    await waitFor('the runner to sleep inside its transaction', async () => {
-      const { rows } = await client.query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND state = 'active' AND pid <> pg_backend_pid()`);
-      return rows.length === 1;
-    });
-    child.kill('SIGKILL');
-    expect((await result).signal).toBe('SIGKILL');
-    // client_connection_check_interval makes the server notice the dead client within seconds.
-    await waitFor('the server to end the dead runner\'s session', async () => {
-      const { rows } = await client.query(`SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'gpu-dev-db%'`);
-      return rows.length === 0;
-    });
+    const killed = await killRunnerDuring(client, ['apply', ...folderArgs(sleepingBundle(60))], { DATABASE_URL: db.url }, 'pg_sleep(60)');
+    expect(killed.signal).toBe('SIGKILL');
     // This database's advisory locks only: other test files' runs hold theirs in their own databases.
     const locks = await client.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`);
     expect(locks.rows[0].n).toBe(0);

@@ -2,7 +2,9 @@ import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Client } from 'pg';
 import { buildRunnerBundle } from '../../src/build/runner-bundle';
+import { waitFor } from './wait';
 
 export { copyOfDatabaseFolders } from '../../src/dev/database-folders';
 
@@ -60,4 +62,24 @@ export function smallSchema(files: Record<string, string>): { schemaDir: string;
   mkdirSync(dirs.fixturesDir);
   for (const [name, sql] of Object.entries(files)) writeFileSync(join(name.startsWith('fixtures/') ? dirs.fixturesDir : dirs.schemaDir, name.replace(/^\w+\//, '')), sql);
   return dirs;
+}
+
+/**
+ * Starts `gpu-dev-db ARGS`, SIGKILLs it once `observer` sees it run a query containing
+ * `fragment`, and waits until the server has ended its session (client_connection_check_interval
+ * makes it notice a dead client within seconds): what a kill -9 in the middle of a run leaves.
+ */
+export async function killRunnerDuring(observer: Client, args: readonly string[], env: Record<string, string>, fragment: string): Promise<RunResult> {
+  const { child, result } = spawnRunner(args, env);
+  await waitFor(`the runner to run ${fragment}`, async () => {
+    const { rows } = await observer.query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE '%' || $1 || '%' AND state = 'active' AND pid <> pg_backend_pid()`, [fragment]);
+    return rows.length === 1;
+  });
+  child.kill('SIGKILL');
+  const killed = await result;
+  await waitFor("the server to end the dead runner's session", async () => {
+    const { rows } = await observer.query(`SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'gpu-dev-db%'`);
+    return rows.length === 0;
+  });
+  return killed;
 }
