@@ -83,9 +83,14 @@ export async function loadBundle(sources: BundleSources): Promise<ParsedBundle> 
  * and column, a file the parser rejects, a file with no statement, and statements that would
  * break the runner's guarantees (sql-rules.ts).
  */
-export async function parseBundle(bundle: Bundle): Promise<ParsedBundle> {
+export async function parseBundle(bundle: Bundle, options: ParseOptions = {}): Promise<ParsedBundle> {
   await startSqlParser();
-  return { ...bundle, files: bundle.files.map(parseFile) };
+  return { ...bundle, files: bundle.files.map((file) => parseFile(file, options)) };
+}
+
+export interface ParseOptions {
+  /** Let COPY to or from a server file or program, and pg_read_file and its kin, through (sql-rules.ts). @default false */
+  readonly allowServerFiles?: boolean;
 }
 
 /** Starts PostgreSQL's parser (once per process); parseBundle does it too. */
@@ -97,9 +102,9 @@ export async function startSqlParser(): Promise<void> {
   }
 }
 
-function parseFile(file: BundleFile): ParsedFile {
+function parseFile(file: BundleFile, options: ParseOptions): ParsedFile {
   const where = (line: number, column: number) => `${file.path}:${line}:${column}`;
-  const inspection: FileInspection = { localSettings: new Set() };
+  const inspection: FileInspection = { localSettings: new Set(), allowServerFiles: options.allowServerFiles };
   let statements: Statement[];
   try {
     statements = splitStatements(file.sql, {
@@ -157,10 +162,16 @@ function readFolder(folder: Folder, dir: string): BundleFile[] {
   }
   const byNumber = new Map<number, string>();
   const files: BundleFile[] = [];
-  // Kubernetes mounts a ConfigMap with internal `..data` / `..<timestamp>` entries; they are not files of ours.
-  for (const name of entries.filter((entry) => !entry.startsWith('..')).sort()) {
+  // The kubelet mounts a ConfigMap with internal `..data` / `..<timestamp>` entries, not files of
+  // ours; only where that layout is (a `..data` link) are they left out, so anywhere else a file
+  // named `..005_x.sql` is refused below rather than silently skipped.
+  const kubeletMount = entries.includes('..data');
+  for (const name of entries.filter((entry) => !(kubeletMount && entry.startsWith('..'))).sort()) {
     const path = join(dir, name);
     const match = FILE_NAME_PATTERN.exec(name);
+    if (name.startsWith('..')) {
+      throw badInput(`${path}: a name starting with ".." is what the kubelet calls its own entries in a ConfigMap mount, so inside a pod the runner would skip this file; rename it to NNN_name.sql`);
+    }
     if (!match) {
       throw badInput(
         `${path}: file name does not match NNN_name.sql (three or more digits, "_", a lower-case name of a-z 0-9 _, ".sql"); rename or remove it`,

@@ -35,7 +35,16 @@ const IN_ONE_TRANSACTION =
 export interface FileInspection {
   /** Settings the file sets with SET LOCAL or set_config(..., true): restored after it. */
   readonly localSettings: Set<string>;
+  /** Let COPY to or from a server file or a program, and the server-file functions, through. @default false */
+  readonly allowServerFiles?: boolean;
 }
+
+/** Functions that read or write files on the database server, or list its folders. */
+const SERVER_FILE_FUNCTIONS = new Set(['pg_read_file', 'pg_read_binary_file', 'pg_ls_dir', 'pg_stat_file', 'lo_import', 'lo_export', 'pg_file_write']);
+
+const SERVER_FILES_WHY =
+  'migrations are reviewed as SQL, and this reaches past it, into the database server\'s files or shell, with what the server\'s user can do there. ' +
+  'Ship the data as INSERT statements in a fixture file; if a migration really must, set MIGRATION_ALLOW_SERVER_FILES=true (--allow-server-files; the stack\'s migrationAllowServerFiles)';
 
 /** Why `statement` may not be in a bundle file, or undefined when it may. Records local settings. */
 export function refusal(statement: Statement, tree: Node, inspection: FileInspection): string | undefined {
@@ -60,6 +69,11 @@ export function refusal(statement: Statement, tree: Node, inspection: FileInspec
   if ('CopyStmt' in tree && tree.CopyStmt.is_from && !tree.CopyStmt.filename) {
     return 'COPY ... FROM STDIN is not allowed: the runner sends no data after it (psql and pg_dump do). Write the rows as INSERT statements (pg_dump --inserts)';
   }
+  if ('CopyStmt' in tree && tree.CopyStmt.filename && !inspection.allowServerFiles) {
+    const copy = tree.CopyStmt;
+    const what = `COPY ... ${copy.is_from ? 'FROM' : 'TO'} ${copy.is_program ? 'PROGRAM' : 'a server file'} ('${copy.filename}')`;
+    return `${what} is not allowed: ${copy.is_program ? 'it runs a shell command on the database server' : `it ${copy.is_from ? 'reads' : 'writes'} a file on the database server`}; ${SERVER_FILES_WHY}`;
+  }
   return refusalInCalls(tree, inspection);
 }
 
@@ -82,6 +96,9 @@ function sessionSetRefusal(words: string, name: string): string {
 function refusalInCalls(tree: Node, inspection: FileInspection): string | undefined {
   for (const call of functionCalls(tree)) {
     const name = (call.funcname ?? []).map((part) => ('String' in part ? part.String.sval : '')).pop() ?? '';
+    if (SERVER_FILE_FUNCTIONS.has(name) && !inspection.allowServerFiles) {
+      return `${name}() is not allowed: it reaches files on the database server; ${SERVER_FILES_WHY}`;
+    }
     if (UNLOCK_FUNCTIONS.has(name)) {
       return `${name}() is not allowed: it can release the runner's migration lock, letting a second runner apply another bundle at the same time. Release only locks this file took, with a transaction-level lock (pg_advisory_xact_lock) that ends with the run`;
     }

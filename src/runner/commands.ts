@@ -36,6 +36,8 @@ export interface RunnerSettings {
   readonly drift: DriftMode;
   /** Bring existing tables to what their CREATE TABLE declares (converge.ts), or leave that to drift. */
   readonly converge: ConvergeMode;
+  /** Let COPY to or from a server file or program, and pg_read_file and its kin, through (kernel/sql-rules.ts). */
+  readonly allowServerFiles: boolean;
 }
 
 export interface CommandContext {
@@ -70,7 +72,7 @@ export async function loadCheckedBundle(context: CommandContext): Promise<Parsed
   }
   await startSqlParser();
   timings.mark('SQL parser started');
-  const parsed = await parseBundle(bundle);
+  const parsed = await parseBundle(bundle, { allowServerFiles: settings.allowServerFiles });
   timings.mark('files parsed and checked');
   log.info(`bundle ${bundle.hash}: ${bundle.files.length} files from ${settings.schemaDir} and ${settings.fixturesDir}`);
   return parsed;

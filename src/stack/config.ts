@@ -63,6 +63,7 @@ export interface StackConfig {
   readonly migrationStatementTimeout: Duration | undefined;
   readonly migrationJob: boolean;
   readonly migrationConverge: ConvergeMode;
+  readonly migrationAllowServerFiles: boolean;
   readonly apiImage: string;
   readonly apiReplicas: number;
   readonly apiPort: number;
@@ -180,6 +181,7 @@ export const SETTINGS: { readonly [K in keyof StackConfig]: Setting<StackConfig[
   migrationLockTimeout: { env: 'GPU_DEV_MIGRATION_LOCK_TIMEOUT', default: undefined, parse: duration, doc: 'the runner\'s `MIGRATION_LOCK_TIMEOUT`; none: the runner\'s own default (`--lock-timeout` above)' },
   migrationStatementTimeout: { env: 'GPU_DEV_MIGRATION_STATEMENT_TIMEOUT', default: undefined, parse: duration, doc: 'the runner\'s `MIGRATION_STATEMENT_TIMEOUT`; none: the runner\'s own default (`--statement-timeout` above)' },
   migrationConverge: { env: 'GPU_DEV_MIGRATION_CONVERGE', default: DEFAULT_CONVERGE_MODE, parse: oneOf(CONVERGE_MODES), doc: 'the runner\'s `MIGRATION_CONVERGE`: `apply` brings an existing table to what its edited CREATE TABLE IF NOT EXISTS declares, in place (what is safe; the rest fails as drift); `refuse`: only hand-written ALTERs, an edited CREATE TABLE fails as drift (exit 11)' },
+  migrationAllowServerFiles: { env: 'GPU_DEV_MIGRATION_ALLOW_SERVER_FILES', default: false, parse: flag, doc: 'the runner\'s `MIGRATION_ALLOW_SERVER_FILES`: let `COPY` to or from a server file or `PROGRAM`, and `pg_read_file` and its kin, through synth and the runner; refused by default, since migrations are reviewed as SQL, not as the server\'s files or shell' },
   migrationJob: { env: 'GPU_DEV_MIGRATION_JOB', default: true, parse: flag, doc: 'run the migration Job; `false`: the ConfigMaps only, for a database migrated by other means (the API refuses to start until the schema is there)' },
   apiImage: { env: 'GPU_DEV_API_IMAGE', ...prop(api.image, text), doc: 'API image' },
   apiReplicas: { env: 'GPU_DEV_API_REPLICAS', ...prop(api.replicas, integer), doc: 'API replicas' },

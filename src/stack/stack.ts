@@ -113,6 +113,7 @@ export class GpuDevStack extends TerraformStack {
       lockTimeout: config.migrationLockTimeout,
       statementTimeout: config.migrationStatementTimeout,
       converge: config.migrationConverge,
+      allowServerFiles: config.migrationAllowServerFiles,
       runJob: config.migrationJob,
       dependsOn: this.postgres?.ready,
     });

@@ -47,7 +47,7 @@ export async function synthesize(options: SynthOptions): Promise<SynthSummary> {
     const runnerBytes = options.runnerBytes ?? buildRunnerBundle();
     const app = new App({ outdir: staging, stackTraces: false });
     const stack = new GpuDevStack(app, config.stackName, { ...options, config, runnerBytes });
-    await parseBundle(stack.migration.bundle);
+    await parseBundle(stack.migration.bundle, { allowServerFiles: config.migrationAllowServerFiles });
     app.synth();
     // Stack files before the manifest, which is what points tools at them.
     for (const file of filesUnder(staging).sort((a, b) => Number(a === 'manifest.json') - Number(b === 'manifest.json'))) {

@@ -113,6 +113,21 @@ describe('gpu-dev-db with an expected bundle hash', () => {
 });
 
 describe('bundle folders as Kubernetes mounts them', () => {
+  it('when a folder outside a pod holds a file named like a kubelet entry (..005_x.sql), then it exits 3 naming it, where a pod would have skipped it', async () => {
+    const dirs = copyOfDatabaseFolders();
+    writeFileSync(join(dirs.schemaDir, '..006_x.sql'), 'CREATE TABLE IF NOT EXISTS x (id integer);\n');
+    const result = await runRunner(['plan', ...folderArgs(dirs), '--connect-attempts', '1'], { DATABASE_URL: NOWHERE });
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain(`${join(dirs.schemaDir, '..006_x.sql')}: a name starting with ".." is what the kubelet calls its own entries in a ConfigMap mount, so inside a pod the runner would skip this file`);
+  });
+
+  it('when COPY FROM a server file is allowed by MIGRATION_ALLOW_SERVER_FILES=true, then the file passes the checks (and fails only to connect)', async () => {
+    const dirs = copyOfDatabaseFolders();
+    writeFileSync(join(dirs.fixturesDir, '002_from_file.sql'), "COPY gpu_types FROM '/nonexistent.csv';\n");
+    const result = await runRunner(['plan', ...folderArgs(dirs), '--connect-attempts', '1'], { DATABASE_URL: NOWHERE, MIGRATION_ALLOW_SERVER_FILES: 'true' });
+    expect(result.code).toBe(4);
+  });
+
   it('when a folder holds the kubelet ..data entries, then they are ignored and the files load', async () => {
     const dirs = copyOfDatabaseFolders();
     mkdirSync(join(dirs.schemaDir, '..2026_11_25_09_00_00.000000001'));

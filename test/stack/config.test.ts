@@ -31,6 +31,7 @@ describe('stack configuration', () => {
       migrationStatementTimeout: undefined,
       migrationJob: true,
       migrationConverge: 'apply',
+      migrationAllowServerFiles: false,
       apiImage: 'gpu-dev-api:0.1.0',
       apiReplicas: 2,
       apiPort: 8000,

@@ -47,6 +47,18 @@ describe('synth-time guards', () => {
     await expectRefusedWithNothingWritten(dirs, `${join(dirs.schemaDir, '5_Extra.sql')}: file name does not match NNN_name.sql (three or more digits`);
   });
 
+  it('when a SQL file is named like a kubelet entry (..006_x.sql), then synth refuses naming it: in the pod the runner would skip it', async () => {
+    const dirs = copyOfDatabaseFolders();
+    writeFileSync(join(dirs.schemaDir, '..006_x.sql'), 'SELECT 1;');
+    await expectRefusedWithNothingWritten(dirs, `${join(dirs.schemaDir, '..006_x.sql')}: a name starting with ".." is what the kubelet calls its own entries`);
+  });
+
+  it('when a file reads a server file (pg_read_file), then synth refuses it naming file, line and the setting that allows it', async () => {
+    const dirs = copyOfDatabaseFolders();
+    writeFileSync(join(dirs.fixturesDir, '002_from_file.sql'), "SELECT pg_read_file('/etc/hostname');\n");
+    await expectRefusedWithNothingWritten(dirs, `${join(dirs.fixturesDir, '002_from_file.sql')}:1:1: pg_read_file() is not allowed: it reaches files on the database server; migrations are reviewed as SQL`);
+  });
+
   it('when the Job name would not be a DNS-1123 label, then the construct refuses naming the prop and the name', () => {
     const build = (jobNamePrefix: string) => () => new DatabaseMigration(testApp(), 'migration', { runnerBytes: runnerBytes(), jobNamePrefix });
     expect(build('DB_Migration')).toThrow(

@@ -35,6 +35,7 @@ const OPTIONS = {
   'applied-by': { type: 'string', env: 'MIGRATION_JOB_NAME' },
   drift: { type: 'string', env: 'MIGRATION_DRIFT' },
   converge: { type: 'string', env: 'MIGRATION_CONVERGE' },
+  'allow-server-files': { type: 'boolean', env: 'MIGRATION_ALLOW_SERVER_FILES' },
   force: { type: 'boolean' },
   json: { type: 'boolean' },
   timings: { type: 'boolean' },
@@ -66,6 +67,9 @@ Options (each can also be set by the environment variable in brackets):
   --converge ${CONVERGE_MODES.join('|')}   an existing table whose CREATE TABLE IF NOT EXISTS declares more is brought to it
                             in place (what is safe; the rest is drift), or left to drift [MIGRATION_CONVERGE]
                             (default: ${DEFAULT_CONVERGE_MODE})
+  --allow-server-files      let COPY to or from a server file or PROGRAM, and pg_read_file and its kin, run
+                            (refused by default: migrations are reviewed as SQL, not as the server's files
+                            or shell) [MIGRATION_ALLOW_SERVER_FILES=true] (default: false)
   --force                   apply even if this bundle is already applied
   --skip-pgmq               verify: do not check for PGMQ
   --json                    print the result as JSON on stdout (progress goes to stderr)
@@ -146,7 +150,16 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
     skipPgmq: parsed.values['skip-pgmq'] ?? false,
     drift: (drift?.text as DriftMode | undefined) ?? DEFAULT_DRIFT,
     converge: (converge?.text as ConvergeMode | undefined) ?? DEFAULT_CONVERGE_MODE,
+    allowServerFiles: parsed.values['allow-server-files'] ?? booleanEnv(env, 'MIGRATION_ALLOW_SERVER_FILES'),
   };
+}
+
+/** A true/false environment variable; unset is false, anything else a usage error naming it. */
+function booleanEnv(env: NodeJS.ProcessEnv, name: string): boolean {
+  const text = env[name]?.trim();
+  if (!text || text === 'false') return false;
+  if (text === 'true') return true;
+  throw usage(`${name} must be true or false, got "${text}"`);
 }
 
 /** A duration option ("500ms", "3s", "5m") in milliseconds; a usage error names `source`. */

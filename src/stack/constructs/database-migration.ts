@@ -93,6 +93,11 @@ export interface DatabaseMigrationProps {
    * set on the Job, so `kubectl describe job` shows it. @default "apply"
    */
   readonly converge?: ConvergeMode;
+  /**
+   * The runner's MIGRATION_ALLOW_SERVER_FILES: let COPY to or from a server file or PROGRAM, and
+   * pg_read_file and its kin, run. @default false: refused, at synth and by the runner
+   */
+  readonly allowServerFiles?: boolean;
   /** Job name prefix; the name is `<prefix>-<12 hex of the bundle hash>`. @default "db-migration" */
   readonly jobNamePrefix?: string;
   /**
@@ -239,6 +244,7 @@ export class DatabaseMigration extends Construct {
                   { name: 'POSTGRES_PORT', value: String(port) },
                   { name: 'MIGRATION_JOB_NAME', value: this.jobName },
                   { name: 'MIGRATION_CONVERGE', value: props.converge ?? DEFAULT_CONVERGE_MODE },
+                  ...(props.allowServerFiles ? [{ name: 'MIGRATION_ALLOW_SERVER_FILES', value: 'true' }] : []),
                   // The runner's summary (file, line, SQLSTATE, what to do) where kubectl describe shows it.
                   { name: 'MIGRATION_TERMINATION_LOG', value: TERMINATION_LOG },
                   namespaceEnv(),
