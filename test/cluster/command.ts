@@ -43,7 +43,7 @@ export function startCommand(
   file: string,
   args: readonly string[],
   options: CommandOptions,
-): { readonly done: Promise<CommandResult>; stop(): Promise<CommandResult> } {
+): { readonly done: Promise<CommandResult>; stop(): Promise<CommandResult>; signal(signal: NodeJS.Signals): void } {
   const started = Date.now();
   let pid: number | undefined;
   const done = new Promise<CommandResult>((resolve, reject) => {
@@ -86,6 +86,10 @@ export function startCommand(
     stop: () => {
       if (pid) killGroup(pid, 'SIGTERM');
       return done;
+    },
+    /** Sends `signal` to the whole group: SIGINT is Ctrl-C in a terminal, SIGKILL a closed laptop or a cancelled CI job. */
+    signal: (signal) => {
+      if (pid) killGroup(pid, signal);
     },
   };
 }

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../src/build/repository';
-import { describeFailure, runCommand, type CommandResult } from './command';
+import { describeFailure, runCommand, startCommand, type CommandResult } from './command';
 import type { Toolchain } from './toolchain';
 
 /**
@@ -84,6 +84,12 @@ export class Project {
     const flags = ['init', 'plan', 'apply', 'destroy', 'output', 'show'].includes(command) ? ['-no-color'] : [];
     const input = ['init', 'plan', 'apply', 'destroy'].includes(command) ? ['-input=false'] : [];
     return runCommand(this.toolchain.bin('tofu'), [command, ...flags, ...input, ...rest], { cwd: this.stackDir, env: this.env(extraEnv), timeoutMs });
+  }
+
+  /** tofu in the background, to be interrupted (command.ts startCommand). */
+  startTofu(args: readonly string[], onStdout?: (chunk: string) => void): ReturnType<typeof startCommand> {
+    const [command, ...rest] = args;
+    return startCommand(this.toolchain.bin('tofu'), [command, '-no-color', '-input=false', ...rest], { cwd: this.stackDir, env: this.env(), timeoutMs: 300_000, onStdout });
   }
 
   /** tofu that must succeed. */

@@ -62,16 +62,38 @@ export function startWatch(cluster: KwokCluster, namespace: string): Watch {
   };
 }
 
+/** A pod's containers ended with `exitCode`, as kwok writes a pod's status (`reason` Completed or Error). */
+function terminatedStatus(exitCode: number): string {
+  return [
+    '{{ $now := Now }}',
+    'containerStatuses:',
+    '{{ range $index, $item := .spec.containers }}',
+    '- image: {{ $item.image | Quote }}',
+    '  name: {{ $item.name | Quote }}',
+    '  ready: false',
+    '  restartCount: 0',
+    '  started: false',
+    '  state:',
+    '    terminated:',
+    `      exitCode: ${exitCode}`,
+    '      finishedAt: {{ $now | Quote }}',
+    `      reason: ${exitCode === 0 ? 'Completed' : 'Error'}`,
+    '      startedAt: {{ $now | Quote }}',
+    '{{ end }}',
+    `phase: ${exitCode === 0 ? 'Succeeded' : 'Failed'}`,
+  ].join('\n');
+}
+
 /**
- * Makes kwok fail every pod of one bundle (its `gpu-dev/bundle-hash` annotation) with `exitCode`,
- * as the runner would exit on that bundle: a Stage beside kwok's own, chosen over pod-complete by
- * its weight (the cluster must have been created with stages as CRs).
+ * A Stage beside kwok's own for the running pods of one bundle (their `gpu-dev/bundle-hash`
+ * annotation), chosen over pod-complete by its weight (the cluster must have been created with
+ * stages as CRs): they end with `exitCode` after `delayMs`.
  */
-export async function failPodsOfBundle(cluster: KwokCluster, bundleHash: string, exitCode: number): Promise<void> {
+async function stagePodsOfBundle(cluster: KwokCluster, name: string, bundleHash: string, exitCode: number, delayMs: number): Promise<void> {
   await cluster.apply({
     apiVersion: 'kwok.x-k8s.io/v1alpha1',
     kind: 'Stage',
-    metadata: { name: `fail-bundle-${bundleHash.slice(0, 12)}` },
+    metadata: { name: `${name}-${bundleHash.slice(0, 12)}` },
     spec: {
       resourceRef: { apiGroup: 'v1', kind: 'Pod' },
       selector: {
@@ -82,26 +104,18 @@ export async function failPodsOfBundle(cluster: KwokCluster, bundleHash: string,
         ],
       },
       weight: 10000,
-      next: {
-        statusTemplate: [
-          '{{ $now := Now }}',
-          'containerStatuses:',
-          '{{ range $index, $item := .spec.containers }}',
-          '- image: {{ $item.image | Quote }}',
-          '  name: {{ $item.name | Quote }}',
-          '  ready: false',
-          '  restartCount: 0',
-          '  started: false',
-          '  state:',
-          '    terminated:',
-          `      exitCode: ${exitCode}`,
-          '      finishedAt: {{ $now | Quote }}',
-          '      reason: Error',
-          '      startedAt: {{ $now | Quote }}',
-          '{{ end }}',
-          'phase: Failed',
-        ].join('\n'),
-      },
+      ...(delayMs > 0 ? { delay: { durationMilliseconds: delayMs } } : {}),
+      next: { statusTemplate: terminatedStatus(exitCode) },
     },
   });
+}
+
+/** Makes kwok fail every pod of one bundle with `exitCode`, as the runner would exit on that bundle. */
+export function failPodsOfBundle(cluster: KwokCluster, bundleHash: string, exitCode: number): Promise<void> {
+  return stagePodsOfBundle(cluster, 'fail-bundle', bundleHash, exitCode, 0);
+}
+
+/** Holds the migration pods of one bundle Running for `ms`, then completes them: a migration that takes that long. */
+export function holdPodsOfBundle(cluster: KwokCluster, bundleHash: string, ms: number): Promise<void> {
+  return stagePodsOfBundle(cluster, 'hold-bundle', bundleHash, 0, ms);
 }

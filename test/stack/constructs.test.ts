@@ -139,13 +139,26 @@ describe('the stack in external-database mode (the default)', () => {
   it('when synthesized, then every object but the owner ConfigMap depends on it, so a second state deploying into the namespace fails before creating anything', () => {
     const owner = addressOf(json, 'kubernetes_config_map_v1', 'gpu-dev-deploy-owner');
     const ownerConfigMap = Object.values<any>(json.resource.kubernetes_config_map_v1).find((cm) => cm.metadata.name === 'gpu-dev-deploy-owner');
-    expect(ownerConfigMap.data).toEqual({ stack: 'gpu-dev', state: 'terraform.gpu-dev.tfstate' });
+    expect(ownerConfigMap.data).toEqual({ stack: 'gpu-dev', state: 'terraform.gpu-dev.tfstate', identity: '${substr(sha256(join("|", [abspath(path.root), "terraform.gpu-dev.tfstate"])), 0, 16)}' });
     expect(ownerConfigMap.depends_on).toBeUndefined();
     for (const [type, resources] of Object.entries(json.resource)) {
       for (const [name, resource] of Object.entries<any>(resources)) {
         if (`${type}.${name}` !== owner) expect({ resource: `${type}.${name}`, dependsOnOwner: resource.depends_on?.includes(owner) }).toEqual({ resource: `${type}.${name}`, dependsOnOwner: true });
       }
     }
+  });
+
+  it('when synthesized, then every object has an import block that adopts it only when the cluster has it and the deploy owner is this state', () => {
+    const owner = addressOf(json, 'kubernetes_config_map_v1', 'gpu-dev-deploy-owner');
+    const objects = Object.entries(json.resource).flatMap(([type, resources]) => Object.entries<any>(resources).map(([name, r]) => ({ to: `${type}.${name}`, id: `${r.metadata.namespace}/${r.metadata.name}` })));
+    expect(json.import.map((i: any) => ({ to: i.to, id: i.id })).sort((a: any, b: any) => a.to.localeCompare(b.to))).toEqual(objects.sort((a, b) => a.to.localeCompare(b.to)));
+    const ownerImport = json.import.find((i: any) => i.to === owner);
+    expect(ownerImport.for_each).toContain('o.metadata.name == "gpu-dev-deploy-owner" && try(o.data.identity, "") == substr(sha256(join("|", [abspath(path.root), "terraform.gpu-dev.tfstate"])), 0, 16)');
+    for (const other of json.import.filter((i: any) => i.to !== owner)) expect(other.for_each).toContain('if local.gpu_dev_owner_is_ours && o.metadata.name == ');
+  });
+
+  it("when synthesized, then the Job's address carries the bundle hash, so a Job a killed deploy left is adopted at its own address", () => {
+    expect(Object.keys(json.resource.kubernetes_job_v1)).toEqual([expect.stringMatching(new RegExp(`^migration_job-${hash.slice(0, 12)}_[0-9A-F]{8}$`))]);
   });
 
   it('when synthesized, then the API has probes, the bundle hash in its pod template, hardening and its settings', () => {

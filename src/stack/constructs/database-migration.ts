@@ -202,7 +202,9 @@ export class DatabaseMigration extends Construct {
 
     const mountPath = (volume: keyof typeof shards) => `${MOUNT_ROOT}/${volume}`;
     if (props.runJob === false) return;
-    this.job = new JobV1(this, 'job', {
+    // One address per bundle: a Job a killed deploy left out of the state is adopted at its own
+    // address (constructs/adoption.ts), never at one the state still gives the previous Job.
+    this.job = new JobV1(this, `job-${this.bundle.hash.slice(0, 12)}`, {
       metadata: { name: this.jobName, namespace, labels: MIGRATION_LABELS, annotations: { [BUNDLE_HASH_ANNOTATION]: this.bundle.hash } },
       spec: {
         backoffLimit,
