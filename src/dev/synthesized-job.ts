@@ -15,6 +15,8 @@ export interface SynthesizedJson {
   provider: Record<string, any>;
   output: Record<string, { value: string }>;
   resource: Record<string, Record<string, any>>;
+  /** Adoption's import blocks (src/stack/constructs/adoption.ts). */
+  import: { for_each: string; to: string; id: string }[];
 }
 
 export interface SynthesizedJob {

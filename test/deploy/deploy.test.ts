@@ -55,7 +55,7 @@ describeWithToolchain('tofu apply of the synthesized stack, external database mo
       for (const [name, text] of Object.entries(stored)) expect(text).toBe(file(folder, name));
     }
     expect(Buffer.from(binaryData('database-migration-runner')['gpu-dev-db.js'], 'base64').equals(project.runnerBytes())).toBe(true);
-    expect(data('gpu-dev-deploy-owner')).toEqual({ stack: 'gpu-dev', state: 'terraform.gpu-dev.tfstate' });
+    expect(data('gpu-dev-deploy-owner')).toEqual({ stack: 'gpu-dev', state: 'terraform.gpu-dev.tfstate', identity: expect.stringMatching(/^[0-9a-f]{16}$/) });
 
     const job = await jobOf(cluster, NAMESPACE, `db-migration-${firstHash.slice(0, 12)}`);
     expect(job.status.conditions.find((c: any) => c.type === 'Complete')?.status).toBe('True');
@@ -95,7 +95,9 @@ describeWithToolchain('tofu apply of the synthesized stack, external database mo
     expect(plan.changes.map((c) => [c.address.replace(/_[0-9A-F]{8}$/, ''), c.actions.join('+')]).sort()).toEqual([
       ['kubernetes_config_map_v1.migration_database-fixtures', 'update'],
       ['kubernetes_deployment_v1.api_deployment', 'update'],
-      ['kubernetes_job_v1.migration_job', 'delete+create'],
+      // One address per bundle (constructs/adoption.ts): the old Job's is deleted, the new one's created.
+      [`kubernetes_job_v1.migration_job-${firstHash.slice(0, 12)}`, 'delete'],
+      [`kubernetes_job_v1.migration_job-${fixtureHash.slice(0, 12)}`, 'create'],
     ].sort());
     await project.mustTofu(['apply', '-auto-approve']);
     expect((await migrationJobs(cluster, NAMESPACE)).map((j: any) => j.metadata.name)).toEqual([`db-migration-${fixtureHash.slice(0, 12)}`]);
