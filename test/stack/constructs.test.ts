@@ -153,7 +153,7 @@ describe('the stack in external-database mode (the default)', () => {
     const objects = Object.entries(json.resource).flatMap(([type, resources]) => Object.entries<any>(resources).map(([name, r]) => ({ to: `${type}.${name}`, id: `${r.metadata.namespace}/${r.metadata.name}` })));
     expect(json.import.map((i: any) => ({ to: i.to, id: i.id })).sort((a: any, b: any) => a.to.localeCompare(b.to))).toEqual(objects.sort((a, b) => a.to.localeCompare(b.to)));
     const ownerImport = json.import.find((i: any) => i.to === owner);
-    expect(ownerImport.for_each).toContain('o.metadata.name == "gpu-dev-deploy-owner" && try(o.data.identity, "") == substr(sha256(join("|", [abspath(path.root), "terraform.gpu-dev.tfstate"])), 0, 16)');
+    expect(ownerImport?.for_each).toContain('o.metadata.name == "gpu-dev-deploy-owner" && try(o.data.identity, "") == substr(sha256(join("|", [abspath(path.root), "terraform.gpu-dev.tfstate"])), 0, 16)');
     for (const other of json.import.filter((i: any) => i.to !== owner)) expect(other.for_each).toContain('if local.gpu_dev_owner_is_ours && o.metadata.name == ');
   });
 
