@@ -112,8 +112,9 @@ async function kubectlApply(cluster: KwokCluster, objects: any[], jobName: strin
  * the same stack with the runner as a text value (escaped, as before it went as binaryData):
  * what carrying 750 KB of JavaScript as a Terraform template costs each plan. Medians of `reps`.
  */
-async function runnerAsTemplateCost(toolchain: Toolchain, reps: number): Promise<string> {
-  const project = Project.create(toolchain, '/nonexistent/kubeconfig');
+async function runnerAsTemplateCost(toolchain: Toolchain, kubeconfig: string, reps: number): Promise<string> {
+  // A reachable API server: the plan reads the adoption data sources.
+  const project = Project.create(toolchain, kubeconfig);
   try {
     await project.synth();
     await project.mustTofu(['init']);
@@ -162,7 +163,6 @@ async function main(): Promise<void> {
     return;
   }
   const toolchain = found as Toolchain;
-  if (!ON_NODE) process.stdout.write(`${await runnerAsTemplateCost(toolchain, REPS)}\n\n`);
   const cluster = await KwokCluster.create(toolchain, 'gpu-dev-bench', { realNodes: ON_NODE });
   let stackNode: StackNode | undefined;
   let database: NodeDatabase | undefined;
@@ -184,6 +184,7 @@ async function main(): Promise<void> {
     await cluster.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'postgres-credentials', namespace: NAMESPACE }, stringData: { ...database.secret, POSTGRES_DB: name } });
   };
   try {
+    if (!ON_NODE) process.stdout.write(`${await runnerAsTemplateCost(toolchain, cluster.kubeconfig, REPS)}\n\n`);
     if (ON_NODE) {
       stackNode = await startStackNode(cluster);
       database = stackNode.database;
