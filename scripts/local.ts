@@ -2,7 +2,8 @@
  * `npm run local`: the whole control plane on this machine, to try a schema change before
  * deploying it. An embedded PostgreSQL 18 (data kept in .local/postgres), the PGMQ stand-in,
  * the migration run exactly as the Job runs it (the bytes `npm run synth` puts in the
- * ConfigMaps, laid out as the kubelet mounts them), then the API and a development key.
+ * ConfigMaps, laid out as the kubelet mounts them, and the runner the product image carries),
+ * then the API and a development key.
  * Ctrl-C stops everything. `--reset` starts from an empty database.
  */
 import { spawn } from 'node:child_process';
@@ -17,9 +18,11 @@ import { findUserByUsername, insertUser } from '../src/api/repositories/users';
 import { startApi, type RunningApi } from '../src/api/server';
 import { issueKey, type KeyPolicy } from '../src/api/services/keys';
 import { DATABASE_FOLDERS, REPO_ROOT } from '../src/build/repository';
+import { buildRunnerBundle } from '../src/build/runner-bundle';
 import { installPgmqStandIn, PGMQ_STAND_IN } from '../src/dev/pgmq';
 import { jobProcess, readSynthesizedJob } from '../src/dev/synthesized-job';
 import { ExitError } from '../src/kernel/exit-codes';
+import { RUNNER_IN_IMAGE } from '../src/stack/constructs/database-migration';
 import { configFromEnvironment, synthesize, type SynthSummary } from '../src/stack/synth';
 
 const USAGE = `Usage: npm run local [-- options]
@@ -155,9 +158,10 @@ async function prepareDatabase(adminUrl: string, databaseUrl: string): Promise<v
 /** Synthesizes the stack and runs its Job's container with node, ConfigMaps laid out as the kubelet mounts them. */
 async function runMigrationAsTheJobWould(localDir: string, schemaDir: string, fixturesDir: string, dbPort: number) {
   const outdir = join(localDir, 'cdktf.out');
+  const runnerBytes = buildRunnerBundle();
   let summary: SynthSummary;
   try {
-    summary = await synthesize({ outdir, schemaDir, fixturesDir, config: configFromEnvironment(process.env) });
+    summary = await synthesize({ outdir, schemaDir, fixturesDir, runnerBytes, config: configFromEnvironment(process.env) });
   } catch (error) {
     // A file the runner would refuse (bad name, syntax, BEGIN/COMMIT) is refused at synth, in its words.
     if (!(error instanceof ExitError)) throw error;
@@ -170,7 +174,8 @@ async function runMigrationAsTheJobWould(localDir: string, schemaDir: string, fi
   mkdirSync(podRoot, { recursive: true });
   const job = readSynthesizedJob(join(outdir, 'stacks', summary.stackName, 'cdk.tf.json'));
   const secret = { POSTGRES_USER: 'postgres', POSTGRES_PASSWORD: PASSWORD, POSTGRES_DB: DATABASE };
-  const { args, env } = jobProcess(job, podRoot, secret, { POSTGRES_HOST: '127.0.0.1', POSTGRES_PORT: String(dbPort) });
+  // The product image's runner is the bytes this checkout builds (the Dockerfile's `npm run build`).
+  const { args, env } = jobProcess(job, podRoot, secret, { POSTGRES_HOST: '127.0.0.1', POSTGRES_PORT: String(dbPort) }, { [RUNNER_IN_IMAGE]: runnerBytes });
   say(`migration: node ${args.map((a) => relative(process.cwd(), a) || a).join(' ')}`);
   const exitCode = await new Promise<number>((resolve) => {
     const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'inherit', 'inherit'] });

@@ -76,18 +76,26 @@ function mountVolumes({ json, job }: SynthesizedJob, root: string): (path: strin
 }
 
 /**
- * The Job's container as a local process: `node` and its arguments with mount paths under
- * `podRoot`, and its environment with secret references resolved from `secret` and any
- * variable overridden by `resolved` (POSTGRES_HOST and POSTGRES_PORT: what cluster DNS does).
+ * The Job's container as a local process: `node` and its arguments with mount paths and the
+ * image's files under `podRoot`, and its environment with secret references resolved from
+ * `secret` and any variable overridden by `resolved` (POSTGRES_HOST and POSTGRES_PORT: what
+ * cluster DNS does). `imageFiles` are the files of the Job's image it runs, by their path in the
+ * image (the product image's runner: the bytes the Dockerfile builds from this checkout).
  */
 export function jobProcess(
   synthesized: SynthesizedJob,
   podRoot: string,
   secret: Readonly<Record<string, string>>,
   resolved: Readonly<Record<string, string>>,
+  imageFiles: Readonly<Record<string, Buffer>> = {},
 ): { args: string[]; env: Record<string, string> } {
   const [container] = synthesized.job.spec.template.spec.container;
-  const inPod = mountVolumes(synthesized, podRoot);
+  const mounted = mountVolumes(synthesized, podRoot);
+  for (const [path, bytes] of Object.entries(imageFiles)) {
+    mkdirSync(join(podRoot, dirname(path)), { recursive: true });
+    writeFileSync(join(podRoot, path), bytes);
+  }
+  const inPod = (arg: string) => (arg in imageFiles ? join(podRoot, arg) : mounted(arg));
   // The kubelet gives each container its termination-message file; here it is one under podRoot.
   const terminationLog: string | undefined = container.termination_message_path;
   const inPodFile = (value: string) => {

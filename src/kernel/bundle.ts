@@ -44,9 +44,10 @@ export interface ParsedFile extends BundleFile {
 
 export interface Bundle<File extends BundleFile = BundleFile> {
   readonly files: readonly File[];
-  /** sha256 hex over every file (folder, name, bytes) in order and the runner's digest. */
+  /** sha256 hex over every file (folder, name, bytes) in order, the runner's digest and, when given, its image. */
   readonly hash: string;
   readonly runnerDigest: string;
+  readonly runnerImage?: string;
 }
 
 export interface BundleSources {
@@ -54,6 +55,11 @@ export interface BundleSources {
   readonly fixturesDir: string;
   /** Identifies the runner code, so a runner change re-runs the Job (sha256 of its bytes). */
   readonly runnerDigest: string;
+  /**
+   * The image the Job runs the runner on, so a new image re-runs the Job under a new name.
+   * @default none: not part of the hash (a runner run by hand, outside a Job)
+   */
+  readonly runnerImage?: string;
 }
 
 export type ParsedBundle = Bundle<ParsedFile>;
@@ -70,7 +76,8 @@ export function readBundle(sources: BundleSources): Bundle {
     ...readFolder('schema', sources.schemaDir),
     ...readFolder('fixtures', sources.fixturesDir),
   ];
-  return { files, hash: bundleHash(files, sources.runnerDigest), runnerDigest: sources.runnerDigest };
+  const { runnerDigest, runnerImage } = sources;
+  return { files, hash: bundleHash(files, runnerDigest, runnerImage), runnerDigest, ...(runnerImage !== undefined ? { runnerImage } : {}) };
 }
 
 /** readBundle, then parseBundle: everything checked that can be before connecting. */
@@ -136,12 +143,15 @@ function psqlHint(sql: string, line: number): string {
 export function bundleHash(
   files: readonly Pick<BundleFile, 'folder' | 'name' | 'bytes'>[],
   runnerDigest: string,
+  runnerImage?: string,
 ): string {
   const hash = createHash('sha256').update(`${HASH_FORMAT}\n`);
   for (const file of files) {
     hash.update(`${file.folder}\0${file.name}\0${file.bytes.length}\0`).update(file.bytes);
   }
-  return hash.update(`runner\0${runnerDigest}`).digest('hex');
+  hash.update(`runner\0${runnerDigest}`);
+  if (runnerImage !== undefined) hash.update(`\0image\0${runnerImage}`);
+  return hash.digest('hex');
 }
 
 export function sha256Hex(bytes: Buffer | string): string {

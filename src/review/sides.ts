@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { REPO_ROOT } from '../build/repository';
+import { linkNodeModules, REPO_ROOT } from '../build/repository';
 import { readBundle, type Bundle } from '../kernel/bundle';
 import { ExitError } from '../kernel/exit-codes';
 import { loadStackConfig } from '../stack/config';
@@ -93,9 +93,9 @@ export async function prepareSide(spec: SideSpec, outdir: string, runnerBytes: (
   const base = { label: spec.label, root, schemaDir, fixturesDir, synthesizedBy: own ? ('its own code' as const) : ('this checkout' as const), notes };
   if (refused !== undefined || stackFile === undefined) return { ...base, refused: refused ?? 'synth wrote no stack' };
   const stack = readStackJson(stackFile);
-  const { jobName, bundleHash, runnerDigest } = migrationOf(stack);
-  if (!runnerDigest) throw new Error(`${stackFile}: no ConfigMap carries the runner (gpu-dev-db.js): cannot tell its bundle hash`);
-  const bundle = readBundle({ schemaDir, fixturesDir, runnerDigest });
+  const { jobName, bundleHash, runnerDigest, runnerImage } = migrationOf(stack);
+  if (!runnerDigest) throw new Error(`${stackFile}: neither the Job (MIGRATION_RUNNER_DIGEST) nor a ConfigMap (gpu-dev-db.js) names the runner: cannot tell its bundle hash`);
+  const bundle = readBundle({ schemaDir, fixturesDir, runnerDigest, runnerImage });
   if (bundleHash && bundle.hash !== bundleHash) {
     notes.push(`its files hash to ${bundle.hash} with this checkout's bundle module, but its Job carries ${bundleHash}: the hashing changed between the two; the SQL is planned from the files as they are`);
   }
@@ -103,25 +103,20 @@ export async function prepareSide(spec: SideSpec, outdir: string, runnerBytes: (
 }
 
 /**
- * `node --import tsx main.ts` in the project folder; synth's refusal comes back as its message.
- * node_modules must be the folder's own (hard links to this checkout's, a copy across
- * filesystems): through a symbolic link the runner's bundler would resolve every package to a
- * path outside the folder, which changes the runner's bytes and so the Job's name.
+ * `node --import tsx main.ts` in the project folder, with this checkout's node_modules as its own
+ * (linkNodeModules); synth's refusal comes back as its message.
  */
 function synthesizeWithItsOwnCode(root: string, outdir: string, env: Readonly<Record<string, string | undefined>>, label: string, notes: string[]): { stackFile?: string; refused?: string } {
   const modules = join(root, 'node_modules');
   const ours = !existsSync(modules);
   if (ours) {
-    const linked = spawnSync('cp', ['-al', join(REPO_ROOT, 'node_modules'), modules], { encoding: 'utf8', timeout: SYNTH_TIMEOUT_MS });
-    if (linked.error || linked.status !== 0) {
-      rmSync(modules, { recursive: true, force: true });
-      const copied = spawnSync('cp', ['-a', join(REPO_ROOT, 'node_modules'), modules], { encoding: 'utf8', timeout: SYNTH_TIMEOUT_MS });
-      if (copied.error || copied.status !== 0) {
-        rmSync(modules, { recursive: true, force: true });
-        throw new Error(`${label}: cannot give ${root} this checkout's node_modules (cp -al, then cp -a): ${copied.error?.message ?? copied.stderr.trim()}`, { cause: copied.error });
-      }
-      notes.push(`node_modules copied in (${root} is on another filesystem than this checkout, so no hard links)`);
+    let how: ReturnType<typeof linkNodeModules>;
+    try {
+      how = linkNodeModules(root, SYNTH_TIMEOUT_MS);
+    } catch (error) {
+      throw new Error(`${label}: ${(error as Error).message}`, { cause: error });
     }
+    if (how === 'a copy') notes.push(`node_modules copied in (${root} is on another filesystem than this checkout, so no hard links)`);
   }
   try {
     const result = spawnSync(process.execPath, ['--import', 'tsx', 'main.ts'], {

@@ -23,6 +23,10 @@ export interface RunnerSettings {
   readonly schemaDir: string;
   readonly fixturesDir: string;
   readonly expectedHash?: string;
+  /** The runner build the Job names (sha256 of its bytes): another build refuses to run. */
+  readonly expectedRunnerDigest?: string;
+  /** The image the Job runs this runner on: part of the bundle hash. */
+  readonly runnerImage?: string;
   readonly timeouts: RunTimeouts;
   readonly lockRetry: LockRetryPolicy;
   readonly lockWait: LockWaitPolicy;
@@ -61,7 +65,15 @@ export const APPLICATION_NAME = 'gpu-dev-db';
 /** Discover, validate, hash and parse the files, before anything connects. */
 export async function loadCheckedBundle(context: CommandContext): Promise<ParsedBundle> {
   const { settings, log, timings } = context;
-  const bundle = readBundle({ schemaDir: settings.schemaDir, fixturesDir: settings.fixturesDir, runnerDigest: context.runnerDigest });
+  if (settings.expectedRunnerDigest && settings.expectedRunnerDigest !== context.runnerDigest) {
+    throw new MigrationError(
+      `this runner is build ${context.runnerDigest.slice(0, 12)} (sha256 ${context.runnerDigest}), but the Job expects build ${settings.expectedRunnerDigest.slice(0, 12)} ` +
+        `(--expected-runner / MIGRATION_RUNNER_DIGEST)${settings.runnerImage ? `: the image ${settings.runnerImage} was not built from the checkout that synthesized the stack` : ''}. ` +
+        'Nothing was applied. Build and push the image from that checkout (docker build), then deploy again; or deploy with GPU_DEV_RUNNER_SOURCE=configmap.',
+      ExitCode.bundleHashMismatch,
+    );
+  }
+  const bundle = readBundle({ schemaDir: settings.schemaDir, fixturesDir: settings.fixturesDir, runnerDigest: context.runnerDigest, runnerImage: settings.runnerImage });
   timings.mark('files read and hashed');
   if (settings.expectedHash && settings.expectedHash !== bundle.hash) {
     throw new MigrationError(

@@ -1,7 +1,7 @@
 import { CONVERGE_MODES, DEFAULT_CONVERGE_MODE, type ConvergeMode } from '../kernel/converge-mode';
 import { Duration, InvalidDurationError } from '../kernel/duration';
 import { API_RESOURCES, API_SERVICE_PROPS } from './constructs/api-service';
-import { DATABASE_MIGRATION_PROPS, MIGRATION_RESOURCES } from './constructs/database-migration';
+import { DATABASE_MIGRATION_PROPS, DEFAULT_RUNNER_SOURCE, MIGRATION_RESOURCES, NODE_IMAGE, RUNNER_SOURCES, type RunnerSource } from './constructs/database-migration';
 import { MANAGED_POSTGRES_PROPS } from './constructs/managed-postgres';
 import { DATABASE_HOST, DATABASE_PORT, DATABASE_SECRET, NAMESPACE } from './constructs/pod-spec';
 import {
@@ -50,6 +50,8 @@ export interface StackConfig {
   readonly databaseHost: string;
   readonly databasePort: number;
   readonly databaseSecret: string;
+  readonly apiImage: string;
+  readonly runnerSource: RunnerSource;
   readonly runnerImage: string;
   readonly migrationCpuRequest: string;
   readonly migrationMemoryRequest: string;
@@ -64,7 +66,6 @@ export interface StackConfig {
   readonly migrationJob: boolean;
   readonly migrationConverge: ConvergeMode;
   readonly migrationAllowServerFiles: boolean;
-  readonly apiImage: string;
   readonly apiReplicas: number;
   readonly apiPort: number;
   readonly apiCpuRequest: string;
@@ -169,7 +170,15 @@ export const SETTINGS: { readonly [K in keyof StackConfig]: Setting<StackConfig[
   databaseHost: { env: 'GPU_DEV_DATABASE_HOST', ...prop(DATABASE_HOST, text), doc: 'PostgreSQL host (in managed mode: the name of the Service the stack creates)' },
   databasePort: { env: 'GPU_DEV_DATABASE_PORT', ...prop(DATABASE_PORT, integer), doc: 'PostgreSQL port' },
   databaseSecret: { env: 'GPU_DEV_DATABASE_SECRET', ...prop(DATABASE_SECRET, text), doc: 'Secret with `POSTGRES_USER`, `POSTGRES_PASSWORD`, `POSTGRES_DB` (created by the stack in managed mode)' },
-  runnerImage: { env: 'GPU_DEV_RUNNER_IMAGE', ...prop(migration.image, text), doc: 'stock Node.js image the migration Job runs the bundled runner on (must have uid 1000; pin a digest in production)' },
+  apiImage: { env: 'GPU_DEV_API_IMAGE', ...prop(api.image, text), doc: 'the product image, built by the Dockerfile: the API, and the migration runner the Job runs with `GPU_DEV_RUNNER_SOURCE=image` (pin a digest in production)' },
+  runnerSource: { env: 'GPU_DEV_RUNNER_SOURCE', default: DEFAULT_RUNNER_SOURCE, parse: oneOf(RUNNER_SOURCES), doc: 'where the migration Job\'s runner comes from: `image`, the product image (the Job checks it is the build this checkout synthesizes, exit 8 if not); `configmap`, a ConfigMap on a stock Node.js image, for clusters that cannot pull the product image where the Job runs (about 1 MB more in every plan and in the state)' },
+  runnerImage: {
+    env: 'GPU_DEV_RUNNER_IMAGE',
+    default: (c) => (c.runnerSource === 'image' ? c.apiImage : NODE_IMAGE),
+    shownDefault: `\`GPU_DEV_API_IMAGE\` with \`image\`, \`${NODE_IMAGE}\` with \`configmap\``,
+    parse: text(migration.image.rule),
+    doc: 'the image the migration Job runs (part of its name\'s hash): with `image`, one the Dockerfile built from this checkout; with `configmap`, any Node.js 20+ image with uid 1000',
+  },
   migrationCpuRequest: { env: 'GPU_DEV_MIGRATION_CPU_REQUEST', default: MIGRATION_RESOURCES.cpuRequest, parse: text(cpuQuantity), doc: 'migration Job CPU request' },
   migrationMemoryRequest: { env: 'GPU_DEV_MIGRATION_MEMORY_REQUEST', default: MIGRATION_RESOURCES.memoryRequest, parse: text(memoryQuantity), doc: 'migration Job memory request' },
   migrationCpuLimit: { env: 'GPU_DEV_MIGRATION_CPU_LIMIT', default: MIGRATION_RESOURCES.cpuLimit, parse: text(cpuQuantity), doc: 'migration Job CPU limit' },
@@ -183,7 +192,6 @@ export const SETTINGS: { readonly [K in keyof StackConfig]: Setting<StackConfig[
   migrationConverge: { env: 'GPU_DEV_MIGRATION_CONVERGE', default: DEFAULT_CONVERGE_MODE, parse: oneOf(CONVERGE_MODES), doc: 'the runner\'s `MIGRATION_CONVERGE`: `apply` brings an existing table to what its edited CREATE TABLE IF NOT EXISTS declares, in place (what is safe; the rest fails as drift); `refuse`: only hand-written ALTERs, an edited CREATE TABLE fails as drift (exit 11)' },
   migrationAllowServerFiles: { env: 'GPU_DEV_MIGRATION_ALLOW_SERVER_FILES', default: false, parse: flag, doc: 'the runner\'s `MIGRATION_ALLOW_SERVER_FILES`: let `COPY` to or from a server file or `PROGRAM`, and `pg_read_file` and its kin, through synth and the runner; refused by default, since migrations are reviewed as SQL, not as the server\'s files or shell' },
   migrationJob: { env: 'GPU_DEV_MIGRATION_JOB', default: true, parse: flag, doc: 'run the migration Job; `false`: the ConfigMaps only, for a database migrated by other means (the API refuses to start until the schema is there)' },
-  apiImage: { env: 'GPU_DEV_API_IMAGE', ...prop(api.image, text), doc: 'API image' },
   apiReplicas: { env: 'GPU_DEV_API_REPLICAS', ...prop(api.replicas, integer), doc: 'API replicas' },
   apiPort: { env: 'GPU_DEV_API_PORT', ...prop(api.port, integer), doc: 'API container and Service port (unprivileged: the API runs as non-root)' },
   apiCpuRequest: { env: 'GPU_DEV_API_CPU_REQUEST', default: API_RESOURCES.cpuRequest, parse: text(cpuQuantity), doc: 'API CPU request' },

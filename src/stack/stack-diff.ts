@@ -279,13 +279,15 @@ export interface DeployEffect {
   readonly sentences: readonly string[];
 }
 
-/** The Job name, bundle hash, runner digest and the Job's literal environment a synthesized stack carries. */
-export function migrationOf(json: StackJson): { jobName?: string; bundleHash?: string; runnerDigest?: string; env: Record<string, string> } {
+/** The Job name, bundle hash, runner digest and image, and the Job's literal environment a synthesized stack carries. */
+export function migrationOf(json: StackJson): { jobName?: string; bundleHash?: string; runnerDigest?: string; runnerImage?: string; env: Record<string, string> } {
   const jobs = Object.values(json.resource?.kubernetes_job_v1 ?? {});
   const job = jobs.find((j) => (metadataOf(j)?.labels as Record<string, string> | undefined)?.app === 'database-migration') ?? jobs[0];
   const name = metadataOf(job)?.name;
   const hash = json.output?.bundle_hash?.value;
-  // The runner's bytes: base64 in binary_data, or (stacks synthesized before that) text in data.
+  const env = containerEnv(job);
+  // The digest the Job checks (the runner in the image), or the runner's bytes in a ConfigMap:
+  // base64 in binary_data, or (stacks synthesized before that) text in data.
   const runner = Object.values(json.resource?.kubernetes_config_map_v1 ?? {})
     .map((cm) => cm as { data?: Record<string, string>; binary_data?: Record<string, string> })
     .map((cm) =>
@@ -297,8 +299,12 @@ export function migrationOf(json: StackJson): { jobName?: string; bundleHash?: s
   return {
     ...(typeof name === 'string' ? { jobName: terraformValue(name) } : {}),
     ...(typeof hash === 'string' ? { bundleHash: hash } : {}),
-    ...(runner !== undefined ? { runnerDigest: createHash('sha256').update(runner).digest('hex') } : {}),
-    env: containerEnv(job),
+    ...(env.MIGRATION_RUNNER_DIGEST ? { runnerDigest: env.MIGRATION_RUNNER_DIGEST }
+    : runner !== undefined ? { runnerDigest: createHash('sha256').update(runner).digest('hex') }
+    : {}),
+    // Stacks synthesized before the image was part of the hash set no MIGRATION_RUNNER_IMAGE.
+    ...(env.MIGRATION_RUNNER_IMAGE ? { runnerImage: env.MIGRATION_RUNNER_IMAGE } : {}),
+    env,
   };
 }
 
@@ -329,9 +335,14 @@ export function describeDeployEffect(before: StackJson, after: StackJson, change
     sentences.push(`The migration Job ${now.jobName} is created: the bundle runs on the next apply.`);
   } else if (jobChange?.action === 'replace') {
     migrationRuns = true;
+    // What besides the SQL renamed it: the runner's build or the image it runs on (both in the hash).
+    const why = [
+      ...(then.runnerDigest && now.runnerDigest && then.runnerDigest !== now.runnerDigest ? [`the runner's build changed (${then.runnerDigest.slice(0, 12)} → ${now.runnerDigest.slice(0, 12)})`] : []),
+      ...(then.runnerImage !== now.runnerImage ? [`the image it runs on changed (${JSON.stringify(then.runnerImage ?? 'none')} → ${JSON.stringify(now.runnerImage ?? 'none')})`] : []),
+    ];
     sentences.push(
       then.jobName !== now.jobName
-        ? `The migration Job is replaced (${then.jobName} → ${now.jobName}): the bundle runs on the next apply.`
+        ? `The migration Job is replaced (${then.jobName} → ${now.jobName}${why.length > 0 ? `; ${why.join(', ')}` : ''}): the bundle runs on the next apply.`
         : `The migration Job is replaced although its name stays ${now.jobName} (${listPaths(jobChange.attributes.filter((a) => a.forcesReplacement))} changed): the bundle runs again on the next apply.`,
     );
   } else if (jobChange?.action === 'delete') {

@@ -105,6 +105,7 @@ export class GpuDevStack extends TerraformStack {
       fixturesDir: props.fixturesDir,
       runnerBytes: props.runnerBytes,
       configMapLimitBytes: props.configMapLimitBytes,
+      runnerSource: config.runnerSource,
       image: config.runnerImage,
       resources: containerResources(config, 'migration'),
       backoffLimit: config.migrationBackoffLimit,

@@ -3,8 +3,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../src/build/repository';
+import { buildRunnerBundle } from '../../src/build/runner-bundle';
 import { DEFAULTS } from '../../src/stack/config';
-import { API_IMAGE, apiImageRecipe, nodeBaseRecipe, NODE_UID, normalizedName, RUNNER_IMAGE, sharedLibraries, type ImageRecipe } from './images';
+import { RUNNER_IN_IMAGE } from '../../src/stack/constructs/database-migration';
+import { API_IMAGE, apiImageRecipe, nodeBaseRecipe, NODE_UID, normalizedName, NODE_IMAGE, sharedLibraries, type ImageRecipe } from './images';
 import { TarWriter, type TarEntry } from './tar';
 
 /**
@@ -49,12 +51,12 @@ describe('the API image assembled without docker (test/cluster/images.ts)', () =
     expect(assembly.steps.map((s) => s.line)).toEqual([...assembly.steps.map((s) => s.line)].sort((a, b) => a - b));
   });
 
-  it('when assembled, then the image is the stack\'s default API image on the stack\'s default runner image, the Dockerfile\'s base', () => {
+  it('when assembled, then the image is the stack\'s default API and Job image on the Node image, the Dockerfile\'s base', () => {
     expect(assembly.recipe.name).toBe(API_IMAGE);
     expect(API_IMAGE).toBe(DEFAULTS.apiImage);
-    expect(RUNNER_IMAGE).toBe(DEFAULTS.runnerImage);
-    expect(finalStage()[0]).toEqual({ keyword: 'FROM', args: RUNNER_IMAGE });
-    expect(assembly.base).toBe(RUNNER_IMAGE);
+    expect(DEFAULTS.runnerImage).toBe(API_IMAGE);
+    expect(finalStage()[0]).toEqual({ keyword: 'FROM', args: NODE_IMAGE });
+    expect(assembly.base).toBe(NODE_IMAGE);
     expect(assembly.recipe.layers[0]).toEqual(nodeBaseRecipe().layers[0]);
   });
 
@@ -83,6 +85,12 @@ describe('the API image assembled without docker (test/cluster/images.ts)', () =
     }
     const [, script] = assembly.recipe.config.Cmd!;
     expect(files.get(join(workdir, script))?.type).toBe('copy');
+  });
+
+  it('when assembled, then the runner the Job runs is in it, the bytes this checkout builds (the ones the stack hashes)', () => {
+    const entry = paths(assembly.recipe, 1).get(RUNNER_IN_IMAGE);
+    expect(entry?.type).toBe('copy');
+    expect(readFileSync((entry as { source: string }).source).equals(buildRunnerBundle())).toBe(true);
   });
 
   it('when assembled, then node_modules holds the production dependencies only, as npm ci --omit=dev', () => {

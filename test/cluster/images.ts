@@ -1,10 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix, relative } from 'node:path';
 import { API_PROGRAMS, buildApiBundles } from '../../src/build/api-bundle';
 import { REPO_ROOT } from '../../src/build/repository';
+import { buildRunnerBundle } from '../../src/build/runner-bundle';
+import { NODE_IMAGE } from '../../src/stack/constructs/database-migration';
 import { TarWriter, type TarEntry } from './tar';
 
 /**
@@ -12,10 +14,10 @@ import { TarWriter, type TarEntry } from './tar';
  * layer each) and an image config, written as a docker-archive tarball that
  * `ctr images import` reads. Three images:
  *
- * - RUNNER_IMAGE (`node:20-bookworm-slim`, the stack's default runner image): this host's own
+ * - NODE_IMAGE (`node:20-bookworm-slim`, the Job's image with GPU_DEV_RUNNER_SOURCE=configmap): this host's own
  *   Node 20 binary at /usr/local/bin/node with the shared libraries `ldd` names, /etc/passwd and
  *   /etc/group with uid/gid 1000 `node`, /tmp, /home/node.
- * - API_IMAGE (`gpu-dev-api:0.1.0`): the Dockerfile's final stage applied by `apiImageRecipe` on
+ * - API_IMAGE (`gpu-dev-api:0.1.0`, the product image: the API and the migration runner): the Dockerfile's final stage applied by `apiImageRecipe` on
  *   that base, instruction by instruction (it refuses one it does not know, so the two cannot
  *   drift apart silently; test/cluster/images.test.ts holds that in the normal suite).
  * - the pause image: the toolchain's static `pause` program, the node's sandbox image.
@@ -24,7 +26,7 @@ import { TarWriter, type TarEntry } from './tar';
  * in `<toolchain cache>/images/`, so a second run only imports.
  */
 
-export const RUNNER_IMAGE = 'node:20-bookworm-slim';
+export { NODE_IMAGE };
 export const API_IMAGE = 'gpu-dev-api:0.1.0';
 export const NODE_UID = 1000;
 
@@ -109,10 +111,10 @@ const GROUP = `root:x:0:\nnode:x:${NODE_UID}:\n`;
 const NSSWITCH = 'passwd: files\ngroup: files\nshadow: files\nhosts: files\n';
 const PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** RUNNER_IMAGE from this host's Node (v20.x, as the real image's). */
+/** NODE_IMAGE from this host's Node (v20.x, as the real image's). */
 export function nodeBaseRecipe(nodeBinary = process.execPath): ImageRecipe {
   const version = execFileSync(nodeBinary, ['--version'], { encoding: 'utf8' }).trim();
-  if (!/^v20\./.test(version)) throw new Error(`${nodeBinary} is Node ${version}; the image ${RUNNER_IMAGE} needs Node 20`);
+  if (!/^v20\./.test(version)) throw new Error(`${nodeBinary} is Node ${version}; the image ${NODE_IMAGE} needs Node 20`);
   const seen = new Set<string>();
   const entries: TarEntry[] = [
     { type: 'dir', path: '/etc' },
@@ -131,7 +133,7 @@ export function nodeBaseRecipe(nodeBinary = process.execPath): ImageRecipe {
   for (const entry of entries) seen.add(entry.path);
   for (const library of sharedLibraries(nodeBinary)) entries.push(...hostPathEntries(library, seen));
   return {
-    name: RUNNER_IMAGE,
+    name: NODE_IMAGE,
     layers: [{ createdBy: `host node ${version} with the libraries ldd names; uid ${NODE_UID} node`, entries }],
     config: { Env: [PATH_ENV, `NODE_VERSION=${version.slice(1)}`], Cmd: ['node'] },
   };
@@ -367,6 +369,12 @@ export function apiImageRecipe(options: { readonly buildDir: string; readonly do
             else if (command === 'npm run build:api' && !isFinal) {
               for (const file of buildApiBundles(options.buildDir)) produced.set(posix.join(stageWorkdir, 'dist', relative(options.buildDir, file)), file);
               applied.push(`buildApiBundles: ${Object.keys(API_PROGRAMS).join(', ')}`);
+            } else if (command === 'npm run build' && !isFinal) {
+              const runner = join(options.buildDir, 'gpu-dev-db.js');
+              mkdirSync(options.buildDir, { recursive: true });
+              writeFileSync(runner, buildRunnerBundle());
+              produced.set(posix.join(stageWorkdir, 'dist', 'gpu-dev-db.js'), runner);
+              applied.push('buildRunnerBundle: gpu-dev-db.js');
             } else if (command === 'npm ci --omit=dev --ignore-scripts' && isFinal) {
               const modules = productionModules(stageWorkdir);
               entries.push(...modules.entries);
@@ -382,7 +390,7 @@ export function apiImageRecipe(options: { readonly buildDir: string; readonly do
       }
     }
   }
-  if (final.from !== RUNNER_IMAGE) throw new Error(`the Dockerfile's final stage is FROM ${final.from}; the assembler has ${RUNNER_IMAGE} only`);
+  if (final.from !== NODE_IMAGE) throw new Error(`the Dockerfile's final stage is FROM ${final.from}; the assembler has ${NODE_IMAGE} only`);
   const base = nodeBaseRecipe();
   // Later entries win in a tar; keep the first of each path so parents are not repeated.
   const unique = new Map<string, TarEntry>();

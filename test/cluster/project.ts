@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../../src/build/repository';
+import { linkNodeModules, REPO_ROOT } from '../../src/build/repository';
 import { describeFailure, runCommand, startCommand, type CommandResult } from './command';
 import type { Toolchain } from './toolchain';
 
@@ -37,7 +37,8 @@ export class Project {
   static create(toolchain: Toolchain, kubeconfig: string, options: ProjectOptions = {}): Project {
     const root = mkdtempSync(join(tmpdir(), 'gpu-dev-project-'));
     for (const entry of COPIED) cpSync(join(REPO_ROOT, entry), join(root, entry), { recursive: true });
-    symlinkSync(join(REPO_ROOT, 'node_modules'), join(root, 'node_modules'));
+    // Its own node_modules, so its runner is this checkout's bytes: the product image's (images.ts).
+    linkNodeModules(root, 120_000);
     return new Project(toolchain, root, kubeconfig, options);
   }
 
@@ -117,7 +118,7 @@ export class Project {
     return readFile(join(this.stackDir, 'cdk.tf.json'), 'utf8');
   }
 
-  /** The runner bundle this checkout ships (its own build: node_modules is linked, so module paths differ from the original's). */
+  /** The runner bundle this checkout builds (the same bytes as the original's: its node_modules is its own). */
   runnerBytes(): Buffer {
     return execFileSync(process.execPath, [join(this.root, 'src', 'build', 'bundle-runner.mjs')], { cwd: this.root, maxBuffer: 64 * 1024 * 1024 });
   }

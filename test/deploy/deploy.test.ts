@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readBundle, sha256Hex } from '../../src/kernel/bundle';
@@ -37,29 +37,34 @@ describeWithToolchain('tofu apply of the synthesized stack, external database mo
     project?.remove();
   });
 
-  it('when applied the first time, then the ConfigMaps hold the files byte for byte, the Job completes, and the Deployment is created only after that', async () => {
+  it('when applied the first time, then the ConfigMaps hold the files byte for byte, the Job completes, the Deployment is created only after that, and the state is under 100 KB', async () => {
     firstHash = summaryValue(await project.synth(), 'bundle');
     await project.mustTofu(['init']);
     const watch: Watch = startWatch(cluster, NAMESPACE);
     const applied = await project.mustTofu(['apply', '-auto-approve']);
     const events = await watch.stop();
-    expect(applied.stdout).toMatch(/Apply complete! Resources: 7 added, 0 changed, 0 destroyed\./);
+    expect(applied.stdout).toMatch(/Apply complete! Resources: 6 added, 0 changed, 0 destroyed\./);
+    // Every plan and apply reads and writes it whole (test/stack/size-budget.test.ts holds the configuration's).
+    expect(statSync(join(project.root, 'terraform.gpu-dev.tfstate')).size).toBeLessThan(100_000);
 
     const configMaps = await cluster.kubectlJson(['get', 'configmaps', '-n', NAMESPACE]);
     const data = (name: string) => configMaps.items.find((cm: any) => cm.metadata.name === name)?.data as Record<string, string>;
-    const binaryData = (name: string) => configMaps.items.find((cm: any) => cm.metadata.name === name)?.binaryData as Record<string, string>;
     const file = (folder: string, name: string) => readFileSync(join(project.root, 'database', folder, name), 'utf8');
     for (const folder of ['schema', 'fixtures'] as const) {
       const stored = data(`database-${folder}`);
       expect(Object.keys(stored).sort()).toEqual(readBundle({ schemaDir: join(project.root, 'database', 'schema'), fixturesDir: join(project.root, 'database', 'fixtures'), runnerDigest: '' }).files.filter((f) => f.folder === folder).map((f) => f.name).sort());
       for (const [name, text] of Object.entries(stored)) expect(text).toBe(file(folder, name));
     }
-    expect(Buffer.from(binaryData('database-migration-runner')['gpu-dev-db.js'], 'base64').equals(project.runnerBytes())).toBe(true);
+    expect(configMaps.items.map((cm: any) => cm.metadata.name).sort()).toEqual(['database-fixtures', 'database-schema', 'gpu-dev-deploy-owner', 'kube-root-ca.crt']);
     expect(data('gpu-dev-deploy-owner')).toEqual({ stack: 'gpu-dev', state: 'terraform.gpu-dev.tfstate', identity: expect.stringMatching(/^[0-9a-f]{16}$/) });
 
     const job = await jobOf(cluster, NAMESPACE, `db-migration-${firstHash.slice(0, 12)}`);
     expect(job.status.conditions.find((c: any) => c.type === 'Complete')?.status).toBe('True');
     expect(job.metadata.annotations['gpu-dev/bundle-hash']).toBe(firstHash);
+    // The runner is the product image's; the Job names its build.
+    const [container] = job.spec.template.spec.containers;
+    expect(container.image).toBe('gpu-dev-api:0.1.0');
+    expect(container.env).toContainEqual({ name: 'MIGRATION_RUNNER_DIGEST', value: sha256Hex(project.runnerBytes()) });
     // etcd committed the Job's completion before the Deployment's creation; the timestamps agree.
     const completed = events.findIndex((e) => e.kind === 'Job' && e.complete === 'True');
     const deploymentAdded = events.findIndex((e) => e.kind === 'Deployment' && e.type === 'ADDED');
@@ -111,14 +116,17 @@ describeWithToolchain('tofu apply of the synthesized stack, external database mo
     await project.mustTofu(['apply', '-auto-approve']);
     const configMaps = await cluster.kubectlJson(['get', 'configmaps', '-n', NAMESPACE, '-l', 'app=database-migration']);
     const stored = mkdtempSync(join(tmpdir(), 'gpu-dev-stored-'));
-    let runner = Buffer.alloc(0);
     for (const cm of configMaps.items) {
       const folder = cm.metadata.name.replace(/^database-/, '').replace(/-\d+$/, '');
-      if (folder === 'migration-runner') runner = Buffer.from(cm.binaryData['gpu-dev-db.js'], 'base64');
-      else for (const [name, text] of Object.entries<string>(cm.data)) mkdirSync(join(stored, folder), { recursive: true }), writeFileSync(join(stored, folder, name), text);
+      for (const [name, text] of Object.entries<string>(cm.data)) mkdirSync(join(stored, folder), { recursive: true }), writeFileSync(join(stored, folder, name), text);
     }
     expect(readFileSync(join(stored, 'schema', '006_templates.sql'), 'utf8')).toBe(TEMPLATE_SQL);
-    const fromCluster = readBundle({ schemaDir: join(stored, 'schema'), fixturesDir: join(stored, 'fixtures'), runnerDigest: sha256Hex(runner) });
+    // The runner's build and image as the Job in the cluster names them.
+    const [job] = await migrationJobs(cluster, NAMESPACE);
+    const [container] = job.spec.template.spec.containers;
+    const env = Object.fromEntries(container.env.map((e: any) => [e.name, e.value]));
+    expect(env.MIGRATION_RUNNER_IMAGE).toBe(container.image);
+    const fromCluster = readBundle({ schemaDir: join(stored, 'schema'), fixturesDir: join(stored, 'fixtures'), runnerDigest: env.MIGRATION_RUNNER_DIGEST, runnerImage: container.image });
     expect(fromCluster.hash).toBe(hash);
     expect((await migrationJobs(cluster, NAMESPACE)).map((j: any) => j.metadata.name)).toEqual([`db-migration-${fromCluster.hash.slice(0, 12)}`]);
   });

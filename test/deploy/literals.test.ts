@@ -16,7 +16,8 @@ describeWithToolchain('OpenTofu evaluates every literal of cdk.tf.json to exactl
   afterAll(() => project?.remove());
 
   it('when SQL holds ${x}, %{ if } and $${y} and the runner its template literals, then each ConfigMap value, env value and argument evaluates to its bytes', async () => {
-    project = Project.create(toolchain(), '/nonexistent/kubeconfig');
+    // The ConfigMap layout: its runner is the largest literal there is.
+    project = Project.create(toolchain(), '/nonexistent/kubeconfig', { settings: { GPU_DEV_RUNNER_SOURCE: 'configmap' } });
     project.writeSql('schema', '006_templates.sql', TEMPLATE_SQL);
     await project.synth();
     const json = JSON.parse(readFileSync(join(project.stackDir, 'cdk.tf.json'), 'utf8'));

@@ -37,7 +37,7 @@ describeWithToolchain('tofu apply of the synthesized stack, managed database mod
     expect(synth).toMatch(/postgres: ghcr\.io\/pgmq\/pg18-pgmq:v1\.10\.0/);
     await project.mustTofu(['init']);
     const applied = await project.mustTofu(['apply', '-auto-approve']);
-    expect(applied.stdout).toMatch(/Apply complete! Resources: 13 added, 0 changed, 0 destroyed\./);
+    expect(applied.stdout).toMatch(/Apply complete! Resources: 12 added, 0 changed, 0 destroyed\./);
 
     const claim = await cluster.kubectlJson(['get', 'pvc', 'data-postgres-primary-0', '-n', NAMESPACE]);
     expect({ phase: claim.status.phase, volume: claim.spec.volumeName }).toEqual({ phase: 'Bound', volume: 'gpu-dev-test-volume' });

@@ -1,6 +1,6 @@
 import { readdirSync, rmSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { apiImageRecipe, bundleFolder, nodeBaseRecipe, RUNNER_IMAGE, type ImageRecipe } from '../cluster/images';
+import { apiImageRecipe, bundleFolder, nodeBaseRecipe, NODE_IMAGE, type ImageRecipe } from '../cluster/images';
 import { KwokCluster } from '../cluster/kwok-cluster';
 import { startNode, type ImportedImage, type RealNode } from '../cluster/node';
 import { startNodeDatabase, type NodeDatabase } from '../cluster/node-database';
@@ -78,11 +78,11 @@ describeWithNode('a real node (kubelet, containerd, runc) joined to the kwok con
     expect(object.status.nodeInfo.kubeletVersion).toBe(toolchain().versions.KUBERNETES_VERSION);
     expect(object.metadata.annotations?.['kwok.x-k8s.io/node']).toBeUndefined();
     expect((await cluster.kubectlJson(['get', 'nodes'])).items.map((n: any) => n.metadata.name)).toEqual([node.name]);
-    expect(imported.map((i) => i.ref)).toEqual([`docker.io/library/${RUNNER_IMAGE}`, 'docker.io/library/gpu-dev-api:0.1.0']);
+    expect(imported.map((i) => i.ref)).toEqual([`docker.io/library/${NODE_IMAGE}`, 'docker.io/library/gpu-dev-api:0.1.0']);
   });
 
   it('when a pod of the runner image prints a line and exits 0, then it Succeeded on the real node and kubectl logs shows the line', async () => {
-    await cluster.apply(pod('hello', { containers: [{ name: 'hello', image: RUNNER_IMAGE, command: ['node', '-e', 'console.log(`hello from ${process.version} as ${require("os").userInfo().username}`)'] }] }));
+    await cluster.apply(pod('hello', { containers: [{ name: 'hello', image: NODE_IMAGE, command: ['node', '-e', 'console.log(`hello from ${process.version} as ${require("os").userInfo().username}`)'] }] }));
     const done = await waitForPhase('hello', 'Succeeded');
     expect(done.spec.nodeName).toBe(node.name);
     expect(done.status.containerStatuses[0].state.terminated.exitCode).toBe(0);
@@ -103,7 +103,7 @@ describeWithNode('a real node (kubelet, containerd, runc) joined to the kwok con
       pod('restricted', {
         securityContext: RESTRICTED.pod,
         terminationGracePeriodSeconds: 2,
-        containers: [{ name: 'main', image: RUNNER_IMAGE, command: ['node', '-e', program], securityContext: RESTRICTED.container, volumeMounts: [{ name: 'config', mountPath: '/config', readOnly: true }] }],
+        containers: [{ name: 'main', image: NODE_IMAGE, command: ['node', '-e', program], securityContext: RESTRICTED.container, volumeMounts: [{ name: 'config', mountPath: '/config', readOnly: true }] }],
         volumes: [{ name: 'config', configMap: { name: 'greeting', defaultMode: 0o444 } }],
       }),
     );
@@ -144,7 +144,7 @@ describeWithNode('a real node (kubelet, containerd, runc) joined to the kwok con
         containers: [
           {
             name: 'main',
-            image: RUNNER_IMAGE,
+            image: NODE_IMAGE,
             command: ['node', '-e', program],
             env: [
               { name: 'HOST', value: database.host },
@@ -165,7 +165,7 @@ describeWithNode('a real node (kubelet, containerd, runc) joined to the kwok con
     const { runDir, nodeBridge, podBridge, cgroup } = node.state;
     const saved = node.savedHost;
     // Still running when the node stops: its container, shim, sandbox, veth and mounts must go too.
-    await cluster.apply(pod('lingering', { containers: [{ name: 'main', image: RUNNER_IMAGE, command: ['node', '-e', 'setInterval(() => {}, 1 << 30)'] }] }));
+    await cluster.apply(pod('lingering', { containers: [{ name: 'main', image: NODE_IMAGE, command: ['node', '-e', 'setInterval(() => {}, 1 << 30)'] }] }));
     await waitForPhase('lingering', 'Running');
     expect(processesOf(runDir).some((p) => p.cmd.includes('containerd-shim-runc-v2'))).toBe(true);
     expect(mountsUnder(runDir).length).toBeGreaterThan(1);

@@ -31,13 +31,13 @@ function project(name: string): string {
 
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-async function review(change: (head: string) => void, options: Partial<ReviewOptions> & { headEnv?: Record<string, string> } = {}): Promise<{ review: Review; scratchAsked: number }> {
+async function review(change: (head: string) => void, options: Partial<ReviewOptions> & { baseEnv?: Record<string, string>; headEnv?: Record<string, string> } = {}): Promise<{ review: Review; scratchAsked: number }> {
   const base = project('base');
   const head = project('head');
   change(head);
   let scratchAsked = 0;
   const result = await reviewChange({
-    base: { label: 'base', root: base, env: {} },
+    base: { label: 'base', root: base, env: options.baseEnv ?? {} },
     head: { label: 'head', root: head, env: options.headEnv ?? {} },
     scratch: async () => {
       scratchAsked++;
@@ -203,10 +203,20 @@ describe('npm run review, section by section', () => {
     expect(r.lint.result?.files).toEqual([]);
     expect(r.verdict).toMatchObject({ level: 'pass', exitCode: 0, line: 'pass: no migration; no drift, no lint finding, no new lock on a hot table' });
 
-    const image = (await review(() => undefined, { headEnv: { GPU_DEV_API_IMAGE: 'gpu-dev-api:0.2.0' } })).review;
+    // The Job's image pinned on both sides: the API alone changes.
+    const pinned = { GPU_DEV_RUNNER_IMAGE: 'gpu-dev-api:0.1.0' };
+    const image = (await review(() => undefined, { baseEnv: pinned, headEnv: { ...pinned, GPU_DEV_API_IMAGE: 'gpu-dev-api:0.2.0' } })).review;
     expect(image.deploy.effect).toMatchObject({ migrationRuns: false, apiRollsOut: true });
     expect(image.deploy.effect?.sentences).toContain('The API rolls out: its image changed ("gpu-dev-api:0.1.0" → "gpu-dev-api:0.2.0").');
     expect(image.verdict.line).toBe('pass: no migration, the API rolls out; no drift, no lint finding, no new lock on a hot table');
+  });
+
+  it('when the product image changes, then the Job, which runs the runner from it, gets a new name and runs again', async () => {
+    const r = (await review(() => undefined, { headEnv: { GPU_DEV_API_IMAGE: 'gpu-dev-api:0.2.0' } })).review;
+    expect(r.deploy.effect).toMatchObject({ migrationRuns: true, apiRollsOut: true });
+    expect(r.deploy.effect?.sentences[0]).toBe(
+      `The migration Job is replaced (${r.base.jobName} → ${r.head.jobName}; the image it runs on changed ("gpu-dev-api:0.1.0" → "gpu-dev-api:0.2.0")): the bundle runs on the next apply.`,
+    );
   });
 
   it('when nothing changes, then it says "nothing to review", exits 0, and never starts a database', async () => {

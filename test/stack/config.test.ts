@@ -18,7 +18,8 @@ describe('stack configuration', () => {
       databaseHost: 'postgres-primary',
       databasePort: 5432,
       databaseSecret: 'postgres-credentials',
-      runnerImage: 'node:20-bookworm-slim',
+      runnerSource: 'image',
+      runnerImage: 'gpu-dev-api:0.1.0',
       migrationCpuRequest: '100m',
       migrationMemoryRequest: '96Mi',
       migrationCpuLimit: '500m',
@@ -55,6 +56,16 @@ describe('stack configuration', () => {
       kubeconfig: '~/.kube/config',
       kubeContext: undefined,
     });
+  });
+
+  it('when the runner comes from a ConfigMap, then the Job\'s image defaults to the Node image; set, it is the one given', () => {
+    expect(loadConfig({ env: { GPU_DEV_RUNNER_SOURCE: 'configmap' } }).runnerImage).toBe('node:20-bookworm-slim');
+    expect(loadConfig({ env: { GPU_DEV_API_IMAGE: 'registry.example.com/gpu-dev-api:2' } }).runnerImage).toBe('registry.example.com/gpu-dev-api:2');
+    expect(loadConfig({ env: { GPU_DEV_RUNNER_IMAGE: 'registry.example.com/runner:2' } }).runnerImage).toBe('registry.example.com/runner:2');
+  });
+
+  it('when the runner source is neither image nor configmap, then loading fails naming the setting and the choices', () => {
+    expect(() => loadConfig({ env: { GPU_DEV_RUNNER_SOURCE: 'registry' } })).toThrow(/GPU_DEV_RUNNER_SOURCE.*"registry".*must be one of image, configmap/);
   });
 
   it('when set by environment and by cdktf context, then the environment wins over context, context over defaults, and an empty variable counts as unset', () => {

@@ -8,6 +8,7 @@ import { StatefulSetV1 } from '@cdktf/provider-kubernetes/lib/stateful-set-v1';
 import { Password } from '@cdktf/provider-random/lib/password';
 import { RandomProvider } from '@cdktf/provider-random/lib/provider';
 import { Testing } from 'cdktf';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../src/build/repository';
@@ -38,9 +39,9 @@ describe('the stack in external-database mode (the default)', () => {
   const hash = stack.migration.bundle.hash;
   const job = only(json, 'kubernetes_job_v1');
 
-  it('when synthesized, then it has the three ConfigMaps, the Job, the API Deployment and Service, and nothing of a managed database', () => {
+  it('when synthesized, then it has the SQL and owner ConfigMaps, the Job, the API Deployment and Service, and nothing of a managed database', () => {
     const names = (type: string) => Object.values(json.resource[type] ?? {}).map((r: any) => r.metadata.name);
-    expect(names('kubernetes_config_map_v1')).toEqual(['database-fixtures', 'database-migration-runner', 'database-schema', 'gpu-dev-deploy-owner']);
+    expect(names('kubernetes_config_map_v1')).toEqual(['database-fixtures', 'database-schema', 'gpu-dev-deploy-owner']);
     expect(names('kubernetes_job_v1')).toEqual([`db-migration-${hash.slice(0, 12)}`]);
     expect(names('kubernetes_deployment_v1')).toEqual(['gpu-dev-api']);
     expect(names('kubernetes_service_v1')).toEqual(['gpu-dev-api']);
@@ -52,7 +53,7 @@ describe('the stack in external-database mode (the default)', () => {
     expect(json.output).toMatchObject({ migration_job: { value: job.metadata.name }, bundle_hash: { value: hash } });
   });
 
-  it('when synthesized, then each SQL file is one key of its ConfigMap, holding the file text (escaped for Terraform), and the runner is its own ConfigMap, as bytes', () => {
+  it('when synthesized, then each SQL file is one key of its ConfigMap, holding the file text (escaped for Terraform)', () => {
     const file = (folder: string, name: string) => escapeTemplate(readFileSync(join(REPO_ROOT, 'database', folder, name), 'utf8'));
     expect(text).toHaveResourceWithProperties(ConfigMapV1, {
       metadata: { name: 'database-schema', namespace: 'gpu-controlplane', labels: { app: 'database-migration' } },
@@ -64,10 +65,25 @@ describe('the stack in external-database mode (the default)', () => {
       metadata: objectContaining({ name: 'database-fixtures' }),
       data: { '001_initial_gpu_types.sql': file('fixtures', '001_initial_gpu_types.sql') },
     });
-    expect(text).toHaveResourceWithProperties(ConfigMapV1, {
-      metadata: objectContaining({ name: 'database-migration-runner' }),
-      binary_data: { 'gpu-dev-db.js': runnerBytes().toString('base64') },
-    });
+  });
+
+  it('when synthesized, then the runner is not in the configuration: the Job runs the product image\'s and names its build and image', () => {
+    expect(text).not.toContain(runnerBytes().toString('base64').slice(0, 200));
+    const [container] = job.spec.template.spec.container;
+    expect(container.image).toBe('gpu-dev-api:0.1.0');
+    expect(container.args[0]).toBe('/app/dist/gpu-dev-db.js');
+    expect(container.env).toEqual(
+      arrayContaining([
+        { name: 'MIGRATION_RUNNER_DIGEST', value: createHash('sha256').update(runnerBytes()).digest('hex') },
+        { name: 'MIGRATION_RUNNER_IMAGE', value: 'gpu-dev-api:0.1.0' },
+      ]),
+    );
+  });
+
+  it('when the image changes, then the bundle hash and the Job\'s name change with it', () => {
+    const other = synthStack({ GPU_DEV_API_IMAGE: 'gpu-dev-api:0.2.0' }).stack.migration;
+    expect(other.bundle.hash).not.toBe(hash);
+    expect(other.jobName).toBe(`db-migration-${other.bundle.hash.slice(0, 12)}`);
   });
 
   it('when synthesized, then the Job is labelled, waits for completion with explicit timeouts, has bounded retries and deadline, and no TTL', () => {
@@ -100,10 +116,10 @@ describe('the stack in external-database mode (the default)', () => {
     const [container] = pod.container;
     expect(container).toMatchObject({
       name: 'migrate',
-      image: 'node:20-bookworm-slim',
+      image: 'gpu-dev-api:0.1.0',
       command: ['node'],
       args: [
-        '/opt/gpu-dev-db/runner/gpu-dev-db.js', 'apply', '--schema-dir', '/opt/gpu-dev-db/schema',
+        '/app/dist/gpu-dev-db.js', 'apply', '--schema-dir', '/opt/gpu-dev-db/schema',
         '--fixtures-dir', '/opt/gpu-dev-db/fixtures', '--expected-hash', hash,
       ],
       security_context: HARDENED_CONTAINER,
@@ -118,6 +134,8 @@ describe('the stack in external-database mode (the default)', () => {
       { name: 'POSTGRES_HOST', value: 'postgres-primary' },
       { name: 'POSTGRES_PORT', value: '5432' },
       { name: 'MIGRATION_JOB_NAME', value: job.metadata.name },
+      { name: 'MIGRATION_RUNNER_DIGEST', value: stack.migration.bundle.runnerDigest },
+      { name: 'MIGRATION_RUNNER_IMAGE', value: 'gpu-dev-api:0.1.0' },
       { name: 'MIGRATION_CONVERGE', value: 'apply' },
       { name: 'MIGRATION_TERMINATION_LOG', value: '/dev/termination-log' },
       POD_NAMESPACE,
@@ -125,12 +143,11 @@ describe('the stack in external-database mode (the default)', () => {
     expect(pod.volume).toEqual([
       { name: 'schema', config_map: { name: 'database-schema', default_mode: '0444' } },
       { name: 'fixtures', config_map: { name: 'database-fixtures', default_mode: '0444' } },
-      { name: 'runner', config_map: { name: 'database-migration-runner', default_mode: '0444' } },
     ]);
   });
 
   it('when synthesized, then the API depends on the Job and the Job on its ConfigMaps', () => {
-    const configMaps = ['database-schema', 'database-fixtures', 'database-migration-runner'].map((n) => addressOf(json, 'kubernetes_config_map_v1', n));
+    const configMaps = ['database-schema', 'database-fixtures'].map((n) => addressOf(json, 'kubernetes_config_map_v1', n));
     const owner = addressOf(json, 'kubernetes_config_map_v1', 'gpu-dev-deploy-owner');
     expect(job.depends_on).toEqual([...configMaps, owner]);
     expect(only(json, 'kubernetes_deployment_v1').depends_on).toEqual([addressOf(json, 'kubernetes_job_v1', job.metadata.name), owner]);
@@ -308,7 +325,6 @@ describe('a stack without the migration Job (GPU_DEV_MIGRATION_JOB=false)', () =
     expect(json.resource.kubernetes_job_v1).toBeUndefined();
     expect(Object.values<any>(json.resource.kubernetes_config_map_v1).map((cm) => cm.metadata.name).sort()).toEqual([
       'database-fixtures',
-      'database-migration-runner',
       'database-schema',
       'gpu-dev-deploy-owner',
     ]);
@@ -349,10 +365,12 @@ describe('the constructs on their own', () => {
     expect(deployment.spec.template.metadata).toEqual({ labels: { app: 'gpu-dev-api' } });
   });
 
-  it('when the runner holds any bytes, then its ConfigMap carries exactly them (binaryData, base64)', () => {
-    const text = Testing.synthScope((scope) => new DatabaseMigration(scope, 'm', { runnerBytes: Buffer.from([0x63, 0xff, 0x24, 0x7b]) }));
+  it('when the runner comes from a ConfigMap and holds any bytes, then its ConfigMap carries exactly them (binaryData, base64), mounted where the Job runs it on the Node image', () => {
+    const text = Testing.synthScope((scope) => new DatabaseMigration(scope, 'm', { runnerSource: 'configmap', runnerBytes: Buffer.from([0x63, 0xff, 0x24, 0x7b]) }));
     const runner = Object.values<any>(JSON.parse(text).resource.kubernetes_config_map_v1).find((cm) => cm.metadata.name === 'database-migration-runner');
     expect(runner.binary_data).toEqual({ 'gpu-dev-db.js': Buffer.from([0x63, 0xff, 0x24, 0x7b]).toString('base64') });
+    const [container] = Object.values<any>(JSON.parse(text).resource.kubernetes_job_v1)[0].spec.template.spec.container;
+    expect(container).toMatchObject({ image: 'node:20-bookworm-slim', args: expect.arrayContaining(['/opt/gpu-dev-db/runner/gpu-dev-db.js']) });
   });
 
   it('when ManagedPostgres is built in a stack without the random provider, then it declares it', () => {

@@ -37,7 +37,7 @@ describe('synth-time guards', () => {
     const dirs = copyOfDatabaseFolders();
     for (const n of [6, 7, 8]) writeFileSync(join(dirs.schemaDir, `00${n}_big.sql`), `-- ${'x'.repeat(400_000)}\nSELECT ${n};\n`);
     const summary = await synthesize({ ...outputPlace(), ...dirs, runnerBytes: runnerBytes() });
-    expect(summary.configMaps.map((c) => c.name)).toEqual(['database-schema', 'database-schema-2', 'database-fixtures', 'database-migration-runner']);
+    expect(summary.configMaps.map((c) => c.name)).toEqual(['database-schema', 'database-schema-2', 'database-fixtures']);
     for (const c of summary.configMaps) expect(c.bytes).toBeLessThanOrEqual(1_000_000);
   });
 

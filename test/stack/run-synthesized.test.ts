@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from 'pg';
 import { jobProcess, readSynthesizedJob, type SynthesizedJob } from '../../src/dev/synthesized-job';
+import { loadStackConfig } from '../../src/stack/config';
+import { RUNNER_IN_IMAGE } from '../../src/stack/constructs/database-migration';
 import { synthesize } from '../../src/stack/synth';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { copyOfDatabaseFolders, type RunResult } from '../support/runner';
@@ -15,21 +17,24 @@ import { runnerBytes } from '../support/stack';
  * knows how the stack builds them.
  */
 
-async function synthesizeToDisk(dirs: { schemaDir: string; fixturesDir: string }, configMapLimitBytes?: number): Promise<SynthesizedJob> {
+async function synthesizeToDisk(dirs: { schemaDir: string; fixturesDir: string }, options: { configMapLimitBytes?: number; env?: NodeJS.ProcessEnv } = {}): Promise<SynthesizedJob> {
   const outdir = join(mkdtempSync(join(tmpdir(), 'gpu-dev-synth-')), 'cdktf.out');
-  const summary = await synthesize({ outdir, schemaDir: dirs.schemaDir, fixturesDir: dirs.fixturesDir, runnerBytes: runnerBytes(), configMapLimitBytes });
+  const config = loadStackConfig({ env: options.env ?? {} });
+  const summary = await synthesize({ outdir, config, schemaDir: dirs.schemaDir, fixturesDir: dirs.fixturesDir, runnerBytes: runnerBytes(), configMapLimitBytes: options.configMapLimitBytes });
   return readSynthesizedJob(join(outdir, 'stacks', summary.stackName, 'cdk.tf.json'));
 }
 
 /**
  * Runs the Job's container with `node`. Secret references resolve to the test database's
  * credentials; POSTGRES_HOST and POSTGRES_PORT to the test server, as the Service name does
- * through cluster DNS.
+ * through cluster DNS. The image's runner is this checkout's build, as the Dockerfile makes it,
+ * unless `imageRunner` says otherwise.
  */
-function runJob(synthesized: SynthesizedJob, db: TestDatabase): Promise<RunResult> {
+function runJob(synthesized: SynthesizedJob, db: TestDatabase, imageRunner: Buffer = runnerBytes()): Promise<RunResult> {
   const url = new URL(db.url);
   const secret = { POSTGRES_USER: decodeURIComponent(url.username), POSTGRES_PASSWORD: decodeURIComponent(url.password), POSTGRES_DB: url.pathname.slice(1) };
-  const { args, env } = jobProcess(synthesized, mkdtempSync(join(tmpdir(), 'gpu-dev-pod-')), secret, { POSTGRES_HOST: url.hostname, POSTGRES_PORT: url.port });
+  const pod = mkdtempSync(join(tmpdir(), 'gpu-dev-pod-'));
+  const { args, env } = jobProcess(synthesized, pod, secret, { POSTGRES_HOST: url.hostname, POSTGRES_PORT: url.port }, { [RUNNER_IN_IMAGE]: imageRunner });
   return new Promise((resolve) => {
     execFile(process.execPath, args, { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 }, (error, stdout, stderr) =>
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr }),
@@ -99,7 +104,7 @@ describe('running what the stack synthesizes', () => {
 
   it('when the schema is split over several ConfigMaps, then they are projected into one folder and the Job applies it all', async () => {
     const { db, client } = await fresh();
-    const split = await synthesizeToDisk(copyOfDatabaseFolders(), 3000);
+    const split = await synthesizeToDisk(copyOfDatabaseFolders(), { configMapLimitBytes: 3000 });
     const schemaVolume = split.job.spec.template.spec.volume.find((v: any) => v.name === 'schema');
     const sources = schemaVolume.projected[0].sources.map((s: any) => s.config_map[0].name);
     expect(sources).toEqual(['database-schema', 'database-schema-2', 'database-schema-3', 'database-schema-4']);
@@ -108,13 +113,38 @@ describe('running what the stack synthesizes', () => {
       const bytes = Object.entries(cm.data as Record<string, string>).reduce((sum, [k, v]) => sum + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
       expect(bytes).toBeLessThanOrEqual(3000);
     }
-    // Six ConfigMaps of the migration and the stack's owner ConfigMap.
-    expect(split.job.depends_on).toHaveLength(7);
+    // Five ConfigMaps of SQL and the stack's owner ConfigMap.
+    expect(split.job.depends_on).toHaveLength(6);
 
     const run = await runJob(split, db);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(await tables(client)).toEqual(PRODUCT_TABLES);
     expect((await client.query('SELECT count(*)::int AS n FROM gpu_types')).rows[0].n).toBe(10);
+  });
+
+  it('when the image carries a runner of another build, then it refuses to run (exit 8), naming both builds and the image, and changes nothing', async () => {
+    const { db, client } = await fresh();
+    const job = await synthesizeToDisk(copyOfDatabaseFolders());
+    const other = Buffer.concat([runnerBytes(), Buffer.from('\n// another build\n')]);
+    const run = await runJob(job, db, other);
+    expect(run.code).toBe(8);
+    const expected = job.job.spec.template.spec.container[0].env.find((e: any) => e.name === 'MIGRATION_RUNNER_DIGEST').value as string;
+    expect(run.stderr).toContain(`but the Job expects build ${expected.slice(0, 12)}`);
+    expect(run.stderr).toContain('the image gpu-dev-api:0.1.0 was not built from the checkout that synthesized the stack');
+    expect(await tables(client)).toEqual([]);
+  });
+
+  it('when the runner comes from a ConfigMap (GPU_DEV_RUNNER_SOURCE=configmap), then the Job runs it from there on the Node image and applies the bundle', async () => {
+    const { db, client } = await fresh();
+    const job = await synthesizeToDisk(copyOfDatabaseFolders(), { env: { GPU_DEV_RUNNER_SOURCE: 'configmap' } });
+    const [container] = job.job.spec.template.spec.container;
+    expect(container.image).toBe('node:20-bookworm-slim');
+    expect(container.args[0]).toBe('/opt/gpu-dev-db/runner/gpu-dev-db.js');
+    // No runner in the image: only the ConfigMap's can run.
+    const run = await runJob(job, db, Buffer.from('process.exit(99);\n'));
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(await tables(client)).toEqual(PRODUCT_TABLES);
   });
 });

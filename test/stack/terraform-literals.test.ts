@@ -15,10 +15,10 @@ describe('literal strings in cdk.tf.json (Terraform template syntax)', () => {
     expect(() => literalValue('%{ if }')).toThrow('"%{" at character 0');
   });
 
-  it('when a SQL file holds template text, then its ConfigMap value is escaped, the runner travels as base64, and no literal is left unescaped', () => {
+  it('when a SQL file holds template text, then its ConfigMap value is escaped, a ConfigMap runner travels as base64, and no literal is left unescaped', () => {
     const dirs = copyOfDatabaseFolders();
     writeFileSync(join(dirs.schemaDir, '006_templates.sql'), TEMPLATE_SQL);
-    const { json } = synthStack({}, dirs);
+    const { json } = synthStack({ GPU_DEV_RUNNER_SOURCE: 'configmap' }, dirs);
     const configMaps = Object.values(json.resource.kubernetes_config_map_v1) as any[];
     const schema = configMaps.find((cm) => cm.metadata.name === 'database-schema');
     expect(schema.data['006_templates.sql']).toBe(escapeTemplate(TEMPLATE_SQL));

@@ -26,6 +26,8 @@ const OPTIONS = {
   'schema-dir': { type: 'string', env: 'SCHEMA_DIR' },
   'fixtures-dir': { type: 'string', env: 'FIXTURES_DIR' },
   'expected-hash': { type: 'string', env: 'EXPECTED_BUNDLE_HASH' },
+  'expected-runner': { type: 'string', env: 'MIGRATION_RUNNER_DIGEST' },
+  'runner-image': { type: 'string', env: 'MIGRATION_RUNNER_IMAGE' },
   'lock-timeout': { type: 'string', env: 'MIGRATION_LOCK_TIMEOUT' },
   'statement-timeout': { type: 'string', env: 'MIGRATION_STATEMENT_TIMEOUT' },
   'idle-timeout': { type: 'string', env: 'MIGRATION_IDLE_TIMEOUT' },
@@ -55,6 +57,8 @@ Options (each can also be set by the environment variable in brackets):
   --schema-dir DIR          schema folder [SCHEMA_DIR] (default: ${DEFAULT_DIRS.schemaDir})
   --fixtures-dir DIR        fixtures folder [FIXTURES_DIR] (default: ${DEFAULT_DIRS.fixturesDir})
   --expected-hash HASH      refuse to run unless the files hash to HASH [EXPECTED_BUNDLE_HASH]
+  --expected-runner DIGEST  refuse to run unless this runner's sha256 is DIGEST [MIGRATION_RUNNER_DIGEST]
+  --runner-image IMAGE      the image this runner runs on, part of the bundle hash [MIGRATION_RUNNER_IMAGE]
   --lock-timeout DUR        lock_timeout per statement [MIGRATION_LOCK_TIMEOUT] (default: ${written(DEFAULT_TIMEOUTS.lockTimeoutMs)})
   --statement-timeout DUR   statement_timeout per statement [MIGRATION_STATEMENT_TIMEOUT] (default: ${written(DEFAULT_TIMEOUTS.statementTimeoutMs)})
   --idle-timeout DUR        a frozen or unreachable runner's session, transaction and locks end after
@@ -123,10 +127,11 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
     if (!/^\d+$/.test(v.text) || n < min || n > max) throw usage(`${v.source} must be a whole number from ${min} to ${max}, got "${v.text}"`);
     return n;
   };
-  const expected = value('expected-hash');
-  if (expected && !/^[0-9a-f]{64}$/.test(expected.text)) {
-    throw usage(`${expected.source} must be a sha256 hex digest (64 characters 0-9a-f), got "${expected.text}"`);
-  }
+  const sha256 = (name: 'expected-hash' | 'expected-runner') => {
+    const v = value(name);
+    if (v && !/^[0-9a-f]{64}$/.test(v.text)) throw usage(`${v.source} must be a sha256 hex digest (64 characters 0-9a-f), got "${v.text}"`);
+    return v?.text;
+  };
   const drift = value('drift');
   if (drift && drift.text !== 'fail' && drift.text !== 'warn') throw usage(`${drift.source} must be fail or warn, got "${drift.text}"`);
   const converge = value('converge');
@@ -138,7 +143,9 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
     command: command as Command,
     schemaDir: value('schema-dir')?.text ?? DEFAULT_DIRS.schemaDir,
     fixturesDir: value('fixtures-dir')?.text ?? DEFAULT_DIRS.fixturesDir,
-    expectedHash: expected?.text,
+    expectedHash: sha256('expected-hash'),
+    expectedRunnerDigest: sha256('expected-runner'),
+    runnerImage: value('runner-image')?.text,
     timeouts: { lockTimeoutMs, statementTimeoutMs, idleTimeoutMs },
     lockRetry: { ...DEFAULT_LOCK_RETRY, retries: count('lock-retries', DEFAULT_LOCK_RETRY.retries, 0, 100) },
     lockWait: { ...DEFAULT_LOCK_WAIT, timeoutMs: duration('lock-wait', DEFAULT_LOCK_WAIT.timeoutMs), namespace: env.POD_NAMESPACE?.trim() || DEFAULT_LOCK_WAIT.namespace },

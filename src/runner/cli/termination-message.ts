@@ -20,7 +20,7 @@ export const REMEDIES: Readonly<Record<ExitCodeValue, string>> = {
   [ExitCode.migrationLockBusy]: 'another migration held the lock too long: find it with kubectl get jobs | grep db-migration',
   [ExitCode.tableLockTimeout]: 'a session held a lock on the table named above through every retry: end it, or deploy again when it is done',
   [ExitCode.sqlFailure]: 'it may pass on a retry (the Job retries); if every attempt fails the same way, fix the file',
-  [ExitCode.bundleHashMismatch]: 'deploy again: the Job and its ConfigMaps must come from one synth',
+  [ExitCode.bundleHashMismatch]: 'deploy again from one checkout: the Job, its ConfigMaps and its image must come from one synth and one build',
   [ExitCode.schemaIncomplete]: 'apply the migration (the database-migration Job) before the API',
   [ExitCode.staleBundle]: 'deploy from an up-to-date checkout (or, knowingly, --force)',
   [ExitCode.drift]: 'follow the remedy above (usually a new file that restores the object)',

@@ -27,6 +27,7 @@ import {
   DATABASE_SECRET,
   NAMESPACE,
   podSecurityContext,
+  PRODUCT_IMAGE,
 } from './pod-spec';
 
 /** The API image's unprivileged user (a Node image's `node` user). */
@@ -71,7 +72,7 @@ export interface ApiServiceProps {
 export const API_SERVICE_PROPS = {
   namespace: NAMESPACE,
   name: { default: 'gpu-dev-api', rule: dns1123Label },
-  image: { default: 'gpu-dev-api:0.1.0', rule: imageReference },
+  image: { default: PRODUCT_IMAGE, rule: imageReference },
   replicas: { default: 2, rule: integerBetween(0, 20) },
   port: { default: 8000, rule: integerBetween(1024, 65535) },
   secretName: DATABASE_SECRET,

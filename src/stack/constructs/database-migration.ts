@@ -34,6 +34,7 @@ import {
   NAMESPACE,
   namespaceEnv,
   podSecurityContext,
+  PRODUCT_IMAGE,
 } from './pod-spec';
 
 /** Kubernetes refuses a ConfigMap whose data (keys + values) passes 1 MiB. */
@@ -42,6 +43,18 @@ export const CONFIGMAP_MAX_BYTES = 1024 * 1024;
 export const DEFAULT_CONFIGMAP_LIMIT_BYTES = 1_000_000;
 export const MIGRATION_LABELS = { app: 'database-migration' } as const;
 export const RUNNER_FILE = 'gpu-dev-db.js';
+/**
+ * Where the Job's runner comes from. `image`: the product image carries it at RUNNER_IN_IMAGE
+ * and the Job checks its digest; `configmap`: a ConfigMap carries it to a stock Node image
+ * (about 1 MB more in every plan and in the state: bench/results.md).
+ */
+export const RUNNER_SOURCES = ['image', 'configmap'] as const;
+export type RunnerSource = (typeof RUNNER_SOURCES)[number];
+export const DEFAULT_RUNNER_SOURCE: RunnerSource = 'image';
+/** The runner in the product image: the Dockerfile's WORKDIR and `npm run build`'s output. */
+export const RUNNER_IN_IMAGE = `/app/dist/${RUNNER_FILE}`;
+/** The image the runner runs on when a ConfigMap carries it: any Node.js 20+ image with uid 1000. */
+export const NODE_IMAGE = 'node:20-bookworm-slim';
 /** Where the pod sees the runner and the SQL. */
 export const MOUNT_ROOT = '/opt/gpu-dev-db';
 /** The stock Node images' unprivileged user. */
@@ -62,7 +75,13 @@ export interface DatabaseMigrationProps {
   readonly fixturesDir?: string;
   /** The bundled runner, exactly the bytes the Job runs (and hashes): src/build/runner-bundle.ts builds it. */
   readonly runnerBytes: Buffer;
-  /** Image the runner runs on: any Node.js 20+ image with uid 1000. @default "node:20-bookworm-slim" */
+  /** Where the Job's runner comes from (RUNNER_SOURCES). @default "image" */
+  readonly runnerSource?: RunnerSource;
+  /**
+   * Image the Job runs: with `image`, one built by this repository's Dockerfile from the checkout
+   * that synthesizes (its runner must be runnerBytes); with `configmap`, any Node.js 20+ image with
+   * uid 1000. @default "gpu-dev-api:0.1.0" with `image`, "node:20-bookworm-slim" with `configmap`
+   */
   readonly image?: string;
   /** Secret with POSTGRES_USER, POSTGRES_PASSWORD and POSTGRES_DB. @default "postgres-credentials" */
   readonly secretName?: string;
@@ -120,7 +139,7 @@ export interface DatabaseMigrationProps {
  */
 export const DATABASE_MIGRATION_PROPS = {
   namespace: NAMESPACE,
-  image: { default: 'node:20-bookworm-slim', rule: imageReference },
+  image: { rule: imageReference },
   secretName: DATABASE_SECRET,
   databaseHost: DATABASE_HOST,
   databasePort: DATABASE_PORT,
@@ -155,7 +174,7 @@ export class DatabaseMigration extends Construct {
   /** The Job, unless runJob is false. */
   readonly job?: JobV1;
   readonly configMaps: readonly ConfigMapV1[];
-  /** What each ConfigMap carries, in volume order: schema, fixtures, runner. */
+  /** What each ConfigMap carries, in volume order: schema, fixtures, and with `configmap` the runner. */
   readonly shards: readonly ConfigMapShard[];
 
   constructor(scope: Construct, id: string, props: DatabaseMigrationProps) {
@@ -164,7 +183,8 @@ export class DatabaseMigration extends Construct {
     const subject = names.subject;
     const prop = propReader(subject, props, DATABASE_MIGRATION_PROPS);
     const namespace = prop('namespace');
-    const image = prop('image');
+    const runnerSource = props.runnerSource ?? DEFAULT_RUNNER_SOURCE;
+    const image = prop('image') ?? (runnerSource === 'image' ? PRODUCT_IMAGE : NODE_IMAGE);
     const secretName = prop('secretName');
     const host = prop('databaseHost');
     const port = prop('databasePort');
@@ -184,23 +204,24 @@ export class DatabaseMigration extends Construct {
       schemaDir: props.schemaDir ?? DATABASE_FOLDERS.schemaDir,
       fixturesDir: props.fixturesDir ?? DATABASE_FOLDERS.fixturesDir,
       runnerDigest: sha256Hex(runnerBytes),
+      runnerImage: image,
     });
     const jobNamePrefix = props.jobNamePrefix ?? 'db-migration';
     this.jobName = `${jobNamePrefix}-${this.bundle.hash.slice(0, 12)}`;
     check(subject('jobNamePrefix'), jobNamePrefix, () => dns1123Label(this.jobName) && `makes the Job name "${this.jobName}", which ${dns1123Label(this.jobName)}`);
     this.image = image;
 
-    const shards = {
+    const shards: Record<string, ConfigMapShard[]> = {
       schema: shardFolder('schema', this.bundle.files, limit),
       fixtures: shardFolder('fixtures', this.bundle.files, limit),
-      runner: [runnerShard(runnerBytes)],
+      ...(runnerSource === 'configmap' ? { runner: [runnerShard(runnerBytes)] } : {}),
     };
     this.shards = Object.values(shards).flat();
     this.configMaps = this.shards.map(
       (s) => new ConfigMapV1(this, s.name, { metadata: { name: s.name, namespace, labels: MIGRATION_LABELS }, data: s.data, binaryData: s.binaryData }),
     );
 
-    const mountPath = (volume: keyof typeof shards) => `${MOUNT_ROOT}/${volume}`;
+    const mountPath = (volume: string) => `${MOUNT_ROOT}/${volume}`;
     if (props.runJob === false) return;
     // One address per bundle: a Job a killed deploy left out of the state is adopted at its own
     // address (constructs/adoption.ts), never at one the state still gives the previous Job.
@@ -231,7 +252,7 @@ export class DatabaseMigration extends Construct {
                 image,
                 command: ['node'],
                 args: [
-                  `${mountPath('runner')}/${RUNNER_FILE}`,
+                  runnerSource === 'image' ? RUNNER_IN_IMAGE : `${mountPath('runner')}/${RUNNER_FILE}`,
                   'apply',
                   '--schema-dir',
                   mountPath('schema'),
@@ -245,6 +266,9 @@ export class DatabaseMigration extends Construct {
                   { name: 'POSTGRES_HOST', value: host },
                   { name: 'POSTGRES_PORT', value: String(port) },
                   { name: 'MIGRATION_JOB_NAME', value: this.jobName },
+                  // The build the hash names: a runner of another build refuses to run (exit 8), naming both.
+                  { name: 'MIGRATION_RUNNER_DIGEST', value: this.bundle.runnerDigest },
+                  { name: 'MIGRATION_RUNNER_IMAGE', value: image },
                   { name: 'MIGRATION_CONVERGE', value: props.converge ?? DEFAULT_CONVERGE_MODE },
                   ...(props.allowServerFiles ? [{ name: 'MIGRATION_ALLOW_SERVER_FILES', value: 'true' }] : []),
                   // The runner's summary (file, line, SQLSTATE, what to do) where kubectl describe shows it.
@@ -255,7 +279,7 @@ export class DatabaseMigration extends Construct {
                     .filter(([, value]) => value !== undefined)
                     .map(([name, value]) => ({ name, value: (value as Duration).toString() })),
                 ],
-                volumeMount: (Object.keys(shards) as (keyof typeof shards)[]).map((volume) => ({ name: volume, mountPath: mountPath(volume), readOnly: true })),
+                volumeMount: Object.keys(shards).map((volume) => ({ name: volume, mountPath: mountPath(volume), readOnly: true })),
                 resources: toKubernetesResources(resources),
                 securityContext: containerSecurityContext(NODE_UID),
                 terminationMessagePath: TERMINATION_LOG,
@@ -263,7 +287,7 @@ export class DatabaseMigration extends Construct {
                 terminationMessagePolicy: 'FallbackToLogsOnError',
               },
             ],
-            volume: (Object.entries(shards) as [keyof typeof shards, ConfigMapShard[]][]).map(([volume, list]) =>
+            volume: Object.entries(shards).map(([volume, list]) =>
               // One ConfigMap mounts as itself; a folder split over several is projected back into one
               // folder (one source per ConfigMap: the shape the provider reads back, so plans stay clean).
               list.length === 1

@@ -15,6 +15,9 @@ export const DATABASE_SECRET = { default: 'postgres-credentials', rule: dns1123S
 export const DATABASE_HOST = { default: DEFAULT_POSTGRES_HOST, rule: dns1123Subdomain } satisfies PropSpec<string>;
 export const DATABASE_PORT = { default: DEFAULT_POSTGRES_PORT, rule: integerBetween(1, 65535) } satisfies PropSpec<number>;
 
+/** The product's image: the API, and the migration runner at RUNNER_IN_IMAGE (the Dockerfile builds both). */
+export const PRODUCT_IMAGE = 'gpu-dev-api:0.1.0';
+
 /** Annotation carrying the full bundle hash (label values stop at 63 characters; the hash is 64). */
 export const BUNDLE_HASH_ANNOTATION = 'gpu-dev/bundle-hash';
 
