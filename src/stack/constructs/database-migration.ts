@@ -300,6 +300,10 @@ export class DatabaseMigration extends Construct {
       waitForCompletion: true,
       timeouts: { create: `${timeout.toSeconds()}s`, update: `${timeout.toSeconds()}s` },
       dependsOn: [...this.configMaps, ...(props.dependsOn ?? [])],
+      // The previous bundle's Job is deleted after the ConfigMaps change and while the new Job
+      // runs, not before: without this, Terraform deletes a dependent before it updates what it
+      // depends on, and the new Job waited for the old one's deletion (bench/results.md).
+      lifecycle: { createBeforeDestroy: true },
     });
   }
 }
