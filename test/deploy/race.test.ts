@@ -36,7 +36,7 @@ describeWithToolchain('two applies with two state files racing on one cluster', 
     expect({ winner: winner >= 0, loser: loser >= 0 }).toEqual({ winner: true, loser: true });
     expect(results[loser].stderr).toMatch(/configmaps "gpu-dev-deploy-owner" already exists/);
     expect(await managedObjects(projects[loser])).toEqual([]);
-    expect(await managedObjects(projects[winner])).toHaveLength(7);
+    expect(await managedObjects(projects[winner])).toHaveLength(6);
     expect(await migrationJobs(cluster, NAMESPACE)).toHaveLength(1);
     // The winner's next plan is clean: the loser changed nothing of its objects.
     expect((await projects[winner].plan()).code).toBe(0);

@@ -96,6 +96,21 @@ describe('gpu-dev-db with an expected bundle hash', () => {
     expect(await snapshot(client)).toBe(before);
   });
 
+  it('when MIGRATION_RUNNER_DIGEST is not a sha256, then it is a usage error (exit 2) naming the variable', async () => {
+    const result = await runRunner(['plan', ...folderArgs(copyOfDatabaseFolders())], { DATABASE_URL: db.url, MIGRATION_RUNNER_DIGEST: 'abc' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('MIGRATION_RUNNER_DIGEST must be a sha256 hex digest (64 characters 0-9a-f), got "abc"');
+  });
+
+  it('when the runner image is given, then it is part of the bundle hash: another image, another hash', async () => {
+    const dirs = copyOfDatabaseFolders();
+    const hashWith = async (env: Record<string, string>) => JSON.parse((await runRunner(['plan', '--json', ...folderArgs(dirs)], { DATABASE_URL: db.url, ...env })).stdout).bundleHash;
+    const none = await hashWith({});
+    const one = await hashWith({ MIGRATION_RUNNER_IMAGE: 'gpu-dev-api:0.1.0' });
+    const other = await hashWith({ MIGRATION_RUNNER_IMAGE: 'gpu-dev-api:0.2.0' });
+    expect(new Set([none, one, other]).size).toBe(3);
+  });
+
   it('when the hash matches, then it applies, and --json reports the outcome and the files', async () => {
     const dirs = copyOfDatabaseFolders();
     const plan = await runRunner(['plan', '--json', ...folderArgs(dirs)], { DATABASE_URL: db.url });
