@@ -94,46 +94,58 @@ export function diffStacks(before: StackJson, after: StackJson): ObjectChange[] 
     const type = address.slice(0, address.indexOf('.'));
     const then = old.get(address);
     const next = now.get(address);
-    const leavesBefore = then === undefined ? new Map<string, unknown>() : flatten(then);
-    const leavesAfter = next === undefined ? new Map<string, unknown>() : flatten(next);
-    const attributes: AttributeChange[] = [];
-    for (const path of new Set([...leavesBefore.keys(), ...leavesAfter.keys()])) {
-      const a = leavesBefore.get(path);
-      const b = leavesAfter.get(path);
-      if (a === b) continue;
-      attributes.push({
-        path,
-        ...(a === undefined ? {} : { before: summarize(a) }),
-        ...(b === undefined ? {} : { after: summarize(b) }),
-        forcesReplacement: forcesReplacement(type, path),
-      });
-    }
+    const attributes = attributeChanges(type, then, next);
     if (then !== undefined && next !== undefined && attributes.length === 0) continue;
     const action: ChangeAction =
       then === undefined ? 'create' : next === undefined ? 'delete' : attributes.some((a) => a.forcesReplacement) ? 'replace' : 'update';
     const name = objectName(next ?? then);
     const previousName = then !== undefined && next !== undefined && objectName(then) !== name ? objectName(then) : undefined;
-    changes.push({ address, type, kind: KINDS[type] ?? type, name, ...(previousName ? { previousName } : {}), action, attributes: attributes.sort((x, y) => x.path.localeCompare(y.path)) });
+    changes.push({ address, type, kind: KINDS[type] ?? type, name, ...(previousName ? { previousName } : {}), action, attributes });
   }
-  return sortChanges(pairMigrationJobs(changes));
+  return sortChanges(pairBundleObjects(changes, (address, side) => (side === 'before' ? old : now).get(address)));
 }
 
+/** Each leaf that differs between two bodies of a resource (either may be absent), by path. */
+function attributeChanges(type: string, then: unknown, next: unknown): AttributeChange[] {
+  const leavesBefore = then === undefined ? new Map<string, unknown>() : flatten(then);
+  const leavesAfter = next === undefined ? new Map<string, unknown>() : flatten(next);
+  const attributes: AttributeChange[] = [];
+  for (const path of new Set([...leavesBefore.keys(), ...leavesAfter.keys()])) {
+    const a = leavesBefore.get(path);
+    const b = leavesAfter.get(path);
+    if (a === b) continue;
+    attributes.push({
+      path,
+      ...(a === undefined ? {} : { before: summarize(a) }),
+      ...(b === undefined ? {} : { after: summarize(b) }),
+      forcesReplacement: forcesReplacement(type, path),
+    });
+  }
+  return attributes.sort((x, y) => x.path.localeCompare(y.path));
+}
+
+/** A bundle's own object names carry 12 hex of its hash (and, for a split folder, `-N` after it). */
+const BUNDLE_SUFFIX = /-[0-9a-f]{12}(?=(?:-\d+)?$)/;
+
 /**
- * The migration Job has one address per bundle (constructs/database-migration.ts), so a new
- * bundle reads as one Job deleted and another created: what it means, and what the provider did
- * before the address moved, is one Job replaced under a new name.
+ * The migration's Job and ConfigMaps have one name and address per bundle
+ * (constructs/database-migration.ts), so a new bundle reads as each deleted and another created:
+ * what it means is each replaced under a new name. The Job's change is its name; a ConfigMap's
+ * is its name and the data that differs.
  */
-function pairMigrationJobs(changes: ObjectChange[]): ObjectChange[] {
-  const deleted = changes.find((c) => c.type === 'kubernetes_job_v1' && c.action === 'delete');
-  const created = changes.find((c) => c.type === 'kubernetes_job_v1' && c.action === 'create');
-  if (!deleted || !created) return changes;
-  const replaced: ObjectChange = {
-    ...created,
-    previousName: deleted.name,
-    action: 'replace',
-    attributes: [{ path: 'metadata.name', before: deleted.name.split('/').pop() as string, after: created.name.split('/').pop() as string, forcesReplacement: true }],
-  };
-  return [...changes.filter((c) => c !== deleted && c !== created), replaced];
+function pairBundleObjects(changes: ObjectChange[], bodyOf: (address: string, side: 'before' | 'after') => unknown): ObjectChange[] {
+  const key = (c: ObjectChange) => `${c.type} ${c.name.replace(BUNDLE_SUFFIX, '')}`;
+  const paired: ObjectChange[] = [];
+  const used = new Set<ObjectChange>();
+  for (const deleted of changes.filter((c) => c.action === 'delete' && BUNDLE_SUFFIX.test(c.name))) {
+    const created = changes.find((c) => c.action === 'create' && !used.has(c) && BUNDLE_SUFFIX.test(c.name) && key(c) === key(deleted));
+    if (!created) continue;
+    used.add(deleted).add(created);
+    const renamed: AttributeChange = { path: 'metadata.name', before: deleted.name.split('/').pop() as string, after: created.name.split('/').pop() as string, forcesReplacement: true };
+    const contents = created.type === 'kubernetes_job_v1' ? [] : attributeChanges(created.type, bodyOf(deleted.address, 'before'), bodyOf(created.address, 'after')).filter((a) => a.path !== 'metadata.name');
+    paired.push({ ...created, previousName: deleted.name, action: 'replace', attributes: [renamed, ...contents] });
+  }
+  return [...changes.filter((c) => !used.has(c)), ...paired];
 }
 
 function sortChanges(changes: ObjectChange[]): ObjectChange[] {
@@ -211,7 +223,9 @@ export function changesFromPlanJson(plan: unknown, source: string): { changes: O
     throw new Error(`${source} is no plan in JSON: it has no resource_changes array (make it with: tofu show -json PLANFILE > ${source})`);
   }
   const changes: ObjectChange[] = [];
+  const bodies = new Map<string, { before?: unknown; after?: unknown }>();
   for (const entry of document.resource_changes as any[]) {
+    bodies.set(String(entry?.address), { before: entry?.change?.before ?? undefined, after: entry?.change?.after ?? undefined });
     const actions: string[] = entry?.change?.actions ?? [];
     const action: ChangeAction | undefined =
       actions.includes('delete') && actions.includes('create') ? 'replace'
@@ -245,7 +259,7 @@ export function changesFromPlanJson(plan: unknown, source: string): { changes: O
     changes.push({ address: String(entry.address), type, kind: KINDS[type] ?? type, name, ...(previousName ? { previousName } : {}), action, attributes: attributes.sort((x, y) => x.path.localeCompare(y.path)) });
   }
   const drifted = Array.isArray(document.resource_drift) ? (document.resource_drift as any[]).map((d) => String(d.address)) : [];
-  return { changes: sortChanges(pairMigrationJobs(changes)), drifted };
+  return { changes: sortChanges(pairBundleObjects(changes, (address, side) => bodies.get(address)?.[side])), drifted };
 }
 
 /** `["metadata", 0, "name"]` as flatten writes it: `metadata[0].name`. */
@@ -388,8 +402,10 @@ export function describeDeployEffect(before: StackJson, after: StackJson, change
     const what = `${change.kind} ${change.name || change.address}`;
     if (change.action === 'create') sentences.push(`${what} is created.`);
     else if (change.action === 'delete') sentences.push(`${what} is destroyed.`);
-    else if (change.type === 'kubernetes_config_map_v1' && change.attributes.every((a) => /^(binary_)?data\[/.test(a.path))) {
-      const entries = change.attributes.map((a) => ({ field: a.path.slice(0, a.path.indexOf('[')), key: JSON.parse(a.path.slice(a.path.indexOf('[') + 1, -1)) as string, a }));
+    else if (change.type === 'kubernetes_config_map_v1' && change.attributes.every((a) => /^(binary_)?data\[/.test(a.path) || (change.action === 'replace' && a.path === 'metadata.name'))) {
+      // A bundle's ConfigMap under its new name (pairBundleObjects), or one changed in place.
+      const data = change.attributes.filter((a) => a.path !== 'metadata.name');
+      const entries = data.map((a) => ({ field: a.path.slice(0, a.path.indexOf('[')), key: JSON.parse(a.path.slice(a.path.indexOf('[') + 1, -1)) as string, a }));
       const moved = (e: (typeof entries)[number]) => entries.find((o) => o !== e && o.key === e.key && o.field !== e.field);
       const keys = entries
         .filter((e) => !(moved(e) && e.a.after === undefined))
@@ -398,7 +414,8 @@ export function describeDeployEffect(before: StackJson, after: StackJson, change
           if (from && e.a.before === undefined) return `${e.key} moved from ${from.field} to ${e.field}`;
           return `${e.key} ${e.a.before === undefined ? 'added' : e.a.after === undefined ? 'removed' : 'changed'}`;
         });
-      sentences.push(`${what} changes in place: ${keys.join(', ')}.`);
+      const how = change.action === 'replace' ? `replaces ${change.previousName ?? 'the previous bundle\'s'} (the bundle's own ConfigMap)` : 'changes in place';
+      sentences.push(`${what} ${how}${keys.length > 0 ? `: ${keys.join(', ')}` : ', its files unchanged'}.`);
     } else sentences.push(`${what} is ${change.action === 'replace' ? 'replaced' : 'changed in place'}: ${listPaths(change.attributes)}.`);
   }
   return { job: { before: then.jobName, after: now.jobName }, bundle: { before: then.bundleHash, after: now.bundleHash }, migrationRuns, apiRollsOut, sentences };

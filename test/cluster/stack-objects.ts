@@ -110,6 +110,11 @@ async function stagePodsOfBundle(cluster: KwokCluster, name: string, bundleHash:
   });
 }
 
+/** Ends failPodsOfBundle: the bundle's next pods complete, as after a fix outside the files. */
+export async function stopFailingPodsOfBundle(cluster: KwokCluster, bundleHash: string): Promise<void> {
+  await cluster.kubectl(['delete', 'stages.kwok.x-k8s.io', `fail-bundle-${bundleHash.slice(0, 12)}`, '--wait=true']);
+}
+
 /** Makes kwok fail every pod of one bundle with `exitCode`, as the runner would exit on that bundle. */
 export function failPodsOfBundle(cluster: KwokCluster, bundleHash: string, exitCode: number): Promise<void> {
   return stagePodsOfBundle(cluster, 'fail-bundle', bundleHash, exitCode, 0);

@@ -6,7 +6,7 @@ import { ExitCode } from '../../src/kernel/exit-codes';
 import { KwokCluster } from '../cluster/kwok-cluster';
 import { Project } from '../cluster/project';
 import { describeWithToolchain, toolchain } from '../cluster/suite';
-import { failPodsOfBundle, jobOf, migrationJobs, startWatch, summaryValue, type Watch } from '../cluster/stack-objects';
+import { failPodsOfBundle, jobOf, migrationJobs, startWatch, stopFailingPodsOfBundle, summaryValue, type Watch } from '../cluster/stack-objects';
 import { TEMPLATE_SQL } from '../support/stack';
 
 /**
@@ -51,11 +51,11 @@ describeWithToolchain('tofu apply of the synthesized stack, external database mo
     const data = (name: string) => configMaps.items.find((cm: any) => cm.metadata.name === name)?.data as Record<string, string>;
     const file = (folder: string, name: string) => readFileSync(join(project.root, 'database', folder, name), 'utf8');
     for (const folder of ['schema', 'fixtures'] as const) {
-      const stored = data(`database-${folder}`);
+      const stored = data(`database-${folder}-${firstHash.slice(0, 12)}`);
       expect(Object.keys(stored).sort()).toEqual(readBundle({ schemaDir: join(project.root, 'database', 'schema'), fixturesDir: join(project.root, 'database', 'fixtures'), runnerDigest: '' }).files.filter((f) => f.folder === folder).map((f) => f.name).sort());
       for (const [name, text] of Object.entries(stored)) expect(text).toBe(file(folder, name));
     }
-    expect(configMaps.items.map((cm: any) => cm.metadata.name).sort()).toEqual(['database-fixtures', 'database-schema', 'gpu-dev-deploy-owner', 'kube-root-ca.crt']);
+    expect(configMaps.items.map((cm: any) => cm.metadata.name).sort()).toEqual([`database-fixtures-${firstHash.slice(0, 12)}`, `database-schema-${firstHash.slice(0, 12)}`, 'gpu-dev-deploy-owner', 'kube-root-ca.crt']);
     expect(data('gpu-dev-deploy-owner')).toEqual({ stack: 'gpu-dev', state: 'terraform.gpu-dev.tfstate', identity: expect.stringMatching(/^[0-9a-f]{16}$/) });
 
     const job = await jobOf(cluster, NAMESPACE, `db-migration-${firstHash.slice(0, 12)}`);
@@ -91,21 +91,28 @@ describeWithToolchain('tofu apply of the synthesized stack, external database mo
     expect({ code: again.code, changes: again.changes }).toEqual({ code: 0, changes: [] });
   });
 
-  it('when a fixture is edited, then the plan replaces the Job and changes exactly the fixtures ConfigMap and the API annotation, and one migration Job is left', async () => {
+  it('when a fixture is edited, then the plan replaces the Job and its ConfigMaps and changes the API annotation, nothing else, and one migration Job and its ConfigMaps are left', async () => {
     const fixture = readFileSync(join(project.root, 'database', 'fixtures', '001_initial_gpu_types.sql'), 'utf8');
     project.writeSql('fixtures', '001_initial_gpu_types.sql', `${fixture}-- reviewed 2026-12-02\n`);
     fixtureHash = summaryValue(await project.synth(), 'bundle');
     const plan = await project.plan();
     expect(plan.code).toBe(2);
-    expect(plan.changes.map((c) => [c.address.replace(/_[0-9A-F]{8}$/, ''), c.actions.join('+')]).sort()).toEqual([
-      ['kubernetes_config_map_v1.migration_database-fixtures', 'update'],
-      ['kubernetes_deployment_v1.api_deployment', 'update'],
-      // One address per bundle (constructs/adoption.ts): the old Job's is deleted, the new one's created.
-      [`kubernetes_job_v1.migration_job-${firstHash.slice(0, 12)}`, 'delete'],
-      [`kubernetes_job_v1.migration_job-${fixtureHash.slice(0, 12)}`, 'create'],
-    ].sort());
+    const [before, after] = [firstHash.slice(0, 12), fixtureHash.slice(0, 12)];
+    // One name and address per bundle (constructs/database-migration.ts): the old ones are deleted, the new ones created.
+    expect(plan.changes.map((c) => [c.address.replace(/_[0-9A-F]{8}$/, ''), c.actions.join('+')]).sort()).toEqual(
+      [
+        ['kubernetes_deployment_v1.api_deployment', 'update'],
+        ...[before, after].flatMap((h) => [
+          [`kubernetes_config_map_v1.migration_database-fixtures-${h}`, h === before ? 'delete' : 'create'],
+          [`kubernetes_config_map_v1.migration_database-schema-${h}`, h === before ? 'delete' : 'create'],
+          [`kubernetes_job_v1.migration_job-${h}`, h === before ? 'delete' : 'create'],
+        ]),
+      ].sort(),
+    );
     await project.mustTofu(['apply', '-auto-approve']);
-    expect((await migrationJobs(cluster, NAMESPACE)).map((j: any) => j.metadata.name)).toEqual([`db-migration-${fixtureHash.slice(0, 12)}`]);
+    expect((await migrationJobs(cluster, NAMESPACE)).map((j: any) => j.metadata.name)).toEqual([`db-migration-${after}`]);
+    const configMaps = await cluster.kubectlJson(['get', 'configmaps', '-n', NAMESPACE, '-l', 'app=database-migration']);
+    expect(configMaps.items.map((cm: any) => cm.metadata.name).sort()).toEqual([`database-fixtures-${after}`, `database-schema-${after}`]);
     const deployment = await cluster.kubectlJson(['get', 'deployment', 'gpu-dev-api', '-n', NAMESPACE]);
     expect(deployment.spec.template.metadata.annotations['gpu-dev/bundle-hash']).toBe(fixtureHash);
   });
@@ -155,6 +162,25 @@ describeWithToolchain('tofu apply of the synthesized stack, external database mo
     await project.mustTofu(['apply', '-auto-approve']);
     expect((await migrationJobs(cluster, NAMESPACE)).map((j: any) => j.metadata.name)).toEqual([`db-migration-${fixed.slice(0, 12)}`]);
     expect((await project.plan()).code).toBe(0);
+  });
+
+  it('when a migration failed for a cause outside the files and that is fixed, then the same deploy again replaces the failed Job under its own name and it completes', async () => {
+    project.writeSql('schema', '007_fixed_outside.sql', 'SELECT 7;\n');
+    const hash = summaryValue(await project.synth(), 'bundle');
+    const jobName = `db-migration-${hash.slice(0, 12)}`;
+    await failPodsOfBundle(cluster, hash, ExitCode.sqlPermanent);
+    expect((await project.tofu(['apply', '-auto-approve'])).code).toBe(1);
+    // Say, a row fixed by hand: the bundle is the same, so is the Job's name.
+    await stopFailingPodsOfBundle(cluster, hash);
+    const again = await project.tofu(['apply', '-auto-approve']);
+    expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(again.stdout).toMatch(/Resources: 1 added, \d+ changed, 1 destroyed\./);
+    const jobs = await migrationJobs(cluster, NAMESPACE);
+    expect(jobs.map((j: any) => j.metadata.name)).toEqual([jobName]);
+    expect(jobs[0].status.conditions.find((c: any) => c.type === 'Complete')?.status).toBe('True');
+    project.removeSql('schema', '007_fixed_outside.sql');
+    await project.synth();
+    await project.mustTofu(['apply', '-auto-approve']);
   });
 
   it('when destroyed, then no object of the stack is left in the namespace', async () => {

@@ -30,7 +30,7 @@ describeWithToolchain('moving from the ConfigMap runner to the image runner', ()
   });
 
   it('when deployed in the old layout, then the runner is a ConfigMap and the Job runs it on the Node image', async () => {
-    const runner = await cluster.kubectlJson(['get', 'configmap', 'database-migration-runner', '-n', NAMESPACE]);
+    const runner = await cluster.kubectlJson(['get', 'configmap', `database-migration-runner-${oldHash.slice(0, 12)}`, '-n', NAMESPACE]);
     expect(Buffer.from(runner.binaryData['gpu-dev-db.js'], 'base64').equals(project.runnerBytes())).toBe(true);
     const [job] = await migrationJobs(cluster, NAMESPACE);
     expect(job.metadata.name).toBe(`db-migration-${oldHash.slice(0, 12)}`);
@@ -48,14 +48,19 @@ describeWithToolchain('moving from the ConfigMap runner to the image runner', ()
       applied = await project.tofu(['apply', '-auto-approve']);
     });
 
-    it('then the plan deletes the runner ConfigMap, replaces the Job and updates the API, nothing else', () => {
+    it('then the plan deletes the runner ConfigMap, replaces the Job and the SQL ConfigMaps (the image is in the hash) and updates the API, nothing else', () => {
+      const [before, after] = [oldHash.slice(0, 12), newHash.slice(0, 12)];
       expect(plan.code).toBe(2);
       expect(plan.changes.map((c) => [c.address.replace(/_[0-9A-F]{8}$/, ''), c.actions.join('+')]).sort()).toEqual(
         [
-          ['kubernetes_config_map_v1.migration_database-migration-runner', 'delete'],
+          [`kubernetes_config_map_v1.migration_database-migration-runner-${before}`, 'delete'],
+          [`kubernetes_config_map_v1.migration_database-fixtures-${before}`, 'delete'],
+          [`kubernetes_config_map_v1.migration_database-schema-${before}`, 'delete'],
+          [`kubernetes_job_v1.migration_job-${before}`, 'delete'],
+          [`kubernetes_config_map_v1.migration_database-fixtures-${after}`, 'create'],
+          [`kubernetes_config_map_v1.migration_database-schema-${after}`, 'create'],
+          [`kubernetes_job_v1.migration_job-${after}`, 'create'],
           ['kubernetes_deployment_v1.api_deployment', 'update'],
-          [`kubernetes_job_v1.migration_job-${oldHash.slice(0, 12)}`, 'delete'],
-          [`kubernetes_job_v1.migration_job-${newHash.slice(0, 12)}`, 'create'],
         ].sort(),
       );
     });
@@ -74,9 +79,9 @@ describeWithToolchain('moving from the ConfigMap runner to the image runner', ()
       expect(container.env).toContainEqual({ name: 'MIGRATION_RUNNER_DIGEST', value: sha256Hex(project.runnerBytes()) });
     });
 
-    it('then the runner ConfigMap is gone', async () => {
+    it('then the runner ConfigMap and the old bundle\'s are gone', async () => {
       const names = (await cluster.kubectlJson(['get', 'configmaps', '-n', NAMESPACE])).items.map((cm: any) => cm.metadata.name);
-      expect(names.sort()).toEqual(['database-fixtures', 'database-schema', 'gpu-dev-deploy-owner', 'kube-root-ca.crt']);
+      expect(names.sort()).toEqual([`database-fixtures-${newHash.slice(0, 12)}`, `database-schema-${newHash.slice(0, 12)}`, 'gpu-dev-deploy-owner', 'kube-root-ca.crt']);
     });
 
     it('then the next plan has nothing to change', async () => {

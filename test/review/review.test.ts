@@ -67,12 +67,18 @@ describe('npm run review, section by section', () => {
     expect(r.deploy.effect?.job.before).not.toEqual(r.deploy.effect?.job.after);
     expect(r.deploy.effect?.sentences[0]).toBe(`The migration Job is replaced (${r.base.jobName} → ${r.head.jobName}): the bundle runs on the next apply.`);
     expect(r.deploy.effect?.sentences).toContain("The API rolls out: its pod template's bundle hash changed (new pods start, and re-verify the schema, after the migration).");
+    // The bundle's ConfigMaps are its own (named with its hash): each replaced, with what differs in it.
+    const suffix = (name?: string) => name?.replace('db-migration-', '');
     expect(r.deploy.changes.map((c) => [c.action, c.kind, c.name])).toEqual([
-      ['update', 'ConfigMap', 'gpu-controlplane/database-schema'],
+      ['replace', 'ConfigMap', `gpu-controlplane/database-fixtures-${suffix(r.head.jobName)}`],
+      ['replace', 'ConfigMap', `gpu-controlplane/database-schema-${suffix(r.head.jobName)}`],
       ['replace', 'Job', `gpu-controlplane/${r.head.jobName}`],
       ['update', 'Deployment', 'gpu-controlplane/gpu-dev-api'],
     ]);
-    expect(r.deploy.changes[0].attributes.map((a) => a.path)).toEqual(['data["006_audit_log.sql"]']);
+    expect(r.deploy.changes[1].attributes.map((a) => a.path)).toEqual(['metadata.name', 'data["006_audit_log.sql"]']);
+    expect(r.deploy.effect?.sentences).toContain(
+      `ConfigMap gpu-controlplane/database-fixtures-${suffix(r.head.jobName)} replaces gpu-controlplane/database-fixtures-${suffix(r.base.jobName)} (the bundle's own ConfigMap), its files unchanged.`,
+    );
     // SQL effect
     expect(r.sql.files).toEqual([{ file: 'schema/006_audit_log.sql', change: 'added' }]);
     const plan = r.sql.scratch?.plan;
@@ -176,8 +182,11 @@ describe('npm run review, section by section', () => {
       );
     });
     expect(r.deploy.effect?.migrationRuns).toBe(true);
-    expect(r.deploy.changes.find((c) => c.kind === 'ConfigMap')).toMatchObject({ name: 'gpu-controlplane/database-fixtures', action: 'update' });
-    expect(r.deploy.effect?.sentences).toContain('ConfigMap gpu-controlplane/database-fixtures changes in place: 001_initial_gpu_types.sql changed.');
+    const fixturesMap = `gpu-controlplane/database-fixtures-${r.head.jobName?.replace('db-migration-', '')}`;
+    expect(r.deploy.changes.find((c) => c.kind === 'ConfigMap' && c.name.includes('fixtures'))).toMatchObject({ name: fixturesMap, action: 'replace' });
+    expect(r.deploy.effect?.sentences).toContain(
+      `ConfigMap ${fixturesMap} replaces gpu-controlplane/database-fixtures-${r.base.jobName?.replace('db-migration-', '')} (the bundle's own ConfigMap): 001_initial_gpu_types.sql changed.`,
+    );
     expect(r.sql.scratch?.plan?.fixtures).toEqual([{ file: 'fixtures/001_initial_gpu_types.sql', statement: 1, line: 7, tables: { gpu_types: { inserted: 1, updated: 10, deleted: 0 } } }]);
     expect(r.sql.scratch?.plan?.changes).toEqual([]);
     const file = r.locks.files.find((f) => f.file === 'fixtures/001_initial_gpu_types.sql');

@@ -41,7 +41,7 @@ describe('the stack in external-database mode (the default)', () => {
 
   it('when synthesized, then it has the SQL and owner ConfigMaps, the Job, the API Deployment and Service, and nothing of a managed database', () => {
     const names = (type: string) => Object.values(json.resource[type] ?? {}).map((r: any) => r.metadata.name);
-    expect(names('kubernetes_config_map_v1')).toEqual(['database-fixtures', 'database-schema', 'gpu-dev-deploy-owner']);
+    expect(names('kubernetes_config_map_v1')).toEqual([`database-fixtures-${hash.slice(0, 12)}`, `database-schema-${hash.slice(0, 12)}`, 'gpu-dev-deploy-owner']);
     expect(names('kubernetes_job_v1')).toEqual([`db-migration-${hash.slice(0, 12)}`]);
     expect(names('kubernetes_deployment_v1')).toEqual(['gpu-dev-api']);
     expect(names('kubernetes_service_v1')).toEqual(['gpu-dev-api']);
@@ -56,13 +56,13 @@ describe('the stack in external-database mode (the default)', () => {
   it('when synthesized, then each SQL file is one key of its ConfigMap, holding the file text (escaped for Terraform)', () => {
     const file = (folder: string, name: string) => escapeTemplate(readFileSync(join(REPO_ROOT, 'database', folder, name), 'utf8'));
     expect(text).toHaveResourceWithProperties(ConfigMapV1, {
-      metadata: { name: 'database-schema', namespace: 'gpu-controlplane', labels: { app: 'database-migration' } },
+      metadata: { name: `database-schema-${hash.slice(0, 12)}`, namespace: 'gpu-controlplane', labels: { app: 'database-migration' } },
       data: Object.fromEntries(
         ['001_users_and_keys.sql', '002_reservations.sql', '003_disks.sql', '004_gpu_types.sql', '005_users_and_keys_as_deployed.sql'].map((n) => [n, file('schema', n)]),
       ),
     });
     expect(text).toHaveResourceWithProperties(ConfigMapV1, {
-      metadata: objectContaining({ name: 'database-fixtures' }),
+      metadata: objectContaining({ name: `database-fixtures-${hash.slice(0, 12)}` }),
       data: { '001_initial_gpu_types.sql': file('fixtures', '001_initial_gpu_types.sql') },
     });
   });
@@ -141,13 +141,13 @@ describe('the stack in external-database mode (the default)', () => {
       POD_NAMESPACE,
     ]);
     expect(pod.volume).toEqual([
-      { name: 'schema', config_map: { name: 'database-schema', default_mode: '0444' } },
-      { name: 'fixtures', config_map: { name: 'database-fixtures', default_mode: '0444' } },
+      { name: 'schema', config_map: { name: `database-schema-${hash.slice(0, 12)}`, default_mode: '0444' } },
+      { name: 'fixtures', config_map: { name: `database-fixtures-${hash.slice(0, 12)}`, default_mode: '0444' } },
     ]);
   });
 
   it('when synthesized, then the API depends on the Job and the Job on its ConfigMaps', () => {
-    const configMaps = ['database-schema', 'database-fixtures'].map((n) => addressOf(json, 'kubernetes_config_map_v1', n));
+    const configMaps = [`database-schema-${hash.slice(0, 12)}`, `database-fixtures-${hash.slice(0, 12)}`].map((n) => addressOf(json, 'kubernetes_config_map_v1', n));
     const owner = addressOf(json, 'kubernetes_config_map_v1', 'gpu-dev-deploy-owner');
     expect(job.depends_on).toEqual([...configMaps, owner]);
     expect(only(json, 'kubernetes_deployment_v1').depends_on).toEqual([addressOf(json, 'kubernetes_job_v1', job.metadata.name), owner]);
@@ -321,11 +321,12 @@ describe('settings that change the stack', () => {
 
 describe('a stack without the migration Job (GPU_DEV_MIGRATION_JOB=false)', () => {
   it('when the Job is turned off, then the ConfigMaps stay, no Job exists, the API waits for nothing, and no migration_job output is declared', () => {
-    const { json } = synthStack({ GPU_DEV_MIGRATION_JOB: 'false' });
+    const { json, stack } = synthStack({ GPU_DEV_MIGRATION_JOB: 'false' });
+    const suffix = stack.migration.bundle.hash.slice(0, 12);
     expect(json.resource.kubernetes_job_v1).toBeUndefined();
     expect(Object.values<any>(json.resource.kubernetes_config_map_v1).map((cm) => cm.metadata.name).sort()).toEqual([
-      'database-fixtures',
-      'database-schema',
+      `database-fixtures-${suffix}`,
+      `database-schema-${suffix}`,
       'gpu-dev-deploy-owner',
     ]);
     expect(only(json, 'kubernetes_deployment_v1').depends_on).toEqual([addressOf(json, 'kubernetes_config_map_v1', 'gpu-dev-deploy-owner')]);
@@ -366,8 +367,10 @@ describe('the constructs on their own', () => {
   });
 
   it('when the runner comes from a ConfigMap and holds any bytes, then its ConfigMap carries exactly them (binaryData, base64), mounted where the Job runs it on the Node image', () => {
-    const text = Testing.synthScope((scope) => new DatabaseMigration(scope, 'm', { runnerSource: 'configmap', runnerBytes: Buffer.from([0x63, 0xff, 0x24, 0x7b]) }));
-    const runner = Object.values<any>(JSON.parse(text).resource.kubernetes_config_map_v1).find((cm) => cm.metadata.name === 'database-migration-runner');
+    let migration: DatabaseMigration | undefined;
+    const text = Testing.synthScope((scope) => (migration = new DatabaseMigration(scope, 'm', { runnerSource: 'configmap', runnerBytes: Buffer.from([0x63, 0xff, 0x24, 0x7b]) })));
+    const name = `database-migration-runner-${migration?.bundle.hash.slice(0, 12)}`;
+    const runner = Object.values<any>(JSON.parse(text).resource.kubernetes_config_map_v1).find((cm) => cm.metadata.name === name);
     expect(runner.binary_data).toEqual({ 'gpu-dev-db.js': Buffer.from([0x63, 0xff, 0x24, 0x7b]).toString('base64') });
     const [container] = Object.values<any>(JSON.parse(text).resource.kubernetes_job_v1)[0].spec.template.spec.container;
     expect(container).toMatchObject({ image: 'node:20-bookworm-slim', args: expect.arrayContaining(['/opt/gpu-dev-db/runner/gpu-dev-db.js']) });

@@ -37,7 +37,8 @@ describe('synth-time guards', () => {
     const dirs = copyOfDatabaseFolders();
     for (const n of [6, 7, 8]) writeFileSync(join(dirs.schemaDir, `00${n}_big.sql`), `-- ${'x'.repeat(400_000)}\nSELECT ${n};\n`);
     const summary = await synthesize({ ...outputPlace(), ...dirs, runnerBytes: runnerBytes() });
-    expect(summary.configMaps.map((c) => c.name)).toEqual(['database-schema', 'database-schema-2', 'database-fixtures']);
+    const suffix = summary.bundleHash.slice(0, 12);
+    expect(summary.configMaps.map((c) => c.name)).toEqual([`database-schema-${suffix}`, `database-schema-${suffix}-2`, `database-fixtures-${suffix}`]);
     for (const c of summary.configMaps) expect(c.bytes).toBeLessThanOrEqual(1_000_000);
   });
 

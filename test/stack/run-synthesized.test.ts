@@ -88,17 +88,15 @@ describe('running what the stack synthesizes', () => {
     ]);
   });
 
-  it('when the old Job runs against the new ConfigMaps, then the runner refuses the mismatched bundle (exit 8) and changes nothing', async () => {
+  it('when a ConfigMap of the Job holds other files than its hash names (edited by hand), then the runner refuses the mismatched bundle (exit 8) and changes nothing', async () => {
     const { db, client } = await fresh();
-    const dirs = copyOfDatabaseFolders();
-    const old = await synthesizeToDisk(dirs);
-    writeFileSync(join(dirs.schemaDir, '006_extra.sql'), 'CREATE TABLE IF NOT EXISTS extra (id int);\n');
-    const current = await synthesizeToDisk(dirs);
-    // The old Job's command with the new ConfigMaps' data: what a stale pod would see.
-    const stale = { json: current.json, job: old.job };
-    const run = await runJob(stale, db);
+    const job = await synthesizeToDisk(copyOfDatabaseFolders());
+    // Each bundle has ConfigMaps of its own, so only a hand edit (kubectl edit) can get here.
+    const schema = Object.values<any>(job.json.resource.kubernetes_config_map_v1).find((cm) => cm.metadata.name.startsWith('database-schema-'));
+    schema.data['006_extra.sql'] = 'CREATE TABLE IF NOT EXISTS extra (id int);\n';
+    const run = await runJob(job, db);
     expect(run.code).toBe(8);
-    expect(run.stderr).toContain(old.job.metadata.annotations['gpu-dev/bundle-hash']);
+    expect(run.stderr).toContain(`but this run expects ${job.job.metadata.annotations['gpu-dev/bundle-hash']}`);
     expect(await tables(client)).toEqual([]);
   });
 
@@ -107,7 +105,8 @@ describe('running what the stack synthesizes', () => {
     const split = await synthesizeToDisk(copyOfDatabaseFolders(), { configMapLimitBytes: 3000 });
     const schemaVolume = split.job.spec.template.spec.volume.find((v: any) => v.name === 'schema');
     const sources = schemaVolume.projected[0].sources.map((s: any) => s.config_map[0].name);
-    expect(sources).toEqual(['database-schema', 'database-schema-2', 'database-schema-3', 'database-schema-4']);
+    const base = `database-schema-${split.job.metadata.annotations['gpu-dev/bundle-hash'].slice(0, 12)}`;
+    expect(sources).toEqual([base, `${base}-2`, `${base}-3`, `${base}-4`]);
     for (const name of sources) {
       const cm = Object.values(split.json.resource.kubernetes_config_map_v1).find((c: any) => c.metadata.name === name) as any;
       const bytes = Object.entries(cm.data as Record<string, string>).reduce((sum, [k, v]) => sum + Buffer.byteLength(k) + Buffer.byteLength(v), 0);

@@ -20,10 +20,10 @@ describe('literal strings in cdk.tf.json (Terraform template syntax)', () => {
     writeFileSync(join(dirs.schemaDir, '006_templates.sql'), TEMPLATE_SQL);
     const { json } = synthStack({ GPU_DEV_RUNNER_SOURCE: 'configmap' }, dirs);
     const configMaps = Object.values(json.resource.kubernetes_config_map_v1) as any[];
-    const schema = configMaps.find((cm) => cm.metadata.name === 'database-schema');
+    const schema = configMaps.find((cm) => cm.metadata.name.startsWith('database-schema-'));
     expect(schema.data['006_templates.sql']).toBe(escapeTemplate(TEMPLATE_SQL));
     expect(literalValue(schema.data['006_templates.sql'])).toBe(TEMPLATE_SQL);
-    const runner = configMaps.find((cm) => cm.metadata.name === 'database-migration-runner');
+    const runner = configMaps.find((cm) => cm.metadata.name.startsWith('database-migration-runner-'));
     const bytes = runnerBytes().toString('utf8');
     expect(bytes).toContain('${');
     expect(runner.data).toBeUndefined();
@@ -44,7 +44,7 @@ describe('literal strings in cdk.tf.json (Terraform template syntax)', () => {
     const dirs = copyOfDatabaseFolders();
     writeFileSync(join(dirs.fixturesDir, '002_templates.sql'), TEMPLATE_SQL);
     const { json } = synthStack({ GPU_DEV_DATABASE_MODE: 'managed' }, dirs);
-    const fixtures = (Object.values(json.resource.kubernetes_config_map_v1) as any[]).find((cm) => cm.metadata.name === 'database-fixtures');
+    const fixtures = (Object.values(json.resource.kubernetes_config_map_v1) as any[]).find((cm) => cm.metadata.name.startsWith('database-fixtures-'));
     expect(fixtures.metadata.namespace).toBe('${kubernetes_namespace_v1.namespace.metadata[0].name}');
     expect(fixtures.data['002_templates.sql']).toBe(escapeTemplate(TEMPLATE_SQL));
   });

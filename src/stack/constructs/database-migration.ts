@@ -211,10 +211,16 @@ export class DatabaseMigration extends Construct {
     check(subject('jobNamePrefix'), jobNamePrefix, () => dns1123Label(this.jobName) && `makes the Job name "${this.jobName}", which ${dns1123Label(this.jobName)}`);
     this.image = image;
 
+    // Every ConfigMap of the migration is the bundle's own, named and addressed with its hash, like
+    // the Job: a new bundle creates new ones, so the new Job depends on nothing that is changed in
+    // place and Terraform need not delete the old Job first (it deletes a dependent before it
+    // updates what it depends on); the old Job and its ConfigMaps go meanwhile. A pod of the old
+    // Job never sees the new files.
+    const suffix = this.bundle.hash.slice(0, 12);
     const shards: Record<string, ConfigMapShard[]> = {
-      schema: shardFolder('schema', this.bundle.files, limit),
-      fixtures: shardFolder('fixtures', this.bundle.files, limit),
-      ...(runnerSource === 'configmap' ? { runner: [runnerShard(runnerBytes)] } : {}),
+      schema: shardFolder('schema', this.bundle.files, limit, suffix),
+      fixtures: shardFolder('fixtures', this.bundle.files, limit, suffix),
+      ...(runnerSource === 'configmap' ? { runner: [runnerShard(runnerBytes, suffix)] } : {}),
     };
     this.shards = Object.values(shards).flat();
     this.configMaps = this.shards.map(
@@ -300,20 +306,16 @@ export class DatabaseMigration extends Construct {
       waitForCompletion: true,
       timeouts: { create: `${timeout.toSeconds()}s`, update: `${timeout.toSeconds()}s` },
       dependsOn: [...this.configMaps, ...(props.dependsOn ?? [])],
-      // The previous bundle's Job is deleted after the ConfigMaps change and while the new Job
-      // runs, not before: without this, Terraform deletes a dependent before it updates what it
-      // depends on, and the new Job waited for the old one's deletion (bench/results.md).
-      lifecycle: { createBeforeDestroy: true },
     });
   }
 }
 
 /**
- * A folder's files over as few ConfigMaps as fit: `database-schema`, `database-schema-2`, …
- * in bundle order. A file that alone passes the limit cannot be carried and is refused.
+ * A folder's files over as few ConfigMaps as fit: `database-schema-<hash>`, `database-schema-<hash>-2`,
+ * … in bundle order. A file that alone passes the limit cannot be carried and is refused.
  */
-function shardFolder(folder: Folder, files: readonly BundleFile[], limit: number): ConfigMapShard[] {
-  const base = `database-${folder}`;
+function shardFolder(folder: Folder, files: readonly BundleFile[], limit: number, suffix: string): ConfigMapShard[] {
+  const base = `database-${folder}-${suffix}`;
   const groups: { key: string; value: string; label: string }[][] = [[]];
   let used = 0;
   for (const file of files.filter((f) => f.folder === folder)) {
@@ -350,10 +352,10 @@ function shard(name: string, entries: readonly { key: string; value: string; lab
  * every `tofu plan` of the stack about 8 s slower (bench/results.md); base64 holds neither.
  * One file that cannot be split: held to the default limit whatever the SQL folders use.
  */
-function runnerShard(bytes: Buffer): ConfigMapShard {
+function runnerShard(bytes: Buffer, suffix: string): ConfigMapShard {
   const size = Buffer.byteLength(RUNNER_FILE) + bytes.length;
   checkFits(`runner ${RUNNER_FILE}`, size, DEFAULT_CONFIGMAP_LIMIT_BYTES);
-  return { name: 'database-migration-runner', binaryData: { [RUNNER_FILE]: bytes.toString('base64') }, bytes: size };
+  return { name: `database-migration-runner-${suffix}`, binaryData: { [RUNNER_FILE]: bytes.toString('base64') }, bytes: size };
 }
 
 function checkFits(label: string, size: number, limit: number): void {
