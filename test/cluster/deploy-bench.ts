@@ -46,7 +46,7 @@ const PHASES = {
   jobRun: 'the Job created, run and seen complete (the provider polls it)',
   pollLag: 'of which: from the Job\'s Complete condition to the provider seeing it',
   rollout: 'the API Deployment created or changed and its rollout waited for',
-  oldJob: 'the previous bundle\'s Job deleted (after the rollout)',
+  oldJob: 'the previous bundle\'s Job and ConfigMaps deleted (beside the new Job, not before it)',
   exit: 'state written, OpenTofu exits',
 } as const;
 type Phase = keyof typeof PHASES;
