@@ -14,9 +14,9 @@ import { Client } from 'pg';
 import { loadConfig as loadApiConfig } from '../src/api/config';
 import { jsonLogger } from '../src/api/log';
 import { clientDb } from '../src/api/repositories/db';
-import { findUserByUsername, insertUser } from '../src/api/repositories/users';
 import { startApi, type RunningApi } from '../src/api/server';
 import { issueKey, type KeyPolicy } from '../src/api/services/keys';
+import { ensureUser } from '../src/api/services/users';
 import { DATABASE_FOLDERS, REPO_ROOT } from '../src/build/repository';
 import { buildRunnerBundle } from '../src/build/runner-bundle';
 import { installPgmqStandIn, PGMQ_STAND_IN } from '../src/dev/pgmq';
@@ -189,9 +189,9 @@ async function developmentKey(databaseUrl: string, policy: KeyPolicy) {
   const client = new Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    const user = (await findUserByUsername(client, 'dev')) ?? (await insertUser(client, 'dev', 'dev@localhost'));
-    if (!user) throw new Error('could not create the development user "dev"');
-    return (await issueKey(clientDb(client), user, policy, { description: 'npm run local' })).issued;
+    const db = clientDb(client);
+    const user = await ensureUser(db, 'dev', 'dev@localhost');
+    return (await issueKey(db, user, policy, { description: 'npm run local' })).issued;
   } finally {
     await client.end();
   }

@@ -18,6 +18,7 @@ const RULES: Record<string, { readonly imports: readonly string[]; readonly pack
   'src/api/': { imports: ['src/kernel/', 'src/api/'], packages: ['node:', 'pg', 'express'] },
   'src/build/': { imports: ['src/build/'], packages: ['node:', 'esbuild', 'fflate'] },
   'src/review/': { imports: ['src/kernel/', 'src/runner/*', 'src/stack/', 'src/build/', 'src/review/'], packages: ['node:', 'pg'] },
+  'src/review/cli/': { imports: ['src/kernel/', 'src/build/', 'src/review/', 'src/dev/postgres.mjs'], packages: ['node:', 'pg'] },
   'src/dev/': { imports: ['src/'], packages: 'any' },
   'scripts/': { imports: ['src/', 'scripts/'], packages: 'any' },
   'bench/': { imports: ['src/', 'bench/'], packages: 'any' },

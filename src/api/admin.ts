@@ -7,8 +7,8 @@ import { loadConfig } from './config';
 import { ApiError } from './errors';
 import { clientDb, type TransactionalDb } from './repositories/db';
 import { findKeys } from './repositories/keys';
-import { findUserByUsername, insertUser } from './repositories/users';
 import { issueKey, revokeKey, type KeyPolicy } from './services/keys';
+import { createUser, findUser } from './services/users';
 
 export const ADMIN_USAGE = `Usage: gpu-dev-api-admin <command>
 
@@ -70,12 +70,12 @@ export async function adminMain(argv: readonly string[], env: NodeJS.ProcessEnv,
       if (!report.ok) throw new ApiError(describeContractFailure(report, config.database.description, config.namespace), ExitCode.schemaIncomplete);
       const db = clientDb(client);
       if (command === 'create-user') {
-        const user = await insertUser(client, subject, email ?? null);
+        const user = await createUser(db, subject, email ?? null);
         if (!user) throw usage(`user "${subject}" exists; use create-key ${subject} for a new key`);
         err(`created user ${user.username} (user_id ${user.user_id})`);
         await printKey(db, user, config, description ?? 'created with gpu-dev-api-admin create-user', out, err);
       } else if (command === 'create-key') {
-        const user = await findUserByUsername(client, subject);
+        const user = await findUser(db, subject);
         if (!user) throw usage(`no user "${subject}"; use create-user ${subject}`);
         if (!user.is_active) err(`warning: user ${subject} is disabled (api_users.is_active = false): the key will be refused with 403 until the user is enabled`);
         await printKey(db, user, config, description ?? 'created with gpu-dev-api-admin create-key', out, err);

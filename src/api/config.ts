@@ -1,7 +1,8 @@
 import { connectionFromEnv, DEFAULT_CONNECT_RETRY, type ConnectionTarget, type RetryPolicy } from '../kernel/connection';
-import { DEFAULT_NAMESPACE } from '../kernel/contract';
+import { DEFAULT_API_LOCK_TIMEOUT_SECONDS, DEFAULT_NAMESPACE } from '../kernel/contract';
 import { ExitCode } from '../kernel/exit-codes';
 import { ApiError } from './errors';
+import { dns1123LabelProblem } from '../kernel/kubernetes-names';
 
 export const APPLICATION_NAME = 'gpu-dev-api';
 
@@ -57,9 +58,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): ApiConfig {
     connectRetry: { ...DEFAULT_CONNECT_RETRY, attempts: whole('API_CONNECT_ATTEMPTS', DEFAULT_CONNECT_RETRY.attempts, 1, 1000) },
     poolMax: whole('DB_POOL_MAX', 10, 1, 100),
     statementTimeoutMs: whole('DB_STATEMENT_TIMEOUT_SECONDS', 30, 1, 3600) * 1000,
-    // Above the runner's own lock_timeout (3 s): a migration still queueing for its lock delays
-    // requests without failing them; one holding a lock longer makes them fail fast with a 503.
-    lockTimeoutMs: whole('DB_LOCK_TIMEOUT_SECONDS', 5, 1, 3600) * 1000,
+    // A migration holding a lock longer than this makes requests fail fast with a 503.
+    lockTimeoutMs: whole('DB_LOCK_TIMEOUT_SECONDS', DEFAULT_API_LOCK_TIMEOUT_SECONDS, 1, 3600) * 1000,
     queueName: queue('QUEUE_NAME', 'gpu_reservations'),
     diskQueueName: queue('DISK_QUEUE_NAME', 'disk_operations'),
     apiKeyTtlHours: whole('API_KEY_TTL_HOURS', 2, 1, 168),
@@ -86,7 +86,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): ApiConfig {
 function namespaceFrom(env: NodeJS.ProcessEnv, problems: string[]): string {
   const text = env.POD_NAMESPACE?.trim();
   if (!text) return DEFAULT_NAMESPACE;
-  if (text.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(text)) return text;
-  problems.push(`POD_NAMESPACE must be a Kubernetes namespace name (a DNS-1123 label), got "${text}"`);
+  const problem = dns1123LabelProblem(text);
+  if (!problem) return text;
+  problems.push(`POD_NAMESPACE must be a Kubernetes namespace name: it ${problem}, got "${text}"`);
   return DEFAULT_NAMESPACE;
 }

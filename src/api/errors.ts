@@ -1,17 +1,5 @@
 import { ExitError } from '../kernel/exit-codes';
 
-/**
- * Errors services throw for outcomes the client caused, and for a database that cannot be
- * reached. The error middleware maps each class to its HTTP status; anything else is a 500
- * whose details stay in the log.
- */
-export class UnauthorizedError extends Error {}
-export class ForbiddenError extends Error {}
-export class NotFoundError extends Error {}
-export class ConflictError extends Error {}
-/** A request that cannot be read as meant (a malformed URL, a missing Host header). */
-export class BadRequestError extends Error {}
-
 /** One problem with the input, FastAPI's shape: where, what, and a machine-readable kind. */
 export interface ValidationIssue {
   readonly loc: readonly (string | number)[];
@@ -19,32 +7,58 @@ export interface ValidationIssue {
   readonly type: string;
 }
 
-export class ValidationError extends Error {
-  constructor(readonly issues: readonly ValidationIssue[]) {
-    super(issues.map((i) => `${i.loc.join('.')}: ${i.msg}`).join('; '));
+/** A 503 the client may retry: the database's state, not a bug (logged as this, without a stack). */
+export type Unavailability = 'database unavailable' | 'lock timeout';
+
+/**
+ * The one error a request can end in on purpose: its HTTP status and the `detail` the client
+ * gets (the message, or the validation issues), with the headers that go with it. The error
+ * middleware (http.ts errorHandler) maps it to the response; anything else is a 500 whose
+ * details stay in the log. Services make them with the helpers below.
+ */
+export class HttpError extends Error {
+  readonly detail: unknown;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly unavailability?: Unavailability;
+
+  constructor(
+    readonly status: number,
+    message: string,
+    options: { readonly detail?: unknown; readonly headers?: Readonly<Record<string, string>>; readonly cause?: unknown; readonly unavailability?: Unavailability } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = 'HttpError';
+    this.detail = options.detail ?? message;
+    this.headers = options.headers ?? {};
+    if (options.unavailability) this.unavailability = options.unavailability;
   }
 }
+
+/** A request that cannot be read as meant (a malformed URL, a missing Host header). */
+export const badRequest = (message: string) => new HttpError(400, message);
+export const unauthorized = (message: string) => new HttpError(401, message, { headers: { 'WWW-Authenticate': 'Bearer' } });
+export const forbidden = (message: string) => new HttpError(403, message);
+export const notFound = (message: string) => new HttpError(404, message);
+export const conflict = (message: string) => new HttpError(409, message);
+export const invalidInput = (issues: readonly ValidationIssue[]) =>
+  new HttpError(422, issues.map((i) => `${i.loc.join('.')}: ${i.msg}`).join('; '), { detail: issues });
+
+const RETRY_AFTER = { 'Retry-After': '5' };
 
 /**
  * The database cannot be reached (refused, dropped, restarting, or no pooled connection within
  * the pool's timeout): a 503 the client may retry, not a 500 for a bug.
  */
-export class DatabaseUnavailableError extends Error {
-  constructor(cause: unknown) {
-    super('Database unavailable, try again shortly', { cause });
-  }
-}
+export const databaseUnavailable = (cause: unknown) =>
+  new HttpError(503, 'Database unavailable, try again shortly', { cause, headers: RETRY_AFTER, unavailability: 'database unavailable' });
 
 /**
  * A statement waited longer than lock_timeout for a lock, in practice one a migration holds on a
  * table while it changes the schema: a 503 the client may retry, instead of waiting until
  * statement_timeout ends in a 500.
  */
-export class LockTimeoutError extends Error {
-  constructor(cause: unknown) {
-    super('A schema change holds a lock on a table this request needs; try again shortly', { cause });
-  }
-}
+export const lockTimeout = (cause: unknown) =>
+  new HttpError(503, 'A schema change holds a lock on a table this request needs; try again shortly', { cause, headers: RETRY_AFTER, unavailability: 'lock timeout' });
 
 /**
  * A start-up or admin-command failure the API expects and explains (configuration, schema,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
-import { BadRequestError, ConflictError, DatabaseUnavailableError, ForbiddenError, LockTimeoutError, NotFoundError, UnauthorizedError, ValidationError, type ValidationIssue } from './errors';
+import { badRequest, HttpError, invalidInput, type ValidationIssue } from './errors';
 import type { ApiLogger } from './log';
 import { isStorable, unstorableIssues } from './validation';
 
@@ -63,24 +63,24 @@ function decodes(text: string): boolean {
  * Node would refuse without a JSON body.
  */
 export const urlGuard: RequestHandler = (req, _res, next) => {
-  if (req.httpVersion === '1.1' && req.headers.host === undefined) throw new BadRequestError('Host header is required');
+  if (req.httpVersion === '1.1' && req.headers.host === undefined) throw badRequest('Host header is required');
   const badSegment = req.path.split('/').find((segment) => !decodes(segment));
-  if (badSegment !== undefined) throw new BadRequestError(`Malformed percent-encoding in the URL path segment '${badSegment}'`);
+  if (badSegment !== undefined) throw badRequest(`Malformed percent-encoding in the URL path segment '${badSegment}'`);
   const query = /^[^?#]*\?([^#]*)/.exec(req.url)?.[1] ?? '';
   for (const parameter of query.split('&')) {
     const [name, value = ''] = parameter.replace(/\+/g, ' ').split(/=(.*)/s);
-    if (!decodes(name) || !decodes(value)) throw new BadRequestError(`Malformed percent-encoding in the query parameter '${parameter.split('=')[0]}'`);
+    if (!decodes(name) || !decodes(value)) throw badRequest(`Malformed percent-encoding in the query parameter '${parameter.split('=')[0]}'`);
   }
   const issues: ValidationIssue[] = isStorable(decodeURIComponent(req.path)) ? [] : [{ loc: ['path'], msg: 'URL path should not contain NUL characters', type: 'string_unstorable' }];
   issues.push(...unstorableIssues('query', req.query));
-  if (issues.length > 0) throw new ValidationError(issues);
+  if (issues.length > 0) throw invalidInput(issues);
   next();
 };
 
 /** Refuses a JSON body with strings PostgreSQL cannot store, naming each (422), before any route reads it. */
 export const bodyGuard: RequestHandler = (req, _res, next) => {
   const issues = unstorableIssues('body', req.body);
-  if (issues.length > 0) throw new ValidationError(issues);
+  if (issues.length > 0) throw invalidInput(issues);
   next();
 };
 
@@ -125,21 +125,12 @@ export const errorHandler: ErrorRequestHandler = (error, _req, res, next) => {
     return;
   }
   const send = (status: number, detail: unknown) => res.status(status).json({ detail });
-  if (error instanceof ValidationError) return send(422, error.issues);
-  if (error instanceof BadRequestError) return send(400, error.message);
-  if (error instanceof UnauthorizedError) {
-    res.setHeader('WWW-Authenticate', 'Bearer');
-    return send(401, error.message);
-  }
-  if (error instanceof ForbiddenError) return send(403, error.message);
-  if (error instanceof NotFoundError) return send(404, error.message);
-  if (error instanceof ConflictError) return send(409, error.message);
-  if (error instanceof DatabaseUnavailableError || error instanceof LockTimeoutError) {
+  if (error instanceof HttpError) {
     // Logged without a stack: it is the database's state (down, or a table held by a migration),
     // not a bug; the client may retry.
-    requestLog(res).warn(error instanceof LockTimeoutError ? 'lock timeout' : 'database unavailable', { error: (error.cause as Error)?.message });
-    res.setHeader('Retry-After', '5');
-    return send(503, error.message);
+    if (error.unavailability) requestLog(res).warn(error.unavailability, { error: (error.cause as Error)?.message });
+    for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
+    return send(error.status, error.detail);
   }
   const parser = error as BodyParserError;
   if (parser.type === 'entity.too.large') return send(413, `Request body is larger than the limit of ${parser.limit} bytes`);

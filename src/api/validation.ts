@@ -1,4 +1,4 @@
-import { ValidationError, type ValidationIssue } from './errors';
+import { invalidInput, type ValidationIssue } from './errors';
 
 export interface StringRules {
   readonly minLength?: number;
@@ -81,7 +81,7 @@ export class Fields {
     return value as Record<string, string>;
   }
 
-  /** Throws a ValidationError listing every problem found so far. */
+  /** Throws a 422 HttpError (invalidInput) listing every problem found so far. */
   check(): void {
     checkAll(this);
   }
@@ -173,10 +173,10 @@ export function unstorableIssues(source: 'body' | 'query', input: unknown): Vali
   return issues.slice(0, MAX_UNSTORABLE_ISSUES);
 }
 
-/** Throws one ValidationError listing the problems of every part (path, query, body). */
+/** Throws one 422 HttpError (invalidInput) listing the problems of every part (path, query, body). */
 export function checkAll(...parts: readonly Fields[]): void {
   const issues = parts.flatMap((p) => p.issues);
-  if (issues.length > 0) throw new ValidationError(issues);
+  if (issues.length > 0) throw invalidInput(issues);
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

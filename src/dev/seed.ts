@@ -1,16 +1,17 @@
 import type { Client, ClientBase } from 'pg';
 import { clientDb } from '../api/repositories/db';
-import { insertUser } from '../api/repositories/users';
 import { issueKey, type IssuedKey } from '../api/services/keys';
+import { createUser } from '../api/services/users';
 
 /** Rows the API reads, written as their real writers would: for the bench and the tests. */
 
 /** A user and a fresh key for it, made by the same code the admin command uses. */
 export async function createUserWithKey(client: ClientBase, username: string, ttlHours = 2): Promise<IssuedKey> {
-  const user = await insertUser(client, username, `${username}@example.com`);
+  const db = clientDb(client);
+  const user = await createUser(db, username, `${username}@example.com`);
   if (!user) throw new Error(`user ${username} exists`);
   // The limit is moot: a new user's only key.
-  return (await issueKey(clientDb(client), user, { apiKeyTtlHours: ttlHours, maxActiveKeys: 1 }, { description: 'test' })).issued;
+  return (await issueKey(db, user, { apiKeyTtlHours: ttlHours, maxActiveKeys: 1 }, { description: 'test' })).issued;
 }
 
 /** Inserts a reservation as the job processor would; `created` is minutes ago. */

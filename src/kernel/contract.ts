@@ -68,6 +68,13 @@ export async function checkContract(
 /** The platform's namespace, where the migration Job runs unless the stack is configured otherwise. */
 export const DEFAULT_NAMESPACE = 'gpu-controlplane';
 
+/**
+ * The API's lock_timeout by default (DB_LOCK_TIMEOUT_SECONDS): above the runner's own (3 s), so a
+ * migration still queueing for its lock delays requests without failing them. The review reads
+ * it to say which requests wait on a migration's lock.
+ */
+export const DEFAULT_API_LOCK_TIMEOUT_SECONDS = 5;
+
 /** One message listing everything missing and where to look: what the API prints before it exits. */
 export function describeContractFailure(report: ContractReport, database: string, namespace = DEFAULT_NAMESPACE): string {
   const lines = [`the database ${database} lacks what the API needs:`];

@@ -1,4 +1,4 @@
-import { conflicts, type LockMode } from '../runner/locks';
+import { conflicts, type LockMode } from '../runner/table-locks';
 
 /**
  * What the API does to each table, route by route, with the lock mode each statement takes
@@ -61,9 +61,6 @@ export const OTHER_WRITERS: Readonly<Record<string, string>> = {
  * with the routes that would wait, without a warning.
  */
 export const HOT_TABLES: readonly string[] = ['reservations', 'api_keys', 'api_users'];
-
-/** The API's DB_LOCK_TIMEOUT_SECONDS default (src/api/config.ts; the review's test checks they agree). */
-export const API_LOCK_TIMEOUT_SECONDS = 5;
 
 export interface ApiImpact {
   /** Routes whose statements on the table wait for the lock. */

@@ -7,20 +7,21 @@ import { displayName, type Bundle, type BundleFile } from '../kernel/bundle';
 import { Duration } from '../kernel/duration';
 import type { Logger } from '../kernel/log';
 import { DEFAULT_TIMEOUTS, type RunTimeouts } from '../runner/guard';
-import { covers, LOCK_MODES, type LockMode, type TableLock } from '../runner/locks';
-import { apiEnvOf, changesFromPlanJson, describeDeployEffect, diffStacks, migrationOf, type DeployEffect, type ObjectChange } from '../stack/stack-diff';
-import { API_LOCK_TIMEOUT_SECONDS, apiImpact, isHot, type TableUse } from './api-tables';
+import { covers, LOCK_MODES, type LockMode, type TableLock } from '../runner/table-locks';
+import { apiEnvOf, changesFromPlanJson, describeDeployEffect, diffStacks, migrationOf, type DeployEffect, type ObjectChange } from './stack-diff';
+import { apiImpact, isHot, type TableUse } from './api-tables';
 import { ReviewInputError } from './errors';
 import type { BaseCommit } from './git';
 import { lintSql, type LintResult } from './lint';
 import { prepareSide, type PreparedSide, type SideSpec } from './sides';
 import { planOnDatabase, sqlEffectOnScratch, type FileLocks, type PlanOutcome, type ScratchOutcome } from './sql-effect';
+import { DEFAULT_API_LOCK_TIMEOUT_SECONDS } from '../kernel/contract';
 
 /**
  * One review of a schema change, base against head: what the deploy does to the cluster, what
  * the SQL does to a database at the base, which locks it takes and what the API would feel,
  * squawk's findings on the changed files, and a verdict with an exit code for CI. The entry
- * point (scripts/review.ts) resolves git refs and starts the scratch PostgreSQL; this takes two
+ * point (cli/main.ts) resolves git refs and starts the scratch PostgreSQL; this takes two
  * project folders and a way to get an empty database, so tests drive it directly.
  */
 
@@ -167,7 +168,7 @@ export async function reviewChange(options: ReviewOptions): Promise<Review> {
 
     const files = head.bundle && base.bundle ? fileChanges(base.bundle, head.bundle) : [];
     const timeouts = head.stack ? runnerTimeouts(head.stack) : DEFAULT_TIMEOUTS;
-    const apiLockTimeoutSeconds = head.stack ? Number(apiEnvOf(head.stack).DB_LOCK_TIMEOUT_SECONDS ?? API_LOCK_TIMEOUT_SECONDS) : API_LOCK_TIMEOUT_SECONDS;
+    const apiLockTimeoutSeconds = head.stack ? Number(apiEnvOf(head.stack).DB_LOCK_TIMEOUT_SECONDS ?? DEFAULT_API_LOCK_TIMEOUT_SECONDS) : DEFAULT_API_LOCK_TIMEOUT_SECONDS;
 
     let sql: Review['sql'] = { files };
     if (head.refused) sql = { files, skipped: `${head.label} does not synthesize (see the verdict), so its SQL was not planned` };
@@ -377,7 +378,7 @@ function verdictOf(review: Partial): Verdict {
     const drift = outcome.plan?.drift;
     for (const problem of drift?.errors ?? []) fail(`drift on ${where}: ${problem.message.split('\n')[0]}`);
     for (const problem of drift?.warnings ?? []) warn(`drift warning on ${where}: ${problem.message.split('\n')[0]}`);
-    if (outcome.plan?.applyWould.startsWith('refuse')) fail(`apply would refuse the head on ${where} as an outdated bundle (exit 10): ${outcome.plan.staleReasons.join('; ')}`);
+    if (outcome.plan?.decision === 'refuse') fail(`apply would refuse the head on ${where} as an outdated bundle (exit 10): ${outcome.plan.staleReasons.join('; ')}`);
   }
   if (review.lint.error) fail(`the lint could not run: ${review.lint.error}`);
   for (const finding of review.lint.result?.findings ?? []) fail(`squawk ${finding.rule} at ${finding.file}:${finding.line}: ${finding.message}`);

@@ -6,7 +6,7 @@ import { linkNodeModules, REPO_ROOT } from '../build/repository';
 import { readBundle, type Bundle } from '../kernel/bundle';
 import { ExitError } from '../kernel/exit-codes';
 import { loadStackConfig } from '../stack/config';
-import { migrationOf, readStackJson, type StackJson } from '../stack/stack-diff';
+import { migrationOf, readStackJson, type StackJson } from './stack-diff';
 import { cdktfContext, synthesize } from '../stack/synth';
 import { InvalidValueError } from '../stack/validation';
 import { ReviewInputError } from './errors';

@@ -1,16 +1,16 @@
 import type { Client } from 'pg';
 import { displayName, parseBundle, type Bundle, type ParsedBundle } from '../kernel/bundle';
 import { connectionFromEnv, DEFAULT_CONNECT_RETRY, withConnection, type ConnectionTarget, type RetryPolicy } from '../kernel/connection';
-import { ExitCode, ExitError } from '../kernel/exit-codes';
+import { ExitError } from '../kernel/exit-codes';
 import type { Logger } from '../kernel/log';
 import { applyBundle, DEFAULT_LOCK_RETRY, runFile } from '../runner/apply';
 import { DEFAULT_CONVERGE_MODE } from '../kernel/converge-mode';
 import { Convergence } from '../runner/converge';
 import { readDeclarations } from '../runner/declarations';
 import { beginRun, startSession, type RunTimeouts, type SessionBaseline } from '../runner/guard';
-import { DEFAULT_LOCK_WAIT, withMigrationLock, type LockWaitPolicy } from '../runner/lock';
-import { existingTables, RunObserver, type TableLock } from '../runner/locks';
-import { describePlan, planBundle, type Plan } from '../runner/plan';
+import { DEFAULT_LOCK_WAIT, withMigrationLock, type LockWaitPolicy } from '../runner/migration-lock';
+import { existingTables, RunObserver, type TableLock } from '../runner/table-locks';
+import { describePlan, planBundle, planExitCode, type Plan } from '../runner/plan';
 
 /**
  * The SQL half of a review, with the runner library itself: a scratch database is brought to
@@ -67,15 +67,10 @@ export interface SqlOptions {
   readonly log: Logger;
 }
 
-/** A plan's exit code, as `gpu-dev-db plan` computes it. */
-function planExitCode(plan: Plan): number {
-  return plan.drift.errors.length > 0 ? ExitCode.drift : plan.applyWould.startsWith('refuse') ? ExitCode.staleBundle : ExitCode.ok;
-}
-
 async function planHead(client: Client, bundle: ParsedBundle, baseline: SessionBaseline, database: string, log: Logger): Promise<PlanOutcome> {
   try {
     const plan = await planBundle(client, { bundle, declarations: readDeclarations(bundle), baseline, lockRetry: DEFAULT_LOCK_RETRY, converge: DEFAULT_CONVERGE_MODE, log, observe: true });
-    return { database, plan, exitCode: planExitCode(plan), text: describePlan(plan, database) };
+    return { database, plan, exitCode: planExitCode(plan, { drift: 'fail', force: false }), text: describePlan(plan, database) };
   } catch (error) {
     if (!(error instanceof ExitError)) throw error;
     return { database, exitCode: error.exitCode, failure: error.message, text: [error.message] };

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { RUNNER_FILE } from './constructs/database-migration';
-import { BUNDLE_HASH_ANNOTATION } from './constructs/pod-spec';
-import { literalValue } from './terraform-literals';
+import { RUNNER_FILE } from '../stack/constructs/database-migration';
+import { BUNDLE_HASH_ANNOTATION } from '../stack/constructs/pod-spec';
+import { literalValue } from '../stack/terraform-literals';
 
 /**
  * What a deploy of one synthesized stack over another does to the cluster: the Kubernetes

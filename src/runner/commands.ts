@@ -10,8 +10,8 @@ import { checkDrift } from './drift';
 import { MigrationError } from './errors';
 import { startSession, type RunTimeouts } from './guard';
 import { compareWithRun, readHistory } from './history';
-import { withMigrationLock, type LockWaitPolicy } from './lock';
-import { describePlan, planBundle } from './plan';
+import { withMigrationLock, type LockWaitPolicy } from './migration-lock';
+import { describePlan, planBundle, planExitCode } from './plan';
 import type { Timings } from './timings';
 
 export const COMMANDS = ['apply', 'status', 'plan', 'verify'] as const;
@@ -193,11 +193,7 @@ export async function runPlan(context: CommandContext): Promise<CommandResult> {
       planBundle(client, { bundle, declarations, baseline, lockRetry: settings.lockRetry, converge: settings.converge, log }),
     );
     for (const line of describePlan(plan, database.description)) log.info(line);
-    const exitCode =
-      plan.drift.errors.length > 0 && settings.drift === 'fail' ? ExitCode.drift
-      : plan.applyWould.startsWith('refuse') && !settings.force ? ExitCode.staleBundle
-      : ExitCode.ok;
-    return { exitCode, report: { command: 'plan', database: database.description, ...plan } };
+    return { exitCode: planExitCode(plan, settings), report: { command: 'plan', database: database.description, ...plan } };
   });
 }
 

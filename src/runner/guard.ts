@@ -2,7 +2,7 @@ import type { Client, QueryResult } from 'pg';
 import { displayName, type ParsedFile } from '../kernel/bundle';
 import { ExitCode } from '../kernel/exit-codes';
 import { MigrationError } from './errors';
-import { HOLDS_MIGRATION_LOCK } from './lock';
+import { HOLDS_MIGRATION_LOCK } from './migration-lock';
 
 /**
  * The run's session, and the guard that keeps every file to it. The rules (sql-rules.ts) refuse

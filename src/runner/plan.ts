@@ -1,7 +1,8 @@
 import type { Client } from 'pg';
 import { displayName, type ParsedBundle } from '../kernel/bundle';
 import type { Logger } from '../kernel/log';
-import { explain, runFile, withLockRetry, withRefusals, type LockRetryPolicy } from './apply';
+import { ExitCode, type ExitCodeValue } from '../kernel/exit-codes';
+import { explain, runFile, withLockRetry, withRefusals, type DriftMode, type LockRetryPolicy } from './apply';
 import { diffCatalog, readCatalog, type CatalogChange } from './catalog';
 import type { ConvergeMode } from '../kernel/converge-mode';
 import { Convergence, type GeneratedStatement } from './converge';
@@ -9,7 +10,7 @@ import { declaredBy, type Declarations } from './declarations';
 import { checkDrift, type DriftReport } from './drift';
 import { beginRun, guardTransaction, type SessionBaseline } from './guard';
 import { findStaleness, readHistory, type RecordedRun } from './history';
-import { RunObserver, type RunObservation } from './locks';
+import { RunObserver, type RunObservation } from './table-locks';
 
 export interface FixtureRows {
   readonly file: string;
@@ -19,11 +20,27 @@ export interface FixtureRows {
   readonly tables: Readonly<Record<string, { inserted: number; updated: number; deleted: number }>>;
 }
 
+export type PlanDecision = 'apply' | 'skip' | 'refuse';
+
+const DECISION_WORDS: Readonly<Record<PlanDecision, string>> = { apply: 'apply', skip: 'skip (already applied)', refuse: 'refuse (outdated bundle)' };
+
+/**
+ * A plan's exit code, the one place it is decided (`gpu-dev-db plan` and the review): drift
+ * fails it unless the drift mode only warns; an outdated bundle fails it unless forced.
+ */
+export function planExitCode(plan: Plan, options: { readonly drift: DriftMode; readonly force: boolean }): ExitCodeValue {
+  if (plan.drift.errors.length > 0 && options.drift === 'fail') return ExitCode.drift;
+  if (plan.decision === 'refuse' && !options.force) return ExitCode.staleBundle;
+  return ExitCode.ok;
+}
+
 export interface Plan {
   readonly bundleHash: string;
   readonly lastApplied: RecordedRun | null;
-  /** What `apply` would do with this bundle. */
-  readonly applyWould: 'apply' | 'skip (already applied)' | 'refuse (outdated bundle)';
+  /** What `apply` would do with this bundle: the decision planExitCode maps to an exit code. */
+  readonly decision: PlanDecision;
+  /** The decision in words, as `plan` prints it. */
+  readonly applyWould: string;
   readonly staleReasons: readonly string[];
   readonly changes: readonly CatalogChange[];
   readonly fixtures: readonly FixtureRows[];
@@ -32,7 +49,7 @@ export interface Plan {
   readonly converged: readonly GeneratedStatement[];
   /** Files that opt out of the transaction: plan cannot run them and roll back. */
   readonly notRun: readonly string[];
-  /** With `observe`: per file, its time and the locks and rewrites on tables that existed before (locks.ts). */
+  /** With `observe`: per file, its time and the locks and rewrites on tables that existed before (table-locks.ts). */
   readonly observation?: RunObservation;
 }
 
@@ -94,10 +111,12 @@ export async function planBundle(
       await client.query('ROLLBACK').catch(() => undefined);
     }
   });
+  const decision: PlanDecision = latest?.bundleHash === bundle.hash ? 'skip' : staleReasons.length > 0 ? 'refuse' : 'apply';
   return {
     bundleHash: bundle.hash,
     lastApplied: latest ?? null,
-    applyWould: latest?.bundleHash === bundle.hash ? 'skip (already applied)' : staleReasons.length > 0 ? 'refuse (outdated bundle)' : 'apply',
+    decision,
+    applyWould: DECISION_WORDS[decision],
     staleReasons,
     changes,
     fixtures,

@@ -1,6 +1,7 @@
 import { Token } from 'cdktf';
 import type { IConstruct } from 'constructs';
 import { Duration } from '../kernel/duration';
+import { dns1123LabelProblem, dns1123SubdomainProblem } from '../kernel/kubernetes-names';
 
 /**
  * The rules values of the stack must pass (Kubernetes names and quantities, images, whole-second
@@ -49,20 +50,11 @@ export function check<T>(subject: string, value: T, ...checks: Check<T>[]): T {
   return value;
 }
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** Namespaces, Services, Job names (the kernel's rule). */
+export const dns1123Label: Check<string> = dns1123LabelProblem;
 
-/** Namespaces, Services, Job names: lower-case alphanumerics and '-', at most 63 characters. */
-export const dns1123Label: Check<string> = (v) =>
-  v.length <= 63 && DNS1123_LABEL.test(v)
-    ? undefined
-    : 'must be a DNS-1123 label: lower-case letters, digits and "-", starting and ending with a letter or digit, at most 63 characters';
-
-/** ConfigMap, Secret, Deployment names and host names: dot-separated labels, at most 253 characters. */
-export const dns1123Subdomain: Check<string> = (v) =>
-  v.length <= 253 && DNS1123_SUBDOMAIN.test(v)
-    ? undefined
-    : 'must be a DNS-1123 subdomain: dot-separated lower-case labels of letters, digits and "-", at most 253 characters';
+/** ConfigMap, Secret, Deployment names and host names (the kernel's rule). */
+export const dns1123Subdomain: Check<string> = dns1123SubdomainProblem;
 
 /** `registry/path/name:tag` or `…@sha256:digest`; whitespace or an empty value never pulls. */
 export const imageReference: Check<string> = (v) =>

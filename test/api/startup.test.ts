@@ -42,7 +42,8 @@ describe('API start-up', () => {
   it('when POD_NAMESPACE is not a namespace name, then it exits 2 naming the variable and the value', async () => {
     const api = spawnApi({ DATABASE_URL: 'postgres://x:y@127.0.0.1:1/z', PORT: '0', POD_NAMESPACE: 'Not_A_Namespace' });
     expect(await api.exited).toBe(2);
-    expect(api.stderr()).toContain('POD_NAMESPACE must be a Kubernetes namespace name (a DNS-1123 label), got "Not_A_Namespace"');
+    expect(api.stderr()).toContain('POD_NAMESPACE must be a Kubernetes namespace name: it must be a DNS-1123 label');
+    expect(api.stderr()).toContain('got "Not_A_Namespace"');
   });
 
   it('when one column the API reads is missing, then it exits 9 naming that column and only it', async () => {

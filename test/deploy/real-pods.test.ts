@@ -192,6 +192,7 @@ describeWithNode('the stack on a real node: the migration Job and the API run fo
       expect(ended).toHaveLength(1);
       const pods = (await cluster.kubectlJson(['get', 'pods', '-n', ns, '-l', 'app=database-migration'])).items;
       // Each pod ended with the runner's own verdict: done, or (the older bundle after the newer) stale.
+      expect(pods.length).toBeGreaterThan(0);
       for (const p of pods) expect([ExitCode.ok, ExitCode.staleBundle]).toContain(p.status.containerStatuses[0].state.terminated.exitCode);
       logs.push(await cluster.kubectl(['logs', '-n', ns, '-l', 'app=database-migration', '--tail=-1']));
     }

@@ -65,6 +65,8 @@ describe('npm run local', () => {
     expect(out).toContain('ERROR: schema/006_broken.sql line 1, column 39: type "txet" does not exist (SQLSTATE 42704)');
     expect(out).toContain('the migration failed (exit 13, see above): the API was not started');
     expect(out).not.toContain('listening on port');
+    // PostgreSQL ran (the positive control), and is gone.
+    expect(out).toContain('PostgreSQL 18: created and started');
     expect(postgresProcessesFor(localDir)).toBe(0);
   });
 

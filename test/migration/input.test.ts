@@ -96,6 +96,12 @@ describe('gpu-dev-db with an expected bundle hash', () => {
     expect(await snapshot(client)).toBe(before);
   });
 
+  it('when POD_NAMESPACE is not a Kubernetes name, then it is a usage error (exit 2) naming the variable and the rule', async () => {
+    const result = await runRunner(['plan', ...folderArgs(copyOfDatabaseFolders())], { DATABASE_URL: db.url, POD_NAMESPACE: 'Not_A_Namespace' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('POD_NAMESPACE must be a Kubernetes namespace name: it must be a DNS-1123 label');
+  });
+
   it('when MIGRATION_RUNNER_DIGEST is not a sha256, then it is a usage error (exit 2) naming the variable', async () => {
     const result = await runRunner(['plan', ...folderArgs(copyOfDatabaseFolders())], { DATABASE_URL: db.url, MIGRATION_RUNNER_DIGEST: 'abc' });
     expect(result.code).toBe(2);

@@ -1,10 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig } from '../../src/api/config';
 import { REPO_ROOT } from '../../src/build/repository';
 import { SCHEMA_CONTRACT } from '../../src/kernel/contract';
-import { API_LOCK_TIMEOUT_SECONDS, API_TABLE_USE, apiImpact, EVERY_V1_REQUEST, HOT_TABLES } from '../../src/review/api-tables';
-import { conflicts, covers, LOCK_MODES } from '../../src/runner/locks';
+import { API_TABLE_USE, apiImpact, EVERY_V1_REQUEST, HOT_TABLES } from '../../src/review/api-tables';
+import { conflicts, covers, LOCK_MODES } from '../../src/runner/table-locks';
 
 /** The review's table of who uses which table, held to the API's code and PostgreSQL's lock rules. */
 
@@ -24,10 +23,6 @@ describe('the review’s table of API table use', () => {
       for (const suffix of more.map((m) => m.replace(/,$/, ''))) expect(routesSource).toContain(`'/jobs/:job_id${suffix}'`);
     }
     expect(HOT_TABLES.every((table) => table in API_TABLE_USE)).toBe(true);
-  });
-
-  it('when the API’s default lock timeout is read, then it is the one the review quotes', () => {
-    expect(loadConfig({ DATABASE_URL: 'postgres://u:p@h/d' }).lockTimeoutMs).toBe(API_LOCK_TIMEOUT_SECONDS * 1000);
   });
 
   it('when a lock is held, then who waits follows PostgreSQL’s conflict table', () => {

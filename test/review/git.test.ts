@@ -98,7 +98,7 @@ describe('npm run review against a git ref', () => {
 
   it('when npm run review gets bad input, then it exits 2 with one line naming it and prints no report', () => {
     const run = (...args: string[]) =>
-      spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts', 'review.ts'), ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+      spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src', 'review', 'cli', 'main.ts'), ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
     const ref = run('--base', 'no-such-ref-for-review');
     expect(ref.status).toBe(2);
     expect(ref.stdout).toBe('');

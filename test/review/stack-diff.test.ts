@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { describeDeployEffect, diffStacks, migrationOf, type StackJson } from '../../src/stack/stack-diff';
+import { describeDeployEffect, diffStacks, migrationOf, type StackJson } from '../../src/review/stack-diff';
 
 /** The stack comparison on hand-made cdk.tf.json shapes: what synth does not produce today but a base may. */
 

@@ -1,6 +1,6 @@
 import type { ClientBase, Pool, QueryResult, QueryResultRow } from 'pg';
 import { isConnectionLost } from '../../kernel/connection';
-import { DatabaseUnavailableError, LockTimeoutError } from '../errors';
+import { databaseUnavailable, HttpError, lockTimeout } from '../errors';
 
 /** A pool or one client: a repository function runs its statements on whichever it is given. */
 export interface Db {
@@ -49,15 +49,15 @@ export function clientDb(client: ClientBase): TransactionalDb {
 
 /**
  * The pool as the services' Db: a database that cannot be reached becomes
- * DatabaseUnavailableError, a lock wait that hit lock_timeout LockTimeoutError.
+ * a 503 HttpError (databaseUnavailable), a lock wait that hit lock_timeout another (lockTimeout).
  */
 export function requestDb(pool: Pool): TransactionalDb {
   async function translated<T>(run: () => Promise<T>): Promise<T> {
     try {
       return await run();
     } catch (error) {
-      if (isDatabaseUnavailable(error)) throw new DatabaseUnavailableError(error);
-      if ((error as { code?: string })?.code === LOCK_NOT_AVAILABLE) throw new LockTimeoutError(error);
+      if (isDatabaseUnavailable(error)) throw databaseUnavailable(error);
+      if ((error as { code?: string })?.code === LOCK_NOT_AVAILABLE) throw lockTimeout(error);
       throw error;
     }
   }
@@ -69,7 +69,7 @@ export function requestDb(pool: Pool): TransactionalDb {
       try {
         return await inTransaction({ query: (text, values) => translated(() => client.query(text, values)) }, work);
       } catch (error) {
-        if (error instanceof DatabaseUnavailableError) lost = error;
+        if (error instanceof HttpError && error.unavailability === 'database unavailable') lost = error;
         throw error;
       } finally {
         // A connection that failed is discarded, not handed to the next request.

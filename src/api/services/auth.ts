@@ -1,4 +1,4 @@
-import { ForbiddenError, UnauthorizedError } from '../errors';
+import { forbidden, unauthorized } from '../errors';
 import type { TransactionalDb } from '../repositories/db';
 import { findKeyByHash, touchKey } from '../repositories/keys';
 import { hashApiKey, issueKey, type IssuedKey, type KeyPolicy } from './keys';
@@ -18,14 +18,14 @@ export function authService(deps: { db: TransactionalDb; keyPolicy: KeyPolicy })
      */
     async authenticate(authorization: string | undefined): Promise<Caller> {
       const match = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization ?? '');
-      if (!match) throw new UnauthorizedError(authorization ? 'Authorization header must be "Bearer <api key>"' : 'Not authenticated');
+      if (!match) throw unauthorized(authorization ? 'Authorization header must be "Bearer <api key>"' : 'Not authenticated');
       const apiKey = match[1];
-      if (apiKey.length < 16 || apiKey.length > 256) throw new UnauthorizedError('Invalid API key format');
+      if (apiKey.length < 16 || apiKey.length > 256) throw unauthorized('Invalid API key format');
       const key = await findKeyByHash(deps.db, hashApiKey(apiKey));
-      if (!key) throw new UnauthorizedError('Invalid API key');
-      if (!key.user_active) throw new ForbiddenError('User account is disabled');
-      if (!key.key_active) throw new ForbiddenError('API key has been revoked');
-      if (key.expired) throw new ForbiddenError('API key has expired');
+      if (!key) throw unauthorized('Invalid API key');
+      if (!key.user_active) throw forbidden('User account is disabled');
+      if (!key.key_active) throw forbidden('API key has been revoked');
+      if (key.expired) throw forbidden('API key has expired');
       await touchKey(deps.db, key.key_id);
       return { userId: key.user_id, username: key.username, keyId: key.key_id };
     },

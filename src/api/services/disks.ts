@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ConflictError, NotFoundError } from '../errors';
+import { conflict, notFound } from '../errors';
 import type { Db } from '../repositories/db';
 import { findDisk, listDisks, type DiskRow } from '../repositories/disks';
 import { sendMessage } from '../repositories/queue';
@@ -34,7 +34,7 @@ function diskView(row: DiskRow) {
 export function disksService(deps: { db: Db; diskQueueName: string }) {
   async function ownDisk(caller: Caller, diskName: string): Promise<DiskRow> {
     const row = await findDisk(deps.db, caller.username, diskName);
-    if (!row) throw new NotFoundError(`Disk '${diskName}' not found`);
+    if (!row) throw notFound(`Disk '${diskName}' not found`);
     return row;
   }
 
@@ -50,7 +50,7 @@ export function disksService(deps: { db: Db; diskQueueName: string }) {
 
     async operation(caller: Caller, diskName: string, operationId: string) {
       const row = await ownDisk(caller, diskName);
-      if (row.operation_id !== operationId) throw new NotFoundError(`Operation '${operationId}' not found for disk '${diskName}'`);
+      if (row.operation_id !== operationId) throw notFound(`Operation '${operationId}' not found for disk '${diskName}'`);
       return {
         operation_id: operationId,
         disk_name: row.disk_name,
@@ -68,7 +68,7 @@ export function disksService(deps: { db: Db; diskQueueName: string }) {
     async create(caller: Caller, diskName: string, sizeGb: number | null) {
       const existing = await findDisk(deps.db, caller.username, diskName);
       if (existing) {
-        throw new ConflictError(
+        throw conflict(
           existing.is_deleted
             ? `Disk '${diskName}' is marked for deletion${existing.delete_date ? ` (on ${existing.delete_date})` : ''}; choose another name`
             : `Disk '${diskName}' already exists`,
@@ -89,8 +89,8 @@ export function disksService(deps: { db: Db; diskQueueName: string }) {
 
     async delete(caller: Caller, diskName: string) {
       const disk = await ownDisk(caller, diskName);
-      if (disk.is_deleted) throw new NotFoundError(`Disk '${diskName}' not found (already marked for deletion)`);
-      if (disk.in_use) throw new ConflictError(`Disk '${diskName}' is in use by reservation ${disk.reservation_id ?? '(unknown)'}; cancel it first`);
+      if (disk.is_deleted) throw notFound(`Disk '${diskName}' not found (already marked for deletion)`);
+      if (disk.in_use) throw conflict(`Disk '${diskName}' is in use by reservation ${disk.reservation_id ?? '(unknown)'}; cancel it first`);
       const operationId = randomUUID();
       const now = new Date();
       const deleteDate = new Date(now.getTime() + DELETE_AFTER_DAYS * 86_400_000).toISOString().slice(0, 10);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ForbiddenError, NotFoundError } from '../errors';
+import { forbidden, notFound } from '../errors';
 import type { Db } from '../repositories/db';
 import { sendMessage } from '../repositories/queue';
 import { findReservation, listReservations, reservationOwner, type ReservationRow } from '../repositories/reservations';
@@ -103,8 +103,8 @@ export function jobsService(deps: { db: Db; queueName: string }) {
 
     async get(caller: Caller, jobId: string) {
       const row = await findReservation(deps.db, jobId);
-      if (!row) throw new NotFoundError(`Job ${jobId} not found`);
-      if (row.user_id !== caller.username) throw new ForbiddenError('You can only view your own jobs');
+      if (!row) throw notFound(`Job ${jobId} not found`);
+      if (row.user_id !== caller.username) throw forbidden('You can only view your own jobs');
       return jobView(row);
     },
 
@@ -114,7 +114,7 @@ export function jobsService(deps: { db: Db; queueName: string }) {
      */
     async request(caller: Caller, jobId: string, action: JobAction) {
       const owner = await reservationOwner(deps.db, jobId);
-      if (owner !== undefined && owner !== caller.username) throw new ForbiddenError('Not authorized to modify this job');
+      if (owner !== undefined && owner !== caller.username) throw forbidden('Not authorized to modify this job');
       const msgId = await sendMessage(deps.db, deps.queueName, {
         ...action,
         job_id: jobId,

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { ApiConfig } from '../config';
-import { ForbiddenError } from '../errors';
+import { forbidden } from '../errors';
 import type { TransactionalDb } from '../repositories/db';
 import { insertKey, lockUserKeys, revokeActiveKey, revokeKeyAndRotations, revokeOldestActiveKeys, rotatedFromDescription, type RevokedKey } from '../repositories/keys';
 
@@ -37,7 +37,7 @@ export async function issueKey(
   const keyPrefix = apiKey.slice(0, 8);
   return db.transaction(async (tx) => {
     await lockUserKeys(tx, user.user_id);
-    if ('rotatedFrom' in origin && !(await revokeActiveKey(tx, origin.rotatedFrom))) throw new ForbiddenError('API key has been revoked');
+    if ('rotatedFrom' in origin && !(await revokeActiveKey(tx, origin.rotatedFrom))) throw forbidden('API key has been revoked');
     const description = 'rotatedFrom' in origin ? rotatedFromDescription(origin.rotatedFrom) : origin.description;
     const { expires_at } = await insertKey(tx, { userId: user.user_id, keyHash: hashApiKey(apiKey), keyPrefix, ttlHours: policy.apiKeyTtlHours, description });
     const overLimit = await revokeOldestActiveKeys(tx, user.user_id, policy.maxActiveKeys);

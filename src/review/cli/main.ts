@@ -10,13 +10,13 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { REPO_ROOT } from '../src/build/repository';
-import { lineLogger } from '../src/kernel/log';
-import { ReviewInputError } from '../src/review/errors';
-import { extractCommit, resolveBase, type BaseCommit } from '../src/review/git';
-import { toJson, toMarkdown } from '../src/review/report';
-import { reviewChange, type ScratchDatabase } from '../src/review/review';
-import type { SideSpec } from '../src/review/sides';
+import { REPO_ROOT } from '../../build/repository';
+import { lineLogger } from '../../kernel/log';
+import { ReviewInputError } from '../errors';
+import { extractCommit, resolveBase, type BaseCommit } from '../git';
+import { toJson, toMarkdown } from '../report';
+import { reviewChange, type ScratchDatabase } from '../review';
+import type { SideSpec } from '../sides';
 
 const USAGE = `Usage: npm run -s review [-- options] > review.md
   --base REF            git ref to compare with (default: git merge-base HEAD main)
@@ -56,7 +56,7 @@ function headEnv(assignments: readonly string[]): Record<string, string | undefi
 
 /** An embedded PostgreSQL 18 of the review's own, in a temporary folder. */
 async function scratchPostgres(): Promise<ScratchDatabase> {
-  const { freePort, startPostgres } = await import('../src/dev/postgres.mjs');
+  const { freePort, startPostgres } = await import('../../dev/postgres.mjs');
   const root = mkdtempSync(join(tmpdir(), 'gpu-dev-review-pg-'));
   cleanups.push(() => rmSync(root, { recursive: true, force: true }));
   const port = await freePort();

@@ -2,14 +2,13 @@
 import './v8-flags';
 import { readFileSync } from 'node:fs';
 import { sha256Hex } from '../../kernel/bundle';
-import { ExitCode, ExitError, type ExitCodeValue } from '../../kernel/exit-codes';
+import { EXIT_NAMES, ExitCode, ExitError, type ExitCodeValue } from '../../kernel/exit-codes';
 import { lineLogger } from '../../kernel/log';
 import { runApply, runPlan, runStatus, runVerify, type CommandContext, type CommandResult } from '../commands';
 import { Timings } from '../timings';
 import { parseSettings, USAGE } from './settings';
 import { terminationSummary, writeTerminationMessage } from './termination-message';
 
-const EXIT_NAMES: Record<number, string> = Object.fromEntries(Object.entries(ExitCode).map(([name, code]) => [code, name]));
 
 /**
  * The runner's entry point: the Job, `npx gpu-dev-db` and the tests all run this. Returns the

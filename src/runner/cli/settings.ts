@@ -3,12 +3,13 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_CONNECT_RETRY, DEFAULT_POSTGRES_HOST, DEFAULT_POSTGRES_PORT } from '../../kernel/connection';
 import { CONVERGE_MODES, DEFAULT_CONVERGE_MODE, type ConvergeMode } from '../../kernel/converge-mode';
 import { Duration, InvalidDurationError } from '../../kernel/duration';
-import { ExitCode } from '../../kernel/exit-codes';
+import { dns1123LabelProblem } from '../../kernel/kubernetes-names';
+import { EXIT_CODES, ExitCode, type ExitCodeName } from '../../kernel/exit-codes';
 import { DEFAULT_LOCK_RETRY, type DriftMode } from '../apply';
 import { COMMANDS, type Command, type RunnerSettings } from '../commands';
 import { MigrationError } from '../errors';
 import { DEFAULT_TIMEOUTS } from '../guard';
-import { DEFAULT_LOCK_WAIT } from '../lock';
+import { DEFAULT_LOCK_WAIT } from '../migration-lock';
 
 /**
  * The CLI's flags and environment, parsed and validated once into the RunnerSettings a command
@@ -84,13 +85,8 @@ Database: DATABASE_URL, or POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB with PO
 (default ${DEFAULT_POSTGRES_HOST}) and POSTGRES_PORT (default ${DEFAULT_POSTGRES_PORT}).
 Durations: a number with ms, s or m (500ms, 3s, 5m).
 
-Exit codes: 0 ok, 1 internal error, 2 usage or configuration, 3 bad input files, 4 cannot connect,
-5 migration lock busy, 6 table lock timeouts exhausted, 7 SQL failure that may succeed on a retry
-(a deadlock, a serialization failure, an unclassified SQLSTATE), 8 bundle hash mismatch,
-9 schema incomplete (verify), 10 stale bundle, 11 schema drift, 12 a file broke the run's guard
-(left the transaction, released the migration lock, changed the role or the runner's settings),
-13 SQL failure a retry cannot fix (a syntax error, an undefined or duplicate object, bad data,
-a constraint violation): fix the file.`;
+Exit codes (the Job retries none of those marked *):
+${(Object.keys(ExitCode) as ExitCodeName[]).map((name) => `  ${String(ExitCode[name]).padStart(2)}${EXIT_CODES[name].permanent ? '*' : ' '} ${EXIT_CODES[name].meaning}`).join('\n')}`;
 
 function usage(message: string): MigrationError {
   return new MigrationError(`${message}\nRun gpu-dev-db --help for the options.`, ExitCode.usage);
@@ -148,7 +144,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
     runnerImage: value('runner-image')?.text,
     timeouts: { lockTimeoutMs, statementTimeoutMs, idleTimeoutMs },
     lockRetry: { ...DEFAULT_LOCK_RETRY, retries: count('lock-retries', DEFAULT_LOCK_RETRY.retries, 0, 100) },
-    lockWait: { ...DEFAULT_LOCK_WAIT, timeoutMs: duration('lock-wait', DEFAULT_LOCK_WAIT.timeoutMs), namespace: env.POD_NAMESPACE?.trim() || DEFAULT_LOCK_WAIT.namespace },
+    lockWait: { ...DEFAULT_LOCK_WAIT, timeoutMs: duration('lock-wait', DEFAULT_LOCK_WAIT.timeoutMs), namespace: podNamespace(env) ?? DEFAULT_LOCK_WAIT.namespace },
     connectRetry: { ...DEFAULT_CONNECT_RETRY, attempts: count('connect-attempts', DEFAULT_CONNECT_RETRY.attempts, 1, 1000) },
     force: parsed.values.force ?? false,
     json: parsed.values.json ?? false,
@@ -159,6 +155,15 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
     converge: (converge?.text as ConvergeMode | undefined) ?? DEFAULT_CONVERGE_MODE,
     allowServerFiles: parsed.values['allow-server-files'] ?? booleanEnv(env, 'MIGRATION_ALLOW_SERVER_FILES'),
   };
+}
+
+/** POD_NAMESPACE (the Job sets it from the downward API), named in the kubectl commands the runner prints. */
+function podNamespace(env: NodeJS.ProcessEnv): string | undefined {
+  const text = env.POD_NAMESPACE?.trim();
+  if (!text) return undefined;
+  const problem = dns1123LabelProblem(text);
+  if (problem) throw usage(`POD_NAMESPACE must be a Kubernetes namespace name: it ${problem}, got "${text}"`);
+  return text;
 }
 
 /** A true/false environment variable; unset is false, anything else a usage error naming it. */

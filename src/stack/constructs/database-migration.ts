@@ -7,7 +7,7 @@ import { displayName, readBundle, sha256Hex, type Bundle, type BundleFile, type 
 import { lineAndColumn } from '../../kernel/sql-split';
 import { DEFAULT_CONVERGE_MODE, type ConvergeMode } from '../../kernel/converge-mode';
 import { Duration } from '../../kernel/duration';
-import { ExitCode } from '../../kernel/exit-codes';
+import { PERMANENT_EXIT_CODES } from '../../kernel/exit-codes';
 import {
   check,
   dns1123Label,
@@ -63,8 +63,6 @@ const NODE_UID = 1000;
 const TERMINATION_LOG = '/dev/termination-log';
 /** Mounted files: readable, never writable (spelled as the provider reads it back). */
 const READ_ONLY = '0444';
-/** Exit codes that fail the same way on every attempt: retrying would only repeat them. */
-const PERMANENT_EXIT_CODES = [ExitCode.usage, ExitCode.badInput, ExitCode.bundleHashMismatch, ExitCode.staleBundle, ExitCode.drift, ExitCode.guardFailed, ExitCode.sqlPermanent];
 
 export interface DatabaseMigrationProps {
   /** Namespace of the ConfigMaps and the Job. @default "gpu-controlplane" */
@@ -239,7 +237,7 @@ export class DatabaseMigration extends Construct {
         ttlSecondsAfterFinished: ttl === undefined ? undefined : String(ttl.toSeconds()),
         podFailurePolicy: {
           rule: [
-            { action: 'FailJob', onExitCodes: { containerName: 'migrate', operator: 'In', values: PERMANENT_EXIT_CODES } },
+            { action: 'FailJob', onExitCodes: { containerName: 'migrate', operator: 'In', values: [...PERMANENT_EXIT_CODES] } },
             // A pod evicted by a node drain did not fail: it does not use up a retry.
             { action: 'Ignore', onPodCondition: [{ type: 'DisruptionTarget', status: 'True' }] },
           ],
