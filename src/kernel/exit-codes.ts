@@ -2,7 +2,7 @@
  * Exit codes of the runner (and of the API's start-up, which uses the same numbers), one per
  * kind of failure so that a Job's status, a CI step or an on-call engineer can tell them apart
  * without reading the log. EXIT_CODES is the one table of what each means: the CLI's usage,
- * README.md's table (npm run docs), the termination message's remedy and the Job's
+ * docs/runner.md's table (npm run docs), the termination message's remedy and the Job's
  * pod_failure_policy (the permanent ones) are all written from it.
  */
 export const ExitCode = {
@@ -81,7 +81,7 @@ export const EXIT_NAMES = Object.fromEntries(Object.entries(ExitCode).map(([name
 /** The codes the Job must not retry (its pod_failure_policy). */
 export const PERMANENT_EXIT_CODES: readonly ExitCodeValue[] = (Object.keys(ExitCode) as ExitCodeName[]).filter((name) => EXIT_CODES[name].permanent).map((name) => ExitCode[name]);
 
-/** The table as README.md shows it (npm run docs). */
+/** The table as docs/runner.md shows it (npm run docs). */
 export function exitCodesTable(): string {
   return [
     '| code | name | meaning | retried by the Job | what to do |',

@@ -1,7 +1,7 @@
 /**
  * Whether a PostgreSQL error can go away on a retry, by its SQLSTATE. A permanent one fails the
  * same way on every attempt, so the runner exits 13 and the Job fails at once; anything else
- * exits 7 and the Job retries. README.md shows this table (test/docs.test.ts keeps it in step).
+ * exits 7 and the Job retries. docs/runner.md shows this table (test/docs.test.ts keeps it in step).
  */
 export interface SqlStateRule {
   /** A class (the first two characters of a SQLSTATE) or one SQLSTATE. */

@@ -25,7 +25,7 @@ import {
  * the `gpuDev` key (`cdktf.json` → `"context": {"gpuDev": {"namespace": "…"}}`); the environment
  * wins. Numbers, flags, modes and durations are typed (a duration is the kernel's Duration,
  * parsed here once; the constructs take it as it is); Kubernetes quantities keep the text they
- * were written in, as the constructs' props take them. README.md's configuration table is
+ * were written in, as the constructs' props take them. docs/configuration.md's table is
  * settingsTable().
  *
  * Where a duration's rules live: its form and range (a number with ms, s or m; 1ms to 24h) at
@@ -96,10 +96,10 @@ interface Setting<T> {
   readonly env: string;
   /** A value, or one computed from the settings declared before this one. */
   readonly default: T | ((config: StackConfig) => T);
-  /** How README.md shows a computed default. */
+  /** How docs/configuration.md shows a computed default. */
   readonly shownDefault?: string;
   readonly parse: Parser<T>;
-  /** Its line in README.md's configuration table (settingsTable()). */
+  /** Its line in docs/configuration.md's table (settingsTable()). */
   readonly doc: string;
 }
 
@@ -310,7 +310,7 @@ export function containerResources(config: StackConfig, prefix: 'migration' | 'a
 /** The platform's defaults, for constructs used on their own (each prop's documented default). */
 export const DEFAULTS: StackConfig = loadStackConfig();
 
-/** README.md's configuration table, from the settings themselves (`npm run docs` writes it there). */
+/** docs/configuration.md's table, from the settings themselves (`npm run docs` writes it there). */
 export function settingsTable(): string {
   const shown = (setting: Setting<unknown>) =>
     setting.shownDefault ?? (setting.default === undefined ? 'none' : typeof setting.default === 'function' ? 'computed' : `\`${String(setting.default)}\``);

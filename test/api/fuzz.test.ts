@@ -223,10 +223,10 @@ function printable(req: Buffer): string {
   return text.length > 600 ? `${text.slice(0, 400)} … (${req.length} bytes) … ${text.slice(-150)}` : text;
 }
 
-/** The statuses the README's error table documents, each row starting "| NNN |". */
+/** The statuses docs/api.md's error table documents, each row starting "| NNN |". */
 function documentedStatuses(): Set<number> {
-  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('### Statuses and errors'));
+  const readme = readFileSync(join(REPO_ROOT, 'docs', 'api.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Statuses and errors'));
   return new Set([...section.slice(0, section.indexOf('\n#', 5)).matchAll(/^\| (\d{3}) \|/gm)].map((m) => Number(m[1])));
 }
 
@@ -258,7 +258,7 @@ describe(`API under a hostile corpus (seed ${SEED})`, () => {
     return JSON.stringify(tables);
   }
 
-  it('when every request of the corpus is sent to a running API, then none answers 500, every one has a status, every error has a JSON detail, and every status is in the README', async () => {
+  it('when every request of the corpus is sent to a running API, then none answers 500, every one has a status, every error has a JSON detail, and every status is in docs/api.md', async () => {
     const cases = corpus(SEED);
     const documented = documentedStatuses();
     expect([...documented]).toEqual(expect.arrayContaining([400, 401, 404, 422, 500, 503]));
@@ -297,7 +297,7 @@ describe(`API under a hostile corpus (seed ${SEED})`, () => {
 function judge(req: FuzzRequest, response: RawResponse, documented: Set<number>): string | undefined {
   if (response.status === null) return `no status (${response.error})`;
   if (response.status >= 500) return `status ${response.status}`;
-  if (!documented.has(response.status)) return `status ${response.status} is not in the README's table`;
+  if (!documented.has(response.status)) return `status ${response.status} is not in docs/api.md's table`;
   if (response.status < 400 || req.method === 'HEAD') return undefined;
   if (!/^application\/json/.test(response.headers['content-type'] ?? '')) return `error without a JSON body (content-type ${response.headers['content-type']})`;
   try {

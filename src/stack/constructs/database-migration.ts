@@ -97,7 +97,7 @@ export interface DatabaseMigrationProps {
   readonly timeout?: Duration;
   /**
    * `ttl_seconds_after_finished`; whole seconds. @default none: the Kubernetes provider re-creates
-   * a Job the TTL deleted, so every later apply would run it again (see README "Why the Job has no TTL").
+   * a Job the TTL deleted, so every later apply would run it again (see docs/decisions.md "Why the Job has no TTL").
    */
   readonly ttl?: Duration;
   /** The runner's MIGRATION_LOCK_TIMEOUT, passed on as written ("500ms"). @default unset: the runner's own (`gpu-dev-db --help`) */
