@@ -308,20 +308,21 @@ async function main(): Promise<void> {
 }
 
 /**
- * The cluster suite's harness measures the deploy (test/cluster/deploy-bench.ts, run as a process:
- * bench/ imports nothing of test/). Without the toolchain it says why and measures nothing.
+ * The deploy, measured by bench/deploy.ts on the cluster harness (harness/), in a process of its
+ * own: a control plane per run, and the real node's. Without the toolchain it says why and
+ * measures nothing.
  */
 function deploySection(): void {
   say(DEPLOY_HEADING);
   say();
   for (const where of [[], ['--node']]) {
-    const run = spawnSync('npx', ['tsx', join(REPO_ROOT, 'test', 'cluster', 'deploy-bench.ts'), '--reps', smoke ? '1' : '5', ...where], {
+    const run = spawnSync('npx', ['tsx', join(REPO_ROOT, 'bench', 'deploy.ts'), '--reps', smoke ? '1' : '5', ...where], {
       cwd: REPO_ROOT,
       encoding: 'utf8',
       timeout: 1_800_000,
       stdio: ['ignore', 'pipe', 'inherit'],
     });
-    if (run.status !== 0) throw new Error(`test/cluster/deploy-bench.ts ${where.join(' ')} exited ${run.status ?? run.signal}`);
+    if (run.status !== 0) throw new Error(`bench/deploy.ts ${where.join(' ')} exited ${run.status ?? run.signal}`);
     for (const line of run.stdout.trimEnd().split('\n')) say(line);
     say();
   }

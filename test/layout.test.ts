@@ -21,7 +21,8 @@ const RULES: Record<string, { readonly imports: readonly string[]; readonly pack
   'src/review/cli/': { imports: ['src/kernel/', 'src/build/', 'src/review/', 'src/dev/postgres.mjs'], packages: ['node:', 'pg'] },
   'src/dev/': { imports: ['src/'], packages: 'any' },
   'scripts/': { imports: ['src/', 'scripts/'], packages: 'any' },
-  'bench/': { imports: ['src/', 'bench/'], packages: 'any' },
+  'bench/': { imports: ['src/', 'bench/', 'harness/'], packages: 'any' },
+  'harness/': { imports: ['src/', 'harness/'], packages: 'any' },
   'main.ts': { imports: ['src/'], packages: 'any' },
 };
 
@@ -77,7 +78,7 @@ function mayImportLine(rule: (typeof RULES)[string]): string {
   return `May import: ${paths}; ${packages}.`;
 }
 
-const codeFiles = ['src', 'scripts', 'bench', 'main.ts'].flatMap(filesUnder).filter((file) => CODE.test(file));
+const codeFiles = ['src', 'scripts', 'bench', 'harness', 'main.ts'].flatMap(filesUnder).filter((file) => CODE.test(file));
 
 describe('the layout', () => {
   it('when any code outside test/ imports, then it imports only what its folder may (RULES), and never test/', () => {

@@ -8,7 +8,7 @@ import { runnerBytes } from '../support/stack';
 /**
  * Every plan, apply and refresh reads the whole configuration, and the state keeps every object:
  * a megabyte in either (the runner as a ConfigMap did that) costs seconds on every deploy. The
- * state's budget is held by the cluster suite (test/deploy/deploy.test.ts), which has one.
+ * state's budget is held by the cluster suite (test/cluster/deploy.test.ts), which has one.
  */
 const BUDGET_BYTES = 100_000;
 

@@ -11,18 +11,18 @@
  * With --node the pods run for real on a kubelet (node.ts), against a PostgreSQL on the node's
  * address, a fresh database for every deploy: the runner really applies the bundle.
  *
- *   npx tsx test/cluster/deploy-bench.ts [--reps N] [--node]
+ *   npx tsx bench/deploy.ts [--reps N] [--node]
  */
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mustRun, runCommand, startCommand } from './command';
-import { KwokCluster } from './kwok-cluster';
-import { Project } from './project';
-import { summaryValue } from './stack-objects';
-import { findToolchain, nodeMissing, type Toolchain } from './toolchain';
-import type { NodeDatabase } from './node-database';
-import { startStackNode, type StackNode } from './stack-node';
+import { mustRun, runCommand, startCommand } from '../harness/command';
+import { KwokCluster } from '../harness/kwok-cluster';
+import { Project } from '../harness/project';
+import { summaryValue } from '../harness/stack-objects';
+import { findToolchain, nodeMissing, type Toolchain } from '../harness/toolchain';
+import type { NodeDatabase } from '../harness/node-database';
+import { startStackNode, type StackNode } from '../harness/stack-node';
 
 const NAMESPACE = 'gpu-controlplane';
 const repsFlag = process.argv.indexOf('--reps');

@@ -1,4 +1,4 @@
-// `npx tsx test/cluster/check.ts`: exit 0 when the cluster suite can run here, else print why (one line) and exit 1.
+// `npx tsx harness/check.ts`: exit 0 when the cluster suite can run here, else print why (one line) and exit 1.
 import { findToolchain } from './toolchain';
 
 const found = findToolchain();

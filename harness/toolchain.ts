@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 /**
- * The toolchain test/cluster/toolchain/build.sh built (OpenTofu, the control plane, etcd, kwok)
+ * The toolchain harness/toolchain/build.sh built (OpenTofu, the control plane, etcd, kwok)
  * and the providers in its mirror. `findToolchain` never builds: .ci/run and `npm run toolchain`
  * do; a suite without one is skipped with the reason. `nodeMissing` says, the same way, why a
  * real node (node.ts) cannot run here: its pieces are built last and only its cases need them.
@@ -47,7 +47,7 @@ export function findToolchain(): Toolchain | { readonly missing: string } {
   ]) {
     if (!existsSync(providerBinary(providers, name, version))) {
       return {
-        missing: `no hashicorp/${name} ${version} provider binary in ${providers} (no registry here serves it; see test/cluster/README.md)`,
+        missing: `no hashicorp/${name} ${version} provider binary in ${providers} (no registry here serves it; see harness/README.md)`,
       };
     }
   }

@@ -1,7 +1,7 @@
-import { KwokCluster } from '../cluster/kwok-cluster';
-import { Project } from '../cluster/project';
-import { describeWithToolchain, toolchain } from '../cluster/suite';
-import { migrationJobs } from '../cluster/stack-objects';
+import { KwokCluster } from '../../harness/kwok-cluster';
+import { Project } from '../../harness/project';
+import { describeWithToolchain, toolchain } from '../../harness/suite';
+import { migrationJobs } from '../../harness/stack-objects';
 
 /**
  * Two checkouts, two state files, one cluster and namespace, applied at the same moment: the

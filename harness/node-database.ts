@@ -4,7 +4,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { installPgmqStandIn } from '../../src/dev/pgmq';
+import { installPgmqStandIn } from '../src/dev/pgmq';
 import type { RealNode } from './node';
 import { alive } from './node-host';
 
@@ -65,7 +65,7 @@ export async function startNodeDatabase(node: RealNode, options: NodeDatabaseOpt
   writeFileSync(
     hba,
     [
-      '# The cluster suite node database (test/cluster/node-database.ts): TCP with a password, from the host and the pods only.',
+      '# The cluster suite node database (harness/node-database.ts): TCP with a password, from the host and the pods only.',
       'host all all 127.0.0.1/32 scram-sha-256',
       `host all all ${node.address}/32 scram-sha-256`,
       `host all all ${node.podSubnet} scram-sha-256`,

@@ -1,8 +1,8 @@
-import { runCommand, describeFailure } from '../cluster/command';
-import { KwokCluster } from '../cluster/kwok-cluster';
-import { Project } from '../cluster/project';
-import { describeWithToolchain, toolchain } from '../cluster/suite';
-import { migrationJobs } from '../cluster/stack-objects';
+import { runCommand, describeFailure } from '../../harness/command';
+import { KwokCluster } from '../../harness/kwok-cluster';
+import { Project } from '../../harness/project';
+import { describeWithToolchain, toolchain } from '../../harness/suite';
+import { migrationJobs } from '../../harness/stack-objects';
 
 /**
  * The README's other way to deploy: the cdktf CLI, fetched by npx (it is no dependency of the

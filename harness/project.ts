@@ -3,7 +3,7 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { linkNodeModules, REPO_ROOT } from '../../src/build/repository';
+import { linkNodeModules, REPO_ROOT } from '../src/build/repository';
 import { describeFailure, runCommand, startCommand, type CommandResult } from './command';
 import type { Toolchain } from './toolchain';
 

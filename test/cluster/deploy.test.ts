@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readBundle, sha256Hex } from '../../src/kernel/bundle';
 import { ExitCode } from '../../src/kernel/exit-codes';
-import { KwokCluster } from '../cluster/kwok-cluster';
-import { Project } from '../cluster/project';
-import { describeWithToolchain, toolchain } from '../cluster/suite';
-import { failPodsOfBundle, jobOf, migrationJobs, startWatch, stopFailingPodsOfBundle, summaryValue, type Watch } from '../cluster/stack-objects';
+import { KwokCluster } from '../../harness/kwok-cluster';
+import { Project } from '../../harness/project';
+import { describeWithToolchain, toolchain } from '../../harness/suite';
+import { failPodsOfBundle, jobOf, migrationJobs, startWatch, stopFailingPodsOfBundle, summaryValue, type Watch } from '../../harness/stack-objects';
 import { TEMPLATE_SQL } from '../support/stack';
 
 /**

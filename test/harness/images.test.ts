@@ -6,11 +6,11 @@ import { REPO_ROOT } from '../../src/build/repository';
 import { buildRunnerBundle } from '../../src/build/runner-bundle';
 import { DEFAULTS } from '../../src/stack/config';
 import { RUNNER_IN_IMAGE } from '../../src/stack/constructs/database-migration';
-import { API_IMAGE, apiImageRecipe, nodeBaseRecipe, NODE_UID, normalizedName, NODE_IMAGE, sharedLibraries, type ImageRecipe } from './images';
-import { TarWriter, type TarEntry } from './tar';
+import { API_IMAGE, apiImageRecipe, nodeBaseRecipe, NODE_UID, normalizedName, NODE_IMAGE, sharedLibraries, type ImageRecipe } from '../../harness/images';
+import { TarWriter, type TarEntry } from '../../harness/tar';
 
 /**
- * The cluster suite's real node runs images assembled without docker (test/cluster/images.ts).
+ * The cluster suite's real node runs images assembled without docker (harness/images.ts).
  * These cases keep the API image's assembly in step with the Dockerfile (in the normal suite: no
  * Go, no toolchain, no cluster): the Dockerfile is read here on its own, and every one of its
  * instructions must show in what the assembler made.
@@ -35,7 +35,7 @@ function paths(recipe: ImageRecipe, layer: number): Map<string, TarEntry> {
   return new Map(recipe.layers[layer].entries.map((e) => [e.path.replace(/\/+$/, ''), e]));
 }
 
-describe('the API image assembled without docker (test/cluster/images.ts)', () => {
+describe('the API image assembled without docker (harness/images.ts)', () => {
   let buildDir: string;
   let assembly: ReturnType<typeof apiImageRecipe>;
 
@@ -110,7 +110,7 @@ describe('the API image assembled without docker (test/cluster/images.ts)', () =
   });
 });
 
-describe('the runner image and the tar writer (test/cluster/images.ts, tar.ts)', () => {
+describe('the runner image and the tar writer (harness/images.ts, tar.ts)', () => {
   it('when the Node base is assembled, then it has this Node, its libraries, uid/gid 1000 node and a /tmp for everyone', () => {
     const base = nodeBaseRecipe();
     const files = paths(base, 0);

@@ -1,9 +1,9 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mustRun } from '../cluster/command';
-import { Project } from '../cluster/project';
-import { describeWithToolchain, toolchain } from '../cluster/suite';
+import { mustRun } from '../../harness/command';
+import { Project } from '../../harness/project';
+import { describeWithToolchain, toolchain } from '../../harness/suite';
 import { TEMPLATE_SQL } from '../support/stack';
 
 /**

@@ -1,11 +1,11 @@
 import { readdirSync, rmSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { apiImageRecipe, bundleFolder, nodeBaseRecipe, NODE_IMAGE, type ImageRecipe } from '../cluster/images';
-import { KwokCluster } from '../cluster/kwok-cluster';
-import { startNode, type ImportedImage, type RealNode } from '../cluster/node';
-import { startNodeDatabase, type NodeDatabase } from '../cluster/node-database';
-import { cgroupHierarchies, hostLeftovers, iptablesChains, mountsUnder, processesOf, readSysctl, SYSCTLS } from '../cluster/node-host';
-import { describeWithNode, toolchain } from '../cluster/suite';
+import { apiImageRecipe, bundleFolder, nodeBaseRecipe, NODE_IMAGE, type ImageRecipe } from '../../harness/images';
+import { KwokCluster } from '../../harness/kwok-cluster';
+import { startNode, type ImportedImage, type RealNode } from '../../harness/node';
+import { startNodeDatabase, type NodeDatabase } from '../../harness/node-database';
+import { cgroupHierarchies, hostLeftovers, iptablesChains, mountsUnder, processesOf, readSysctl, SYSCTLS } from '../../harness/node-host';
+import { describeWithNode, toolchain } from '../../harness/suite';
 
 /**
  * The real node's smoke test: a kubelet with containerd and runc joined to the kwok control

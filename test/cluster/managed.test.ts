@@ -1,7 +1,7 @@
-import { KwokCluster } from '../cluster/kwok-cluster';
-import { Project } from '../cluster/project';
-import { describeWithToolchain, toolchain } from '../cluster/suite';
-import { jobOf, summaryValue } from '../cluster/stack-objects';
+import { KwokCluster } from '../../harness/kwok-cluster';
+import { Project } from '../../harness/project';
+import { describeWithToolchain, toolchain } from '../../harness/suite';
+import { jobOf, summaryValue } from '../../harness/stack-objects';
 
 /**
  * Managed mode: the stack also deploys PostgreSQL (random_password from the real hashicorp/random

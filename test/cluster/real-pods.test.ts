@@ -1,12 +1,12 @@
 import { Client } from 'pg';
 import { ExitCode } from '../../src/kernel/exit-codes';
-import { KwokCluster } from '../cluster/kwok-cluster';
-import type { RealNode } from '../cluster/node';
-import type { NodeDatabase } from '../cluster/node-database';
-import { Project } from '../cluster/project';
-import { migrationJobs, summaryValue } from '../cluster/stack-objects';
-import { startStackNode, type StackNode } from '../cluster/stack-node';
-import { describeWithNode, toolchain } from '../cluster/suite';
+import { KwokCluster } from '../../harness/kwok-cluster';
+import type { RealNode } from '../../harness/node';
+import type { NodeDatabase } from '../../harness/node-database';
+import { Project } from '../../harness/project';
+import { migrationJobs, summaryValue } from '../../harness/stack-objects';
+import { startStackNode, type StackNode } from '../../harness/stack-node';
+import { describeWithNode, toolchain } from '../../harness/suite';
 
 /**
  * The path a user relies on, with pods that really run on a real kubelet: tofu apply → the Job's

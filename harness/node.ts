@@ -279,7 +279,7 @@ export class RealNode {
   private containerdConfig(): string {
     const r = this.runDir;
     const q = (s: string) => `'${s}'`;
-    return `# containerd for the cluster suite's node ${this.name} (test/cluster/node.ts): everything under ${r}
+    return `# containerd for the cluster suite's node ${this.name} (harness/node.ts): everything under ${r}
 version = 3
 root = ${q(join(r, 'containerd', 'root'))}
 state = ${q(join(r, 'containerd', 'state'))}

@@ -1,8 +1,8 @@
 import { sha256Hex } from '../../src/kernel/bundle';
-import { KwokCluster } from '../cluster/kwok-cluster';
-import { Project } from '../cluster/project';
-import { migrationJobs, summaryValue } from '../cluster/stack-objects';
-import { describeWithToolchain, toolchain } from '../cluster/suite';
+import { KwokCluster } from '../../harness/kwok-cluster';
+import { Project } from '../../harness/project';
+import { migrationJobs, summaryValue } from '../../harness/stack-objects';
+import { describeWithToolchain, toolchain } from '../../harness/suite';
 
 /**
  * A user of the old layout (the runner in a ConfigMap, on a stock Node image) moves to the

@@ -1,8 +1,8 @@
-import { describeFailure, runCommand, startCommand, type CommandResult } from '../cluster/command';
-import { KwokCluster } from '../cluster/kwok-cluster';
-import { Project } from '../cluster/project';
-import { describeWithToolchain, toolchain } from '../cluster/suite';
-import { holdPodsOfBundle, migrationJobs, summaryValue } from '../cluster/stack-objects';
+import { describeFailure, runCommand, startCommand, type CommandResult } from '../../harness/command';
+import { KwokCluster } from '../../harness/kwok-cluster';
+import { Project } from '../../harness/project';
+import { describeWithToolchain, toolchain } from '../../harness/suite';
+import { holdPodsOfBundle, migrationJobs, summaryValue } from '../../harness/stack-objects';
 
 /**
  * A deploy interrupted at any moment converges on the next one: OpenTofu (and its provider) is

@@ -3,10 +3,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix, relative } from 'node:path';
-import { API_PROGRAMS, buildApiBundles } from '../../src/build/api-bundle';
-import { REPO_ROOT } from '../../src/build/repository';
-import { buildRunnerBundle } from '../../src/build/runner-bundle';
-import { NODE_IMAGE } from '../../src/stack/constructs/database-migration';
+import { API_PROGRAMS, buildApiBundles } from '../src/build/api-bundle';
+import { REPO_ROOT } from '../src/build/repository';
+import { buildRunnerBundle } from '../src/build/runner-bundle';
+import { NODE_IMAGE } from '../src/stack/constructs/database-migration';
 import { TarWriter, type TarEntry } from './tar';
 
 /**
@@ -19,7 +19,7 @@ import { TarWriter, type TarEntry } from './tar';
  *   /etc/group with uid/gid 1000 `node`, /tmp, /home/node.
  * - API_IMAGE (`gpu-dev-api:0.1.0`, the product image: the API and the migration runner): the Dockerfile's final stage applied by `apiImageRecipe` on
  *   that base, instruction by instruction (it refuses one it does not know, so the two cannot
- *   drift apart silently; test/cluster/images.test.ts holds that in the normal suite).
+ *   drift apart silently; test/harness/images.test.ts holds that in the normal suite).
  * - the pause image: the toolchain's static `pause` program, the node's sandbox image.
  *
  * Archives are cached per content hash (every entry's bytes, modes and owners, and the config)
@@ -144,7 +144,7 @@ export function pauseRecipe(pauseBinary: string): ImageRecipe {
   const digest = createHash('sha256').update(readFileSync(pauseBinary)).digest('hex');
   return {
     name: `localhost/gpu-dev-pause:${digest.slice(0, 12)}`,
-    layers: [{ createdBy: 'test/cluster/toolchain/pause', entries: [{ type: 'copy', path: '/pause', source: pauseBinary, mode: 0o755 }] }],
+    layers: [{ createdBy: 'harness/toolchain/pause', entries: [{ type: 'copy', path: '/pause', source: pauseBinary, mode: 0o755 }] }],
     config: { Env: [PATH_ENV], Entrypoint: ['/pause'] },
   };
 }
@@ -281,7 +281,7 @@ export function apiImageRecipe(options: { readonly buildDir: string; readonly do
   /** Per stage alias: image path -> host file it produced. */
   const outputs = new Map<string, Map<string, string>>();
   const fail = (i: Instruction, why: string): never => {
-    throw new Error(`Dockerfile line ${i.line}: ${i.keyword} ${i.args}: ${why} (test/cluster/images.ts apiImageRecipe applies the Dockerfile without docker; teach it this instruction)`);
+    throw new Error(`Dockerfile line ${i.line}: ${i.keyword} ${i.args}: ${why} (harness/images.ts apiImageRecipe applies the Dockerfile without docker; teach it this instruction)`);
   };
 
   const final = stages[stages.length - 1];
@@ -403,7 +403,7 @@ export function apiImageRecipe(options: { readonly buildDir: string; readonly do
     steps,
     recipe: {
       name: API_IMAGE,
-      layers: [...base.layers, { createdBy: 'the Dockerfile, applied by test/cluster/images.ts', entries: [...unique.values()] }],
+      layers: [...base.layers, { createdBy: 'the Dockerfile, applied by harness/images.ts', entries: [...unique.values()] }],
       config: {
         Env: [...base.config.Env.filter((e) => !env.some((n) => n.split('=')[0] === e.split('=')[0])), ...env],
         Cmd: cmd ?? base.config.Cmd,
