@@ -15,8 +15,7 @@ import { installPgmqStandIn } from '../src/dev/pgmq';
 import { createUserWithKey, insertReservation } from '../src/dev/seed';
 import { sleep, type Logger } from '../src/kernel/log';
 import { parseSettings } from '../src/runner/cli/settings';
-import { runApply } from '../src/runner/commands';
-import { Timings } from '../src/runner/timings';
+import { runApply, Timings } from '../src/runner';
 
 const LOCK_TIMEOUT_MS = 500;
 const CONNECTIONS = 10;

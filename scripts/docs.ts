@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../src/build/repository';
 import { exitCodesTable } from '../src/kernel/exit-codes';
-import { CONVERGE_RULES } from '../src/runner/converge';
+import { CONVERGE_RULES } from '../src/runner';
 import { settingsTable } from '../src/stack/config';
 
 // `npm run docs`: what the docs generate rather than repeat. Each page of docs/ gets its contents

@@ -17,7 +17,7 @@ const RULES: Record<string, { readonly imports: readonly string[]; readonly pack
   'src/stack/constructs/': { imports: ['src/kernel/', 'src/build/', 'src/stack/constructs/', 'src/stack/validation.ts'], packages: ['node:', 'cdktf', 'constructs', '@cdktf/'] },
   'src/api/': { imports: ['src/kernel/', 'src/api/'], packages: ['node:', 'pg', 'express'] },
   'src/build/': { imports: ['src/build/'], packages: ['node:', 'esbuild', 'fflate'] },
-  'src/review/': { imports: ['src/kernel/', 'src/runner/*', 'src/stack/', 'src/build/', 'src/review/'], packages: ['node:', 'pg'] },
+  'src/review/': { imports: ['src/kernel/', 'src/runner/index.ts', 'src/stack/', 'src/build/', 'src/review/'], packages: ['node:', 'pg'] },
   'src/review/cli/': { imports: ['src/kernel/', 'src/build/', 'src/review/', 'src/dev/postgres.mjs'], packages: ['node:', 'pg'] },
   'src/dev/': { imports: ['src/'], packages: 'any' },
   'scripts/': { imports: ['src/', 'scripts/'], packages: 'any' },

@@ -1,4 +1,4 @@
-import { conflicts, type LockMode } from '../runner/table-locks';
+import { conflicts, type LockMode } from '../runner';
 
 /**
  * What the API does to each table, route by route, with the lock mode each statement takes

@@ -3,14 +3,8 @@ import { displayName, parseBundle, type Bundle, type ParsedBundle } from '../ker
 import { connectionFromEnv, DEFAULT_CONNECT_RETRY, withConnection, type ConnectionTarget, type RetryPolicy } from '../kernel/connection';
 import { ExitError } from '../kernel/exit-codes';
 import type { Logger } from '../kernel/log';
-import { applyBundle, DEFAULT_LOCK_RETRY, runFile } from '../runner/apply';
+import { applyBundle, beginRun, Convergence, DEFAULT_LOCK_RETRY, DEFAULT_LOCK_WAIT, describePlan, existingTables, type LockWaitPolicy, type Plan, planBundle, planExitCode, readDeclarations, runFile, RunObserver, type RunTimeouts, type SessionBaseline, startSession, type TableLock, withMigrationLock } from '../runner';
 import { DEFAULT_CONVERGE_MODE } from '../kernel/converge-mode';
-import { Convergence } from '../runner/converge';
-import { readDeclarations } from '../runner/declarations';
-import { beginRun, startSession, type RunTimeouts, type SessionBaseline } from '../runner/guard';
-import { DEFAULT_LOCK_WAIT, withMigrationLock, type LockWaitPolicy } from '../runner/migration-lock';
-import { existingTables, RunObserver, type TableLock } from '../runner/table-locks';
-import { describePlan, planBundle, planExitCode, type Plan } from '../runner/plan';
 
 /**
  * The SQL half of a review, with the runner library itself: a scratch database is brought to
