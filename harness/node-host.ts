@@ -35,7 +35,7 @@ export const SYSCTLS = [
 ] as const;
 
 /** Folders outside the run's folder that the kubelet or the CNI plugins write, whatever their settings. */
-export const HOST_PATHS = {
+const HOST_PATHS = {
   /** The kubelet's container log links (kubelet.ContainerLogsDir, not configurable). */
   containerLogs: '/var/log/containers',
   /** The device manager's socket folder (deviceplugin.DevicePluginPath, not configurable). */
@@ -219,7 +219,7 @@ function unescapeMount(path: string): string {
   return path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 }
 
-export function mounts(): Mount[] {
+function mounts(): Mount[] {
   return readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .filter(Boolean)
@@ -362,7 +362,11 @@ export function liveRuns(except?: string): NodeRunState[] {
 /** Saves the shared host state when no other node is alive (call under the lock, before changing anything). */
 export function saveHostState(log: Log, id: string): void {
   if (liveRuns(id).length > 0 && existsSync(HOST_FILE)) {
-    log(`host state already saved by a live node run (${liveRuns(id).map((r) => r.id).join(', ')})`);
+    log(
+      `host state already saved by a live node run (${liveRuns(id)
+        .map((r) => r.id)
+        .join(', ')})`,
+    );
     return;
   }
   const state: HostState = {

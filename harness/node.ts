@@ -140,7 +140,10 @@ export class RealNode {
   static async start(cluster: KwokCluster, options: NodeOptions = {}): Promise<RealNode> {
     const started = Date.now();
     const toolchain = cluster.toolchain;
-    if (!cluster.realNodes) throw new Error('startNode needs a cluster created with { realNodes: true } (kwok would manage the node, and the API server would not reach the kubelet)');
+    if (!cluster.realNodes)
+      throw new Error(
+        'startNode needs a cluster created with { realNodes: true } (kwok would manage the node, and the API server would not reach the kubelet)',
+      );
     const early: string[] = [];
     const earlyLog: Log = (line) => early.push(`${new Date().toISOString()} ${line}`);
     sweepDeadNodes(earlyLog);
@@ -211,7 +214,8 @@ export class RealNode {
     ip('link', 'set', this.state.nodeBridge, 'up');
     createCgroup(this.state.cgroup);
 
-    for (const dir of ['cni/net.d', 'cni/ipam', 'runc', 's', 'tmp', 'certs.d/_default', 'kubelet', 'pod-logs']) mkdirSync(join(runDir, dir), { recursive: true });
+    for (const dir of ['cni/net.d', 'cni/ipam', 'runc', 's', 'tmp', 'certs.d/_default', 'kubelet', 'pod-logs'])
+      mkdirSync(join(runDir, dir), { recursive: true });
     writeFileSync(join(runDir, 'cni', 'net.d', '10-gpu-dev.conflist'), JSON.stringify(this.cniConfig(), null, 2));
     // Every registry is 127.0.0.1:9: a pull fails at once and never resolves a name.
     writeFileSync(join(runDir, 'certs.d', '_default', 'hosts.toml'), 'server = "http://127.0.0.1:9"\n');
@@ -236,13 +240,20 @@ export class RealNode {
     const healthzPort = await freePort('127.0.0.1');
     writeFileSync(join(runDir, 'kubelet.yaml'), this.kubeletConfig(port, healthzPort, join(pki, 'ca.crt')));
     this.spawnDaemon('kubelet', bin('kubelet'), [
-      '--config', join(runDir, 'kubelet.yaml'),
-      '--kubeconfig', this.cluster.kubeconfig,
-      '--root-dir', join(runDir, 'kubelet'),
-      '--cert-dir', join(runDir, 'kubelet-pki'),
-      '--node-ip', address,
-      '--hostname-override', this.name,
-      '--v', '2',
+      '--config',
+      join(runDir, 'kubelet.yaml'),
+      '--kubeconfig',
+      this.cluster.kubeconfig,
+      '--root-dir',
+      join(runDir, 'kubelet'),
+      '--cert-dir',
+      join(runDir, 'kubelet-pki'),
+      '--node-ip',
+      address,
+      '--hostname-override',
+      this.name,
+      '--v',
+      '2',
     ]);
     await this.waitFor(`node ${this.name} to be Ready`, options.readyTimeoutMs ?? KUBELET_READY_MS, async () => {
       const r = await runCommand(bin('kubectl'), ['get', 'node', this.name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'], {
@@ -442,7 +453,14 @@ disabled_plugins = [
     await this.ctr(['images', 'import', '--snapshotter', 'overlayfs', archive.file]);
     const importMs = Date.now() - started;
     const listed = (await this.ctr(['images', 'ls', '-q'])).split('\n');
-    const out = recipes.map((recipe) => ({ name: recipe.name, ref: normalizedName(recipe.name), archive: archive.file, cached: archive.cached, buildMs: archive.ms, importMs }));
+    const out = recipes.map((recipe) => ({
+      name: recipe.name,
+      ref: normalizedName(recipe.name),
+      archive: archive.file,
+      cached: archive.cached,
+      buildMs: archive.ms,
+      importMs,
+    }));
     const missing = out.filter((i) => !listed.includes(i.ref)).map((i) => i.ref);
     if (missing.length) throw new Error(`ctr images import ${archive.file} did not make ${missing.join(', ')} (has ${listed.join(' ')})`);
     this.log(`images ${out.map((i) => i.ref).join(', ')}: ${archive.cached ? 'cached' : `built in ${archive.ms} ms`}, imported in ${importMs} ms`);

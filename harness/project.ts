@@ -90,7 +90,12 @@ export class Project {
   /** tofu in the background, to be interrupted (command.ts startCommand). */
   startTofu(args: readonly string[], onStdout?: (chunk: string) => void): ReturnType<typeof startCommand> {
     const [command, ...rest] = args;
-    return startCommand(this.toolchain.bin('tofu'), [command, '-no-color', '-input=false', ...rest], { cwd: this.stackDir, env: this.env(), timeoutMs: 300_000, onStdout });
+    return startCommand(this.toolchain.bin('tofu'), [command, '-no-color', '-input=false', ...rest], {
+      cwd: this.stackDir,
+      env: this.env(),
+      timeoutMs: 300_000,
+      onStdout,
+    });
   }
 
   /** tofu that must succeed. */

@@ -19,7 +19,7 @@ export async function migrationJobs(cluster: KwokCluster, namespace: string): Pr
   return (await cluster.kubectlJson(['get', 'jobs', '-n', namespace, '-l', 'app=database-migration'])).items;
 }
 
-export interface WatchEvent {
+interface WatchEvent {
   readonly type: string;
   readonly kind: string;
   readonly name: string;

@@ -7,7 +7,7 @@ import { findToolchain, nodeMissing as findNodeMissing, type Toolchain } from '.
  */
 const found = findToolchain();
 
-export const missing: string | undefined = 'missing' in found ? found.missing : undefined;
+const missing: string | undefined = 'missing' in found ? found.missing : undefined;
 
 /** describe, or describe.skip when the toolchain or a provider is missing. */
 export const describeWithToolchain: jest.Describe = missing ? describe.skip : describe;

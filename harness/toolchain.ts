@@ -26,7 +26,7 @@ function readVersions(): Record<string, string> {
   return Object.fromEntries([...text.matchAll(/^([A-Z0-9_]+)=(\S+)$/gm)].map((m) => [m[1], m[2]]));
 }
 
-export function providerBinary(providers: string, name: string, version: string): string {
+function providerBinary(providers: string, name: string, version: string): string {
   return join(providers, 'registry.opentofu.org', 'hashicorp', name, version, 'linux_amd64', `terraform-provider-${name}_v${version}`);
 }
 
@@ -61,12 +61,18 @@ export function nodeMissing(): string | undefined {
   try {
     execFileSync('bash', [BUILD_SCRIPT, '--node-missing'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (error) {
-    pieces = String((error as { stdout?: string }).stdout ?? '').trim().split('\n').filter(Boolean);
+    pieces = String((error as { stdout?: string }).stdout ?? '')
+      .trim()
+      .split('\n')
+      .filter(Boolean);
     if (pieces.length === 0) pieces = ['(build.sh --node-missing failed)'];
   }
-  if (pieces.length) return `the node's toolchain pieces are missing: ${pieces.join(', ')} (npm run toolchain builds them; runc, the CNI plugins and iptables are Debian packages it installs as root)`;
+  if (pieces.length)
+    return `the node's toolchain pieces are missing: ${pieces.join(', ')} (npm run toolchain builds them; runc, the CNI plugins and iptables are Debian packages it installs as root)`;
   if (process.getuid?.() !== 0) return 'a real node needs root (bridges, cgroups, mounts)';
-  if (!/^v20\./.test(process.version)) return `the node's images are built from this host's Node, which is ${process.version}; the stack's runner image is Node 20`;
-  if (!existsSync('/sys/fs/cgroup/memory/tasks') && !existsSync('/sys/fs/cgroup/memory/cgroup.procs')) return 'a real node here needs cgroup v1 hierarchies under /sys/fs/cgroup (node.ts is written for cgroup v1)';
+  if (!/^v20\./.test(process.version))
+    return `the node's images are built from this host's Node, which is ${process.version}; the stack's runner image is Node 20`;
+  if (!existsSync('/sys/fs/cgroup/memory/tasks') && !existsSync('/sys/fs/cgroup/memory/cgroup.procs'))
+    return 'a real node here needs cgroup v1 hierarchies under /sys/fs/cgroup (node.ts is written for cgroup v1)';
   return undefined;
 }

@@ -95,9 +95,19 @@ async function main(): Promise<number> {
       await stop('migration failed');
       return migration.exitCode;
     }
-    const env = { PORT: String(apiPort), POSTGRES_USER: 'postgres', POSTGRES_PASSWORD: PASSWORD, POSTGRES_DB: DATABASE, POSTGRES_HOST: '127.0.0.1', POSTGRES_PORT: String(dbPort) };
+    const env = {
+      PORT: String(apiPort),
+      POSTGRES_USER: 'postgres',
+      POSTGRES_PASSWORD: PASSWORD,
+      POSTGRES_DB: DATABASE,
+      POSTGRES_HOST: '127.0.0.1',
+      POSTGRES_PORT: String(dbPort),
+    };
     const apiConfig = loadApiConfig(env);
-    api = await startApi(apiConfig, jsonLogger((line) => process.stdout.write(`[api] ${line}\n`)));
+    api = await startApi(
+      apiConfig,
+      jsonLogger((line) => process.stdout.write(`[api] ${line}\n`)),
+    );
     const key = await developmentKey(postgres.url(DATABASE), apiConfig);
     const base = `http://127.0.0.1:${api.port}`;
     say();

@@ -38,10 +38,13 @@ function anchors(text: string): Set<string> {
 const MARKDOWN = ['README.md', ...docsPages()];
 
 describe('the docs and the code they document', () => {
-  it.each(docsPages())('when %s is regenerated (npm run docs), then it is unchanged: its contents list and tables are what its headings and rules say', (file) => {
-    const text = read(file);
-    expect(text).toBe(generated(file, text));
-  });
+  it.each(docsPages())(
+    'when %s is regenerated (npm run docs), then it is unchanged: its contents list and tables are what its headings and rules say',
+    (file) => {
+      const text = read(file);
+      expect(text).toBe(generated(file, text));
+    },
+  );
 
   it('when the README is read, then it is a front page of at most 200 lines', () => {
     expect(read('README.md').split('\n').length).toBeLessThanOrEqual(200);
@@ -72,7 +75,10 @@ describe('the docs and the code they document', () => {
   });
 
   it('when the SQLSTATE table in src/runner/sqlstate.ts changes, then docs/runner.md shows the same rows: code, name, permanent or transient', () => {
-    const rows = runnerPage.split('\n').filter((line) => /^\| `[0-9A-Z]{2}([0-9A-Z]{3})?` \| /.test(line)).map((line) => line.split(' | ').slice(0, 3).join(' | '));
+    const rows = runnerPage
+      .split('\n')
+      .filter((line) => /^\| `[0-9A-Z]{2}([0-9A-Z]{3})?` \| /.test(line))
+      .map((line) => line.split(' | ').slice(0, 3).join(' | '));
     expect(rows).toEqual(SQLSTATE_RULES.map((rule) => `| \`${rule.code}\` | ${rule.name} | ${rule.kind}`));
   });
 });

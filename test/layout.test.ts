@@ -14,7 +14,10 @@ const RULES: Record<string, { readonly imports: readonly string[]; readonly pack
   'src/runner/': { imports: ['src/kernel/', 'src/runner/*'], packages: ['node:', 'pg', 'libpg-query'] },
   'src/runner/cli/': { imports: ['src/kernel/', 'src/runner/'], packages: ['node:', 'pg', 'libpg-query'] },
   'src/stack/': { imports: ['src/kernel/', 'src/build/', 'src/stack/'], packages: ['node:', 'cdktf', 'constructs', '@cdktf/'] },
-  'src/stack/constructs/': { imports: ['src/kernel/', 'src/build/', 'src/stack/constructs/', 'src/stack/validation.ts'], packages: ['node:', 'cdktf', 'constructs', '@cdktf/'] },
+  'src/stack/constructs/': {
+    imports: ['src/kernel/', 'src/build/', 'src/stack/constructs/', 'src/stack/validation.ts'],
+    packages: ['node:', 'cdktf', 'constructs', '@cdktf/'],
+  },
   'src/api/': { imports: ['src/kernel/', 'src/api/'], packages: ['node:', 'pg', 'express'] },
   'src/build/': { imports: ['src/build/'], packages: ['node:', 'esbuild', 'fflate'] },
   'src/review/': { imports: ['src/kernel/', 'src/runner/index.ts', 'src/stack/', 'src/build/', 'src/review/'], packages: ['node:', 'pg'] },
@@ -93,13 +96,15 @@ describe('the layout', () => {
       const [area, rule] = found;
       for (const specifier of specifiers(readFileSync(join(REPO_ROOT, file), 'utf8'))) {
         if (!specifier.startsWith('.')) {
-          if (!packageAllowed(specifier, rule.packages)) broken.push(`${file} imports the package '${specifier}': ${area} may import ${JSON.stringify(rule.packages)}`);
+          if (!packageAllowed(specifier, rule.packages))
+            broken.push(`${file} imports the package '${specifier}': ${area} may import ${JSON.stringify(rule.packages)}`);
           continue;
         }
         const target = resolveRelative(file, specifier);
         if (target === undefined) broken.push(`${file} imports '${specifier}', which is no file of this repository`);
         else if (target.startsWith('test/')) broken.push(`${file} imports '${specifier}' (${target}): nothing outside test/ may import test/`);
-        else if (!rule.imports.some((entry) => allows(entry, target))) broken.push(`${file} imports '${specifier}' (${target}): ${area} may import only ${rule.imports.join(', ')}`);
+        else if (!rule.imports.some((entry) => allows(entry, target)))
+          broken.push(`${file} imports '${specifier}' (${target}): ${area} may import only ${rule.imports.join(', ')}`);
       }
     }
     expect(broken).toEqual([]);
@@ -113,9 +118,13 @@ describe('the layout', () => {
       if (!existsSync(readme)) missing.push(`${folder}: no README.md`);
       else if (!found) missing.push(`${folder}: no rule in RULES`);
       else {
-        const lines = readFileSync(readme, 'utf8').trim().split('\n').filter((line) => line.trim() !== '');
+        const lines = readFileSync(readme, 'utf8')
+          .trim()
+          .split('\n')
+          .filter((line) => line.trim() !== '');
         const expected = mayImportLine(found[1]);
-        if (lines.length !== 3 || !lines[0].startsWith('# ') || lines[2] !== expected) missing.push(`${folder}/README.md: want a title, one line of what it is, then "${expected}"`);
+        if (lines.length !== 3 || !lines[0].startsWith('# ') || lines[2] !== expected)
+          missing.push(`${folder}/README.md: want a title, one line of what it is, then "${expected}"`);
       }
     }
     expect(missing).toEqual([]);
@@ -130,6 +139,12 @@ describe('the layout', () => {
     expect(verdict('src/stack/synth.ts', 'src/dev/pgmq.ts')).toBe(false);
     expect(verdict('bench/run.ts', 'test/support/api.ts')).toBe(false);
     expect(verdict('src/runner/cli/main.ts', 'src/runner/commands.ts')).toBe(true);
-    expect(specifiers(`import a from './a';\nexport { b } from '../b';\nimport './c';\nconst d = await import('./d.mjs');\nrequire('e');`)).toEqual(['./a', '../b', './c', './d.mjs', 'e']);
+    expect(specifiers(`import a from './a';\nexport { b } from '../b';\nimport './c';\nconst d = await import('./d.mjs');\nrequire('e');`)).toEqual([
+      './a',
+      '../b',
+      './c',
+      './d.mjs',
+      'e',
+    ]);
   });
 });

@@ -46,7 +46,7 @@ export async function adminMain(argv: readonly string[], env: NodeJS.ProcessEnv,
     }
     if (command === undefined) throw usage('no command given');
     // revoke-key takes no options: a key prefix may start with "-" (base64url) and is not one.
-    let parsed;
+    let parsed: { positionals: string[]; values: { email?: string; description?: string } };
     try {
       parsed =
         command === 'revoke-key'
@@ -59,7 +59,8 @@ export async function adminMain(argv: readonly string[], env: NodeJS.ProcessEnv,
     if (!['create-user', 'create-key', 'revoke-key'].includes(command)) throw usage(`unknown command "${command}"`);
     if (!subject) throw usage(`${command} needs ${command === 'revoke-key' ? 'a key prefix or key id' : 'a username'}`);
     if (extra.length > 0) throw usage(`unexpected argument "${extra[0]}"`);
-    if (command !== 'revoke-key' && !USERNAME.test(subject)) throw usage(`username must be 1 to 255 letters, digits, dots, dashes or underscores, got "${subject}"`);
+    if (command !== 'revoke-key' && !USERNAME.test(subject))
+      throw usage(`username must be 1 to 255 letters, digits, dots, dashes or underscores, got "${subject}"`);
     const { email, description } = parsed.values;
     if (email !== undefined && !/^[^\s@]+@[^\s@]+$/.test(email)) throw usage(`--email must be an e-mail address, got "${email}"`);
 
@@ -77,19 +78,23 @@ export async function adminMain(argv: readonly string[], env: NodeJS.ProcessEnv,
       } else if (command === 'create-key') {
         const user = await findUser(db, subject);
         if (!user) throw usage(`no user "${subject}"; use create-user ${subject}`);
-        if (!user.is_active) err(`warning: user ${subject} is disabled (api_users.is_active = false): the key will be refused with 403 until the user is enabled`);
+        if (!user.is_active)
+          err(`warning: user ${subject} is disabled (api_users.is_active = false): the key will be refused with 403 until the user is enabled`);
         await printKey(db, user, config, description ?? 'created with gpu-dev-api-admin create-key', out, err);
       } else {
         const keys = await findKeys(client, subject);
         if (keys.length === 0) throw usage(`no key has the id or prefix "${subject}"`);
         if (keys.length > 1) {
-          throw usage(`"${subject}" matches ${keys.length} keys; revoke one by its key id:\n${keys.map((k) => `  key_id ${k.key_id}  prefix ${k.key_prefix}  user ${k.username}${k.is_active ? '' : '  (revoked)'}`).join('\n')}`);
+          throw usage(
+            `"${subject}" matches ${keys.length} keys; revoke one by its key id:\n${keys.map((k) => `  key_id ${k.key_id}  prefix ${k.key_prefix}  user ${k.username}${k.is_active ? '' : '  (revoked)'}`).join('\n')}`,
+          );
         }
         const [key] = keys;
         const revoked = await revokeKey(db, key);
         // Already revoked, yet a key rotated from it may still be live: revoking that is the point.
         if (!revoked.some((r) => r.key_id === key.key_id)) err(`key ${key.key_id} (prefix ${key.key_prefix}) of ${key.username} was already revoked`);
-        for (const r of revoked) err(`revoked key ${r.key_id} (prefix ${r.key_prefix}) of ${key.username}${r.rotated_from === null ? '' : `, rotated from key ${r.rotated_from}`}`);
+        for (const r of revoked)
+          err(`revoked key ${r.key_id} (prefix ${r.key_prefix}) of ${key.username}${r.rotated_from === null ? '' : `, rotated from key ${r.rotated_from}`}`);
       }
       return ExitCode.ok;
     } finally {
@@ -102,15 +107,28 @@ export async function adminMain(argv: readonly string[], env: NodeJS.ProcessEnv,
   }
 }
 
-async function printKey(db: TransactionalDb, user: { user_id: number; username: string }, policy: KeyPolicy, description: string, out: (line: string) => void, err: (line: string) => void) {
+async function printKey(
+  db: TransactionalDb,
+  user: { user_id: number; username: string },
+  policy: KeyPolicy,
+  description: string,
+  out: (line: string) => void,
+  err: (line: string) => void,
+) {
   const { issued, overLimit } = await issueKey(db, user, policy, { description });
   err(`new API key for ${issued.username}, prefix ${issued.key_prefix}, expires ${issued.expires_at.toISOString()} (shown once; only its hash is stored):`);
-  for (const r of overLimit) err(`revoked key ${r.key_id} (prefix ${r.key_prefix}) of ${issued.username}: over API_MAX_ACTIVE_KEYS (${policy.maxActiveKeys}) usable keys, oldest first`);
+  for (const r of overLimit)
+    err(`revoked key ${r.key_id} (prefix ${r.key_prefix}) of ${issued.username}: over API_MAX_ACTIVE_KEYS (${policy.maxActiveKeys}) usable keys, oldest first`);
   out(issued.api_key);
 }
 
 if (require.main === module) {
-  void adminMain(process.argv.slice(2), process.env, (line) => process.stdout.write(`${line}\n`), (line) => process.stderr.write(`${line}\n`)).then((code) => {
+  void adminMain(
+    process.argv.slice(2),
+    process.env,
+    (line) => process.stdout.write(`${line}\n`),
+    (line) => process.stderr.write(`${line}\n`),
+  ).then((code) => {
     process.exitCode = code;
   });
 }

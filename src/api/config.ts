@@ -4,7 +4,7 @@ import { ExitCode } from '../kernel/exit-codes';
 import { ApiError } from './errors';
 import { dns1123LabelProblem } from '../kernel/kubernetes-names';
 
-export const APPLICATION_NAME = 'gpu-dev-api';
+const APPLICATION_NAME = 'gpu-dev-api';
 
 /** Everything the API is told, validated once at start-up and passed in. */
 export interface ApiConfig {
@@ -74,7 +74,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): ApiConfig {
   }
   if (config.lockTimeoutMs >= config.statementTimeoutMs) {
     // The statement would be cancelled (a 500) before its lock wait could end in a 503.
-    problems.push(`DB_LOCK_TIMEOUT_SECONDS (${config.lockTimeoutMs / 1000}) must be less than DB_STATEMENT_TIMEOUT_SECONDS (${config.statementTimeoutMs / 1000})`);
+    problems.push(
+      `DB_LOCK_TIMEOUT_SECONDS (${config.lockTimeoutMs / 1000}) must be less than DB_STATEMENT_TIMEOUT_SECONDS (${config.statementTimeoutMs / 1000})`,
+    );
   }
   if (problems.length > 0 || !database) {
     throw new ApiError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`, ExitCode.usage);

@@ -24,7 +24,12 @@ export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
-    options: { readonly detail?: unknown; readonly headers?: Readonly<Record<string, string>>; readonly cause?: unknown; readonly unavailability?: Unavailability } = {},
+    options: {
+      readonly detail?: unknown;
+      readonly headers?: Readonly<Record<string, string>>;
+      readonly cause?: unknown;
+      readonly unavailability?: Unavailability;
+    } = {},
   ) {
     super(message, { cause: options.cause });
     this.name = 'HttpError';
@@ -58,7 +63,11 @@ export const databaseUnavailable = (cause: unknown) =>
  * statement_timeout ends in a 500.
  */
 export const lockTimeout = (cause: unknown) =>
-  new HttpError(503, 'A schema change holds a lock on a table this request needs; try again shortly', { cause, headers: RETRY_AFTER, unavailability: 'lock timeout' });
+  new HttpError(503, 'A schema change holds a lock on a table this request needs; try again shortly', {
+    cause,
+    headers: RETRY_AFTER,
+    unavailability: 'lock timeout',
+  });
 
 /**
  * A start-up or admin-command failure the API expects and explains (configuration, schema,

@@ -71,7 +71,9 @@ export const urlGuard: RequestHandler = (req, _res, next) => {
     const [name, value = ''] = parameter.replace(/\+/g, ' ').split(/=(.*)/s);
     if (!decodes(name) || !decodes(value)) throw badRequest(`Malformed percent-encoding in the query parameter '${parameter.split('=')[0]}'`);
   }
-  const issues: ValidationIssue[] = isStorable(decodeURIComponent(req.path)) ? [] : [{ loc: ['path'], msg: 'URL path should not contain NUL characters', type: 'string_unstorable' }];
+  const issues: ValidationIssue[] = isStorable(decodeURIComponent(req.path))
+    ? []
+    : [{ loc: ['path'], msg: 'URL path should not contain NUL characters', type: 'string_unstorable' }];
   issues.push(...unstorableIssues('query', req.query));
   if (issues.length > 0) throw invalidInput(issues);
   next();

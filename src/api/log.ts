@@ -15,8 +15,10 @@ export interface ApiLogger extends Logger {
 }
 
 export function jsonLogger(write: (line: string) => void = (line) => process.stdout.write(`${line}\n`), base: LogFields = {}): ApiLogger {
-  const line = (level: string) => (msg: string, fields: LogFields = {}) =>
-    write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...base, ...fields }));
+  const line =
+    (level: string) =>
+    (msg: string, fields: LogFields = {}) =>
+      write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...base, ...fields }));
   return {
     info: line('info'),
     warn: line('warn'),

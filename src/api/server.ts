@@ -38,7 +38,11 @@ export async function startApi(config: ApiConfig, log: ApiLogger): Promise<Runni
     if (!report.ok) throw new ApiError(describeContractFailure(report, config.database.description, config.namespace), ExitCode.schemaIncomplete);
     log.info('start-up: the schema has every table and column the API reads, and PGMQ is available');
     const created = await ensureQueues(client, queues).catch((cause) => {
-      throw new ApiError(`cannot create the PGMQ queues ${queues.join(', ')} in ${config.database.description}: ${(cause as Error).message}`, ExitCode.sqlFailure, { cause });
+      throw new ApiError(
+        `cannot create the PGMQ queues ${queues.join(', ')} in ${config.database.description}: ${(cause as Error).message}`,
+        ExitCode.sqlFailure,
+        { cause },
+      );
     });
     log.info(created.length > 0 ? `start-up: created PGMQ queues ${created.join(', ')}` : `start-up: PGMQ queues ${queues.join(', ')} exist`);
   } finally {
@@ -71,7 +75,9 @@ export async function startApi(config: ApiConfig, log: ApiLogger): Promise<Runni
 
   async function drain(reason: string): Promise<number> {
     lifecycle.shuttingDown = true;
-    log.info(`shutdown: ${reason}; accepting no new connections, ${lifecycle.inFlight} request(s) in flight, waiting up to ${formatSeconds(config.shutdownGraceMs)}`);
+    log.info(
+      `shutdown: ${reason}; accepting no new connections, ${lifecycle.inFlight} request(s) in flight, waiting up to ${formatSeconds(config.shutdownGraceMs)}`,
+    );
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     // A keep-alive connection idle between requests would hold close() open until it times out.
     const idleCloser = setInterval(() => server.closeIdleConnections(), 100);
@@ -87,7 +93,9 @@ export async function startApi(config: ApiConfig, log: ApiLogger): Promise<Runni
     if (!drained) {
       // Their queries still hold pooled clients, and pool.end() would wait for them; the
       // process exits instead, and PostgreSQL ends the sessions when their sockets close.
-      log.warn(`shutdown: ${lifecycle.inFlight} request(s) still running after ${formatSeconds(config.shutdownGraceMs)} (API_SHUTDOWN_GRACE_SECONDS); closing their connections`);
+      log.warn(
+        `shutdown: ${lifecycle.inFlight} request(s) still running after ${formatSeconds(config.shutdownGraceMs)} (API_SHUTDOWN_GRACE_SECONDS); closing their connections`,
+      );
       server.closeAllConnections();
       return 1;
     }

@@ -128,6 +128,7 @@ export class Fields {
  * NUL, and UTF-16 surrogates outside a pair: PostgreSQL stores neither (text refuses the byte
  * 0x00; jsonb refuses `\u0000` and a lone `\ud800`), so such input would fail in the database.
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what PostgreSQL cannot store.
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 export function isStorable(text: string): boolean {
@@ -159,13 +160,15 @@ export function unstorableIssues(source: 'body' | 'query', input: unknown): Vali
     const node = pending.pop() as Node;
     const { value } = node;
     if (typeof value === 'string') {
-      if (!isStorable(value)) issues.push({ loc: loc(node), msg: 'String should not contain NUL characters or unpaired surrogates', type: 'string_unstorable' });
+      if (!isStorable(value))
+        issues.push({ loc: loc(node), msg: 'String should not contain NUL characters or unpaired surrogates', type: 'string_unstorable' });
     } else if (Array.isArray(value)) {
       for (let i = value.length - 1; i >= 0; i--) pending.push({ value: value[i], key: i, parent: node });
     } else if (typeof value === 'object' && value !== null) {
       const entries = Object.entries(value);
       for (const [key] of entries) {
-        if (!isStorable(key)) issues.push({ loc: loc(node, key), msg: 'Field name should not contain NUL characters or unpaired surrogates', type: 'string_unstorable' });
+        if (!isStorable(key))
+          issues.push({ loc: loc(node, key), msg: 'Field name should not contain NUL characters or unpaired surrogates', type: 'string_unstorable' });
       }
       for (let i = entries.length - 1; i >= 0; i--) pending.push({ value: entries[i][1], key: entries[i][0], parent: node });
     }

@@ -25,7 +25,9 @@ export function linkNodeModules(root: string, timeoutMs: number): 'hard links' |
   const copied = spawnSync('cp', ['-a', from, modules], { encoding: 'utf8', timeout: timeoutMs });
   if (copied.error || copied.status !== 0) {
     rmSync(modules, { recursive: true, force: true });
-    throw new Error(`cannot give ${root} this checkout's node_modules (cp -al, then cp -a): ${copied.error?.message ?? copied.stderr.trim()}`, { cause: copied.error });
+    throw new Error(`cannot give ${root} this checkout's node_modules (cp -al, then cp -a): ${copied.error?.message ?? copied.stderr.trim()}`, {
+      cause: copied.error,
+    });
   }
   return 'a copy';
 }

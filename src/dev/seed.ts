@@ -22,8 +22,5 @@ export async function insertReservation(
   const { id, user, status, created = 0, ...rest } = row;
   const columns = { reservation_id: id, user_id: user, status, duration_hours: 2, created_at: new Date(Date.now() - created * 60_000), ...rest };
   const names = Object.keys(columns);
-  await client.query(
-    `INSERT INTO reservations (${names.join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')})`,
-    Object.values(columns),
-  );
+  await client.query(`INSERT INTO reservations (${names.join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')})`, Object.values(columns));
 }

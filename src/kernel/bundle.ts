@@ -11,13 +11,13 @@ import { lineAndColumn, loadSqlParser, splitStatements, SqlSyntaxError, type Sta
  * is mounted, so the two can never disagree.
  */
 
-export const FOLDERS = ['schema', 'fixtures'] as const;
+const FOLDERS = ['schema', 'fixtures'] as const;
 export type Folder = (typeof FOLDERS)[number];
 
 /** `NNN_name.sql`: three or more digits, `_`, a lower-case name. */
-export const FILE_NAME_PATTERN = /^(\d{3,})_([a-z0-9][a-z0-9_]*)\.sql$/;
+const FILE_NAME_PATTERN = /^(\d{3,})_([a-z0-9][a-z0-9_]*)\.sql$/;
 /** First line that opts a file out of the run's transaction (e.g. CREATE INDEX CONCURRENTLY). */
-export const NO_TRANSACTION_MARKER = '-- migration: no-transaction';
+const NO_TRANSACTION_MARKER = '-- migration: no-transaction';
 const HASH_FORMAT = 'gpu-dev-schema-bundle/v1';
 
 export interface BundleFile {
@@ -72,10 +72,7 @@ const DECLARING_KINDS: ReadonlySet<string> = new Set(['CreateStmt', 'AlterTableS
  * the CDKTF stack names the Job with it). Throws a bad-input ExitError naming the file.
  */
 export function readBundle(sources: BundleSources): Bundle {
-  const files = [
-    ...readFolder('schema', sources.schemaDir),
-    ...readFolder('fixtures', sources.fixturesDir),
-  ];
+  const files = [...readFolder('schema', sources.schemaDir), ...readFolder('fixtures', sources.fixturesDir)];
   const { runnerDigest, runnerImage } = sources;
   return { files, hash: bundleHash(files, runnerDigest, runnerImage), runnerDigest, ...(runnerImage !== undefined ? { runnerImage } : {}) };
 }
@@ -140,11 +137,7 @@ function psqlHint(sql: string, line: number): string {
   return /^\s*\\/.test(sql.split('\n', line)[line - 1] ?? '') ? ' (a line starting with a backslash is a psql meta-command, not SQL: remove it)' : '';
 }
 
-export function bundleHash(
-  files: readonly Pick<BundleFile, 'folder' | 'name' | 'bytes'>[],
-  runnerDigest: string,
-  runnerImage?: string,
-): string {
+function bundleHash(files: readonly Pick<BundleFile, 'folder' | 'name' | 'bytes'>[], runnerDigest: string, runnerImage?: string): string {
   const hash = createHash('sha256').update(`${HASH_FORMAT}\n`);
   for (const file of files) {
     hash.update(`${file.folder}\0${file.name}\0${file.bytes.length}\0`).update(file.bytes);
@@ -180,12 +173,12 @@ function readFolder(folder: Folder, dir: string): BundleFile[] {
     const path = join(dir, name);
     const match = FILE_NAME_PATTERN.exec(name);
     if (name.startsWith('..')) {
-      throw badInput(`${path}: a name starting with ".." is what the kubelet calls its own entries in a ConfigMap mount, so inside a pod the runner would skip this file; rename it to NNN_name.sql`);
+      throw badInput(
+        `${path}: a name starting with ".." is what the kubelet calls its own entries in a ConfigMap mount, so inside a pod the runner would skip this file; rename it to NNN_name.sql`,
+      );
     }
     if (!match) {
-      throw badInput(
-        `${path}: file name does not match NNN_name.sql (three or more digits, "_", a lower-case name of a-z 0-9 _, ".sql"); rename or remove it`,
-      );
+      throw badInput(`${path}: file name does not match NNN_name.sql (three or more digits, "_", a lower-case name of a-z 0-9 _, ".sql"); rename or remove it`);
     }
     checkInsideFolder(dir, path);
     if (!statSync(path).isFile()) throw badInput(`${path}: is not a regular file`);

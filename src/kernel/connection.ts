@@ -114,12 +114,7 @@ export async function connectWithRetry(target: ConnectionTarget, policy: RetryPo
   );
 }
 
-export async function withConnection<T>(
-  target: ConnectionTarget,
-  policy: RetryPolicy,
-  log: Logger,
-  work: (client: Client) => Promise<T>,
-): Promise<T> {
+export async function withConnection<T>(target: ConnectionTarget, policy: RetryPolicy, log: Logger, work: (client: Client) => Promise<T>): Promise<T> {
   const client = await connectWithRetry(target, policy, log);
   try {
     return await work(client);

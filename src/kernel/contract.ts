@@ -8,14 +8,46 @@ export const SCHEMA_CONTRACT: Readonly<Record<string, readonly string[]>> = {
   api_users: ['user_id', 'username', 'email', 'created_at', 'is_active'],
   api_keys: ['key_id', 'user_id', 'key_hash', 'key_prefix', 'created_at', 'expires_at', 'last_used_at', 'is_active', 'description'],
   reservations: [
-    'reservation_id', 'user_id', 'status', 'gpu_type', 'gpu_count', 'instance_type', 'duration_hours', 'created_at',
-    'launched_at', 'expires_at', 'name', 'github_user', 'pod_name', 'node_ip', 'node_port', 'ssh_command',
-    'jupyter_enabled', 'jupyter_url', 'jupyter_port', 'jupyter_token', 'jupyter_error',
+    'reservation_id',
+    'user_id',
+    'status',
+    'gpu_type',
+    'gpu_count',
+    'instance_type',
+    'duration_hours',
+    'created_at',
+    'launched_at',
+    'expires_at',
+    'name',
+    'github_user',
+    'pod_name',
+    'node_ip',
+    'node_port',
+    'ssh_command',
+    'jupyter_enabled',
+    'jupyter_url',
+    'jupyter_port',
+    'jupyter_token',
+    'jupyter_error',
   ],
   disks: [
-    'disk_id', 'disk_name', 'user_id', 'size_gb', 'created_at', 'last_used', 'in_use', 'reservation_id', 'is_backing_up',
-    'is_deleted', 'delete_date', 'snapshot_count', 'pending_snapshot_count', 'operation_id', 'operation_status',
-    'operation_error', 'last_updated',
+    'disk_id',
+    'disk_name',
+    'user_id',
+    'size_gb',
+    'created_at',
+    'last_used',
+    'in_use',
+    'reservation_id',
+    'is_backing_up',
+    'is_deleted',
+    'delete_date',
+    'snapshot_count',
+    'pending_snapshot_count',
+    'operation_id',
+    'operation_status',
+    'operation_error',
+    'last_updated',
   ],
   gpu_types: ['gpu_type', 'instance_type', 'max_gpus', 'cpus', 'memory_gb', 'total_cluster_gpus', 'max_per_node', 'is_active', 'description'],
 };
@@ -25,7 +57,7 @@ export const SCHEMA_CONTRACT: Readonly<Record<string, readonly string[]>> = {
  * signature (reported as `a`): PGMQ 1.0-1.4 has only send(text, jsonb, integer DEFAULT 0),
  * 1.5 added send(text, jsonb); both answer the API's two-argument call.
  */
-export const PGMQ_FUNCTIONS = ['pgmq.create(text)', 'pgmq.send(text,jsonb)|pgmq.send(text,jsonb,integer)', 'pgmq.list_queues()'] as const;
+const PGMQ_FUNCTIONS = ['pgmq.create(text)', 'pgmq.send(text,jsonb)|pgmq.send(text,jsonb,integer)', 'pgmq.list_queues()'] as const;
 
 export interface ContractReport {
   readonly missingTables: readonly string[];
@@ -54,10 +86,7 @@ export async function checkContract(
      UNION ALL
      SELECT 'pgmq', NULL, split_part(f, '|', 1) FROM unnest($2::text[]) AS f
       WHERE NOT EXISTS (SELECT 1 FROM unnest(string_to_array(f, '|')) AS alt WHERE to_regprocedure(alt) IS NOT NULL)`,
-    [
-      JSON.stringify(required.map(({ table, column }) => ({ table_name: table, column_name: column }))),
-      options.pgmq ? [...PGMQ_FUNCTIONS] : [],
-    ],
+    [JSON.stringify(required.map(({ table, column }) => ({ table_name: table, column_name: column }))), options.pgmq ? [...PGMQ_FUNCTIONS] : []],
   );
   const missingTables = [...new Set(rows.filter((r) => r.kind === 'table').map((r) => r.table_name as string))];
   const missingColumns = rows.filter((r) => r.kind === 'column').map((r) => ({ table: r.table_name as string, column: r.column_name as string }));
@@ -83,7 +112,9 @@ export function describeContractFailure(report: ContractReport, database: string
     lines.push(`  missing columns: ${report.missingColumns.map(({ table, column }) => `${table}.${column}`).join(', ')}`);
   }
   if (report.missingPgmq.length > 0) {
-    lines.push(`  PGMQ is not available (missing ${report.missingPgmq.join(', ')}): install it with CREATE EXTENSION pgmq, or use a PGMQ-enabled PostgreSQL image`);
+    lines.push(
+      `  PGMQ is not available (missing ${report.missingPgmq.join(', ')}): install it with CREATE EXTENSION pgmq, or use a PGMQ-enabled PostgreSQL image`,
+    );
   }
   if (report.missingTables.length > 0 || report.missingColumns.length > 0) {
     lines.push(

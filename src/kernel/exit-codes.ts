@@ -39,7 +39,11 @@ export const EXIT_CODES: Readonly<Record<ExitCodeName, ExitCodeRule>> = {
   internal: { meaning: 'internal error', permanent: false, remedy: 'a bug in the runner: keep this pod and its log (kubectl logs) and report it' },
   usage: { meaning: 'usage or configuration', permanent: true, remedy: 'fix the option or variable named above (the stack sets them: check its settings)' },
   badInput: { meaning: 'bad input files', permanent: true, remedy: 'fix the file named above and deploy again' },
-  cannotConnect: { meaning: 'cannot connect (or the connection was lost)', permanent: false, remedy: 'check that the database is up and reachable and that the credentials Secret is right' },
+  cannotConnect: {
+    meaning: 'cannot connect (or the connection was lost)',
+    permanent: false,
+    remedy: 'check that the database is up and reachable and that the credentials Secret is right',
+  },
   migrationLockBusy: {
     meaning: 'another runner held the migration lock too long',
     permanent: false,
@@ -60,8 +64,16 @@ export const EXIT_CODES: Readonly<Record<ExitCodeName, ExitCodeRule>> = {
     permanent: true,
     remedy: 'deploy again from one checkout: the Job, its ConfigMaps and its image must come from one synth and one build',
   },
-  schemaIncomplete: { meaning: 'verify: the schema lacks tables, columns or PGMQ', permanent: false, remedy: 'apply the migration (the database-migration Job) before the API' },
-  staleBundle: { meaning: 'stale bundle (an older checkout than what the database has)', permanent: true, remedy: 'deploy from an up-to-date checkout (or, knowingly, --force)' },
+  schemaIncomplete: {
+    meaning: 'verify: the schema lacks tables, columns or PGMQ',
+    permanent: false,
+    remedy: 'apply the migration (the database-migration Job) before the API',
+  },
+  staleBundle: {
+    meaning: 'stale bundle (an older checkout than what the database has)',
+    permanent: true,
+    remedy: 'deploy from an up-to-date checkout (or, knowingly, --force)',
+  },
   drift: { meaning: 'schema drift', permanent: true, remedy: 'follow the remedy above (usually a new file that restores the object)' },
   guardFailed: {
     meaning: "a file broke the run's guard (left the transaction, released the migration lock, changed the role or the runner's settings)",
@@ -79,7 +91,9 @@ export const EXIT_CODES: Readonly<Record<ExitCodeName, ExitCodeRule>> = {
 export const EXIT_NAMES = Object.fromEntries(Object.entries(ExitCode).map(([name, code]) => [code, name])) as Readonly<Record<number, ExitCodeName>>;
 
 /** The codes the Job must not retry (its pod_failure_policy). */
-export const PERMANENT_EXIT_CODES: readonly ExitCodeValue[] = (Object.keys(ExitCode) as ExitCodeName[]).filter((name) => EXIT_CODES[name].permanent).map((name) => ExitCode[name]);
+export const PERMANENT_EXIT_CODES: readonly ExitCodeValue[] = (Object.keys(ExitCode) as ExitCodeName[])
+  .filter((name) => EXIT_CODES[name].permanent)
+  .map((name) => ExitCode[name]);
 
 /** The table as docs/runner.md shows it (npm run docs). */
 export function exitCodesTable(): string {

@@ -13,7 +13,7 @@ import type { Statement } from './sql-split';
  */
 
 /** Settings the runner sets on its session; `SET LOCAL` of them is restored after the file. */
-export const RUNNER_SETTINGS = [
+const RUNNER_SETTINGS = [
   'lock_timeout',
   'statement_timeout',
   'idle_in_transaction_session_timeout',
@@ -29,7 +29,7 @@ const IDENTITY_SETTINGS = new Set(['role', 'session_authorization']);
 const UNLOCK_FUNCTIONS = new Set(['pg_advisory_unlock', 'pg_advisory_unlock_all', 'pg_advisory_unlock_shared']);
 
 const IN_ONE_TRANSACTION =
-  'every file already runs in the run\'s one transaction (schema and fixtures commit together, or not at all). ' +
+  "every file already runs in the run's one transaction (schema and fixtures commit together, or not at all). " +
   'Remove it; a statement that cannot run in a transaction (CREATE INDEX CONCURRENTLY) goes in a file of its own whose first line is "-- migration: no-transaction"';
 
 export interface FileInspection {
@@ -43,8 +43,8 @@ export interface FileInspection {
 const SERVER_FILE_FUNCTIONS = new Set(['pg_read_file', 'pg_read_binary_file', 'pg_ls_dir', 'pg_stat_file', 'lo_import', 'lo_export', 'pg_file_write']);
 
 const SERVER_FILES_WHY =
-  'migrations are reviewed as SQL, and this reaches past it, into the database server\'s files or shell, with what the server\'s user can do there. ' +
-  'Ship the data as INSERT statements in a fixture file; if a migration really must, set MIGRATION_ALLOW_SERVER_FILES=true (--allow-server-files; the stack\'s migrationAllowServerFiles)';
+  "migrations are reviewed as SQL, and this reaches past it, into the database server's files or shell, with what the server's user can do there. " +
+  "Ship the data as INSERT statements in a fixture file; if a migration really must, set MIGRATION_ALLOW_SERVER_FILES=true (--allow-server-files; the stack's migrationAllowServerFiles)";
 
 /** Why `statement` may not be in a bundle file, or undefined when it may. Records local settings. */
 export function refusal(statement: Statement, tree: Node, inspection: FileInspection): string | undefined {
@@ -58,7 +58,7 @@ export function refusal(statement: Statement, tree: Node, inspection: FileInspec
     const name = set.name ?? '';
     if (IDENTITY_SETTINGS.has(name)) return identityRefusal(words);
     if (set.kind === 'VAR_RESET_ALL') {
-      return 'RESET ALL is not allowed: it would reset the runner\'s lock_timeout, statement_timeout and search_path for every later file. Reset only what this file set, with SET LOCAL name TO DEFAULT';
+      return "RESET ALL is not allowed: it would reset the runner's lock_timeout, statement_timeout and search_path for every later file. Reset only what this file set, with SET LOCAL name TO DEFAULT";
     }
     if (set.kind === 'VAR_SET_MULTI') {
       return `${words} is not allowed: the run's transaction belongs to the runner, and its characteristics apply to every file. Remove it`;
@@ -85,7 +85,9 @@ function identityRefusal(words: string): string {
 }
 
 function sessionSetRefusal(words: string, name: string): string {
-  const whose = (RUNNER_SETTINGS as readonly string[]).includes(name) ? ` ${name} is the runner's own setting, and changing it for the session would leave every later file without it.` : '';
+  const whose = (RUNNER_SETTINGS as readonly string[]).includes(name)
+    ? ` ${name} is the runner's own setting, and changing it for the session would leave every later file without it.`
+    : '';
   return (
     `${words} changes the setting for the whole session, so it would stay in force for every later file and the runner's own statements.${whose} ` +
     `Write SET LOCAL ${name || 'name'} ... instead: the runner restores the setting after this file`
@@ -133,5 +135,10 @@ function functionCalls(tree: unknown, found: FuncCall[] = []): FuncCall[] {
 
 /** "BEGIN", "START TRANSACTION", "SET ROLE admin": the statement as written, up to its value. */
 function leadingWords(text: string): string {
-  return text.split(/=|\sTO\s/i, 1)[0].trim().split(/\s+/).slice(0, 4).join(' ');
+  return text
+    .split(/=|\sTO\s/i, 1)[0]
+    .trim()
+    .split(/\s+/)
+    .slice(0, 4)
+    .join(' ');
 }

@@ -155,13 +155,26 @@ function blank(text: string): boolean {
 }
 
 /** A UTF-8 byte offset into `text` as a character (UTF-16 unit) offset. */
-export function charIndex(text: string, byteOffset: number): number {
+function charIndex(text: string, byteOffset: number): number {
   return Buffer.from(text, 'utf8').subarray(0, byteOffset).toString('utf8').length;
 }
 
 const enum Code {
-  tab = 9, newline = 10, space = 32, quote = 39, doubleQuote = 34, dollar = 36, open = 40, close = 41,
-  star = 42, dash = 45, slash = 47, semicolon = 59, backslash = 92, zero = 48, nine = 57,
+  tab = 9,
+  newline = 10,
+  space = 32,
+  quote = 39,
+  doubleQuote = 34,
+  dollar = 36,
+  open = 40,
+  close = 41,
+  star = 42,
+  dash = 45,
+  slash = 47,
+  semicolon = 59,
+  backslash = 92,
+  zero = 48,
+  nine = 57,
 }
 
 /**
@@ -169,7 +182,7 @@ const enum Code {
  * where a statement probably ends. Only a proposal (the parser decides), so it may be wrong
  * in rare cases, but it is one pass over the text.
  */
-export function semicolonCuts(sql: string): number[] {
+function semicolonCuts(sql: string): number[] {
   const cuts: number[] = [];
   let depth = 0;
   let i = 0;

@@ -31,7 +31,11 @@ export const API_TABLE_USE: Readonly<Record<string, readonly TableUse[]>> = {
   reservations: [
     { route: 'GET /v1/jobs', mode: 'AccessShareLock', what: 'lists the caller’s reservations' },
     { route: 'GET /v1/jobs/{id}', mode: 'AccessShareLock', what: 'reads one reservation' },
-    { route: 'POST /v1/jobs/{id}/cancel, /extend, /jupyter/enable, /jupyter/disable, /users', mode: 'AccessShareLock', what: 'reads the reservation’s owner before queueing the action' },
+    {
+      route: 'POST /v1/jobs/{id}/cancel, /extend, /jupyter/enable, /jupyter/disable, /users',
+      mode: 'AccessShareLock',
+      what: 'reads the reservation’s owner before queueing the action',
+    },
     { route: 'GET /v1/gpu/availability', mode: 'AccessShareLock', what: 'counts GPUs in use per type' },
     { route: 'GET /v1/cluster/status', mode: 'AccessShareLock', what: 'counts reservations per status' },
   ],
@@ -49,7 +53,7 @@ export const API_TABLE_USE: Readonly<Record<string, readonly TableUse[]>> = {
 };
 
 /** Writers outside this repository that also wait: the platform's processors write these tables. */
-export const OTHER_WRITERS: Readonly<Record<string, string>> = {
+const OTHER_WRITERS: Readonly<Record<string, string>> = {
   reservations: 'the platform’s job processor, which writes every reservation’s status',
   disks: 'the platform’s disk processor, which writes every disk operation’s status',
 };

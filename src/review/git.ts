@@ -21,11 +21,14 @@ export interface BaseCommit {
 }
 
 /** Runs git in `repo`; a failure keeps git's own message. */
-export function git(repo: string, args: readonly string[], what: string): string {
+function git(repo: string, args: readonly string[], what: string): string {
   const result = spawnSync('git', ['-C', repo, ...args], { encoding: 'utf8', timeout: GIT_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 });
   if (result.error) {
     const timedOut = (result.error as NodeJS.ErrnoException).code === 'ETIMEDOUT';
-    throw new Error(`${what}: git ${args.join(' ')} ${timedOut ? `did not finish within ${GIT_TIMEOUT_MS / 1000}s` : `could not run (${result.error.message})`}`, { cause: result.error });
+    throw new Error(
+      `${what}: git ${args.join(' ')} ${timedOut ? `did not finish within ${GIT_TIMEOUT_MS / 1000}s` : `could not run (${result.error.message})`}`,
+      { cause: result.error },
+    );
   }
   if (result.status !== 0) throw new GitFailure(`${what}: git ${args.join(' ')} exited ${result.status}: ${result.stderr.trim() || result.stdout.trim()}`);
   return result.stdout;
@@ -50,7 +53,9 @@ export function resolveBase(repo: string, ref?: string): BaseCommit {
     try {
       commit = git(repo, ['merge-base', 'HEAD', 'main'], 'find the merge base of HEAD and main').trim();
     } catch (cause) {
-      throw new ReviewInputError(`cannot find where HEAD left main in ${repo} (${(cause as Error).message}): pass --base REF, e.g. --base origin/main`, { cause });
+      throw new ReviewInputError(`cannot find where HEAD left main in ${repo} (${(cause as Error).message}): pass --base REF, e.g. --base origin/main`, {
+        cause,
+      });
     }
   } else {
     asked = ref;
@@ -58,7 +63,10 @@ export function resolveBase(repo: string, ref?: string): BaseCommit {
       commit = git(repo, ['rev-parse', '--verify', '--quiet', '--end-of-options', `${ref}^{commit}`], `resolve ${ref}`).trim();
     } catch (cause) {
       if (!(cause instanceof GitFailure)) throw cause;
-      throw new ReviewInputError(`unknown git ref "${ref}" in ${repo}: no commit by that name (fetch it first, e.g. git fetch origin main; CI needs fetch-depth: 0)`, { cause });
+      throw new ReviewInputError(
+        `unknown git ref "${ref}" in ${repo}: no commit by that name (fetch it first, e.g. git fetch origin main; CI needs fetch-depth: 0)`,
+        { cause },
+      );
     }
   }
   const line = git(repo, ['log', '-1', '--format=%h %s', commit], `describe ${commit}`).trim();

@@ -8,7 +8,7 @@ import { REPO_ROOT } from '../build/repository';
  * configuration `npm run lint:sql` uses, so a finding here is one CI's lint step fails on.
  */
 
-export interface LintFinding {
+interface LintFinding {
   /** Relative to the folder squawk ran in (the head's project folder). */
   readonly file: string;
   /** 1-based (squawk's JSON counts from 0). */
@@ -64,7 +64,10 @@ function run(args: readonly string[], cwd: string): { status: number | null; std
   const result = spawnSync(SQUAWK, args, { cwd, encoding: 'utf8', timeout: LINT_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 });
   if (result.error) {
     const timedOut = (result.error as NodeJS.ErrnoException).code === 'ETIMEDOUT';
-    throw new Error(`squawk (${SQUAWK}) ${timedOut ? `did not finish within ${LINT_TIMEOUT_MS / 1000}s` : `could not run: ${result.error.message} (npm ci installs it: squawk-cli)`}`, { cause: result.error });
+    throw new Error(
+      `squawk (${SQUAWK}) ${timedOut ? `did not finish within ${LINT_TIMEOUT_MS / 1000}s` : `could not run: ${result.error.message} (npm ci installs it: squawk-cli)`}`,
+      { cause: result.error },
+    );
   }
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }

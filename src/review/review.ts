@@ -50,9 +50,9 @@ export interface ReviewOptions {
   readonly runnerBytes?: Buffer;
 }
 
-export type VerdictLevel = 'nothing' | 'pass' | 'warn' | 'fail';
+type VerdictLevel = 'nothing' | 'pass' | 'warn' | 'fail';
 
-export interface Verdict {
+interface Verdict {
   readonly level: VerdictLevel;
   /** 1 when the change must not merge as it is (fail), else 0. */
   readonly exitCode: 0 | 1;
@@ -61,7 +61,7 @@ export interface Verdict {
   readonly reasons: readonly { readonly level: 'fail' | 'warn'; readonly text: string }[];
 }
 
-export interface SideSummary {
+interface SideSummary {
   readonly label: string;
   readonly jobName?: string;
   readonly bundleHash?: string;
@@ -70,13 +70,13 @@ export interface SideSummary {
   readonly notes: readonly string[];
 }
 
-export interface FileChange {
+interface FileChange {
   /** `schema/006_x.sql` */
   readonly file: string;
   readonly change: 'added' | 'changed' | 'removed';
 }
 
-export interface LockReport {
+interface LockReport {
   readonly table: string;
   readonly mode: LockMode;
   /** Taken by a file this change adds, or stronger than its base version took. */
@@ -99,7 +99,7 @@ export interface FileRisk {
   readonly observed: boolean;
 }
 
-export interface TableHold {
+interface TableHold {
   readonly table: string;
   /** The strongest lock the run holds on it at its end. */
   readonly mode: LockMode;
@@ -163,15 +163,24 @@ export async function reviewChange(options: ReviewOptions): Promise<Review> {
     const synthChanges = head.stack && base.stack ? diffStacks(base.stack, head.stack) : [];
     const effect = head.stack && base.stack ? describeDeployEffect(base.stack, head.stack, synthChanges) : undefined;
     const tofuPlan = tofu ? compareWithPlan(tofu, synthChanges) : undefined;
-    const deploy = { source: tofu ? ('tofu plan' as const) : ('cdk.tf.json' as const), changes: tofu?.changes ?? synthChanges, synthChanges, ...(effect ? { effect } : {}), ...(tofuPlan ? { tofuPlan } : {}) };
+    const deploy = {
+      source: tofu ? ('tofu plan' as const) : ('cdk.tf.json' as const),
+      changes: tofu?.changes ?? synthChanges,
+      synthChanges,
+      ...(effect ? { effect } : {}),
+      ...(tofuPlan ? { tofuPlan } : {}),
+    };
 
     const files = head.bundle && base.bundle ? fileChanges(base.bundle, head.bundle) : [];
     const timeouts = head.stack ? runnerTimeouts(head.stack) : DEFAULT_TIMEOUTS;
-    const apiLockTimeoutSeconds = head.stack ? Number(apiEnvOf(head.stack).DB_LOCK_TIMEOUT_SECONDS ?? DEFAULT_API_LOCK_TIMEOUT_SECONDS) : DEFAULT_API_LOCK_TIMEOUT_SECONDS;
+    const apiLockTimeoutSeconds = head.stack
+      ? Number(apiEnvOf(head.stack).DB_LOCK_TIMEOUT_SECONDS ?? DEFAULT_API_LOCK_TIMEOUT_SECONDS)
+      : DEFAULT_API_LOCK_TIMEOUT_SECONDS;
 
     let sql: Review['sql'] = { files };
     if (head.refused) sql = { files, skipped: `${head.label} does not synthesize (see the verdict), so its SQL was not planned` };
-    else if (base.bundle?.hash === head.bundle?.hash) sql = { files, skipped: 'the bundle is unchanged: the Job keeps its name and does not run, so there is no SQL to plan' };
+    else if (base.bundle?.hash === head.bundle?.hash)
+      sql = { files, skipped: 'the bundle is unchanged: the Job keeps its name and does not run, so there is no SQL to plan' };
     else {
       log.info('review: starting the scratch database');
       const scratchDb = await options.scratch();
@@ -192,8 +201,16 @@ export async function reviewChange(options: ReviewOptions): Promise<Review> {
     let lint: Review['lint'] = {};
     const toLint = head.bundle ? head.bundle.files.filter((f) => files.some((c) => c.change !== 'removed' && c.file === displayName(f))) : [];
     try {
-      const config = options.squawkConfig ?? [join(head.root, '.squawk.toml'), join(REPO_ROOT, '.squawk.toml')].find((path) => existsSync(path)) ?? join(REPO_ROOT, '.squawk.toml');
-      lint = { result: lintSql(toLint.map((f) => f.path), { cwd: head.root, config }) };
+      const config =
+        options.squawkConfig ??
+        [join(head.root, '.squawk.toml'), join(REPO_ROOT, '.squawk.toml')].find((path) => existsSync(path)) ??
+        join(REPO_ROOT, '.squawk.toml');
+      lint = {
+        result: lintSql(
+          toLint.map((f) => f.path),
+          { cwd: head.root, config },
+        ),
+      };
     } catch (error) {
       lint = { error: (error as Error).message };
     }
@@ -229,7 +246,10 @@ function readPlanFile(file: string): { changes: ObjectChange[]; drifted: string[
   try {
     json = JSON.parse(text);
   } catch (cause) {
-    throw new ReviewInputError(`--tofu-plan ${file} is not JSON (give the output of tofu show -json PLANFILE, not the binary plan): ${(cause as Error).message}`, { cause });
+    throw new ReviewInputError(
+      `--tofu-plan ${file} is not JSON (give the output of tofu show -json PLANFILE, not the binary plan): ${(cause as Error).message}`,
+      { cause },
+    );
   }
   try {
     return { ...changesFromPlanJson(json, file), file };
@@ -309,7 +329,14 @@ function lockReport(sql: Review['sql'], files: readonly FileChange[], migrationL
       return { table, mode, new: isNew, hot: isHot(table), ...apiImpact(table, mode) };
     });
     const inPlan = durations.get(probe.file);
-    return { file: probe.file, change: status, locks, rewrites: inPlan?.rewrites ?? probe.rewrites, ...(inPlan ? { durationMs: inPlan.durationMs } : {}), observed: probe.observed };
+    return {
+      file: probe.file,
+      change: status,
+      locks,
+      rewrites: inPlan?.rewrites ?? probe.rewrites,
+      ...(inPlan ? { durationMs: inPlan.durationMs } : {}),
+      observed: probe.observed,
+    };
   });
 
   const tables: TableHold[] = [];
@@ -327,8 +354,12 @@ function lockReport(sql: Review['sql'], files: readonly FileChange[], migrationL
   const waiting = (hold: TableHold) =>
     [
       hold.blocked.length > 0 ? `${hold.blocked.map((b) => b.route).join('; ')} wait for it` : '',
-      hold.otherWriters ? `${hold.blocked.length > 0 ? 'so does ' : ''}${hold.otherWriters}${hold.blocked.length > 0 ? '' : ' waits for it (the API only reads the table, and does not)'}` : '',
-    ].filter(Boolean).join('; ');
+      hold.otherWriters
+        ? `${hold.blocked.length > 0 ? 'so does ' : ''}${hold.otherWriters}${hold.blocked.length > 0 ? '' : ' waits for it (the API only reads the table, and does not)'}`
+        : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
   const blocking = tables.filter((t) => t.blocked.length > 0 || t.otherWriters);
   const standing: TableHold[] = [];
   for (const hold of blocking) {
@@ -370,41 +401,55 @@ function verdictOf(review: Partial): Verdict {
   const fail = (text: string) => reasons.push({ level: 'fail', text });
   const warn = (text: string) => reasons.push({ level: 'warn', text });
   if (review.head.refused) fail(`synth refuses the head, so it cannot be deployed: ${review.head.refused.split('\n')[0]}`);
-  const plans: [string, PlanOutcome | undefined][] = [['the scratch database', review.sql.scratch], ['DATABASE_URL', review.sql.database]];
+  const plans: [string, PlanOutcome | undefined][] = [
+    ['the scratch database', review.sql.scratch],
+    ['DATABASE_URL', review.sql.database],
+  ];
   for (const [where, outcome] of plans) {
     if (!outcome) continue;
     if (outcome.failure) fail(`the plan fails on ${where} (exit ${outcome.exitCode}): ${outcome.failure.split('\n')[0]}`);
     const drift = outcome.plan?.drift;
     for (const problem of drift?.errors ?? []) fail(`drift on ${where}: ${problem.message.split('\n')[0]}`);
     for (const problem of drift?.warnings ?? []) warn(`drift warning on ${where}: ${problem.message.split('\n')[0]}`);
-    if (outcome.plan?.decision === 'refuse') fail(`apply would refuse the head on ${where} as an outdated bundle (exit 10): ${outcome.plan.staleReasons.join('; ')}`);
+    if (outcome.plan?.decision === 'refuse')
+      fail(`apply would refuse the head on ${where} as an outdated bundle (exit 10): ${outcome.plan.staleReasons.join('; ')}`);
   }
   if (review.lint.error) fail(`the lint could not run: ${review.lint.error}`);
   for (const finding of review.lint.result?.findings ?? []) fail(`squawk ${finding.rule} at ${finding.file}:${finding.line}: ${finding.message}`);
   for (const file of review.locks.files.filter((f) => f.change !== 'unchanged')) {
     for (const lock of file.locks.filter((l) => l.new && l.hot && blocksTraffic(l))) {
-      warn(`${file.file} takes ${lock.mode} on ${lock.table}, a hot table: ${lock.blocked.length > 0 ? lock.blocked.map((b) => b.route).join('; ') : lock.otherWriters} wait${lock.blocked.length === 1 ? 's' : ''} while the migration holds it`);
+      warn(
+        `${file.file} takes ${lock.mode} on ${lock.table}, a hot table: ${lock.blocked.length > 0 ? lock.blocked.map((b) => b.route).join('; ') : lock.otherWriters} wait${lock.blocked.length === 1 ? 's' : ''} while the migration holds it`,
+      );
     }
     for (const table of file.rewrites) warn(`${file.file} rewrites ${table}: its time grows with production's rows, all of it under the lock`);
     if (!file.observed) warn(`${file.file} runs outside a transaction: plan does not run it and its locks could not be read`);
   }
   for (const hold of review.locks.tables.filter((t) => t.blocked.length > 0 && t.heldMs > review.locks.apiLockTimeoutSeconds * 1000)) {
-    warn(`${hold.table} stays locked ${Math.round(hold.heldMs)} ms on the scratch database alone, longer than the API's ${review.locks.apiLockTimeoutSeconds} s lock timeout: requests answer 503 meanwhile`);
+    warn(
+      `${hold.table} stays locked ${Math.round(hold.heldMs)} ms on the scratch database alone, longer than the API's ${review.locks.apiLockTimeoutSeconds} s lock timeout: requests answer 503 meanwhile`,
+    );
   }
   if (review.sql.scratch?.probeFailure) warn(`the per-file lock pass stopped early: ${review.sql.scratch.probeFailure.split('\n')[0]}`);
   for (const change of review.deploy.changes.filter((c) => c.action === 'delete')) warn(`${change.kind} ${change.name || change.address} is destroyed`);
   for (const line of review.deploy.tofuPlan?.disagreements ?? []) warn(`tofu plan and the synthesized stacks disagree: ${line}`);
 
-  const nothing = !review.head.refused && review.deploy.changes.length === 0 && review.sql.files.length === 0 && review.base.bundleHash === review.head.bundleHash;
+  const nothing =
+    !review.head.refused && review.deploy.changes.length === 0 && review.sql.files.length === 0 && review.base.bundleHash === review.head.bundleHash;
   const level: VerdictLevel = reasons.some((r) => r.level === 'fail') ? 'fail' : reasons.length > 0 ? 'warn' : nothing ? 'nothing' : 'pass';
   const effect = review.deploy.effect;
-  const what = effect ? [effect.migrationRuns ? 'the migration runs' : 'no migration', effect.apiRollsOut ? 'the API rolls out' : undefined].filter(Boolean).join(', ') : 'no deploy';
+  const what = effect
+    ? [effect.migrationRuns ? 'the migration runs' : 'no migration', effect.apiRollsOut ? 'the API rolls out' : undefined].filter(Boolean).join(', ')
+    : 'no deploy';
   const count = (l: 'fail' | 'warn') => reasons.filter((r) => r.level === l).length;
   const line =
-    level === 'nothing' ? 'nothing to review: the head deploys exactly what the base does'
-    : level === 'fail' ? `fail: ${count('fail')} problem${count('fail') === 1 ? '' : 's'} to fix before merging${count('warn') ? `, ${count('warn')} warning${count('warn') === 1 ? '' : 's'}` : ''} (${what})`
-    : level === 'warn' ? `warn: ${count('warn')} thing${count('warn') === 1 ? '' : 's'} to look at before merging (${what})`
-    : `pass: ${what}; no drift, no lint finding, no new lock on a hot table`;
+    level === 'nothing'
+      ? 'nothing to review: the head deploys exactly what the base does'
+      : level === 'fail'
+        ? `fail: ${count('fail')} problem${count('fail') === 1 ? '' : 's'} to fix before merging${count('warn') ? `, ${count('warn')} warning${count('warn') === 1 ? '' : 's'}` : ''} (${what})`
+        : level === 'warn'
+          ? `warn: ${count('warn')} thing${count('warn') === 1 ? '' : 's'} to look at before merging (${what})`
+          : `pass: ${what}; no drift, no lint finding, no new lock on a hot table`;
   return { level, exitCode: level === 'fail' ? 1 : 0, line, reasons };
 }
 
@@ -418,9 +463,10 @@ function cannotKnow(review: Partial, options: ReviewOptions): string[] {
     'Which API routes wait comes from a table in the review (src/review/api-tables.ts) read off the API’s code; the platform’s processors outside this repository are named only where the review knows they write a table.',
     'PGMQ and other extensions are not on the scratch database: a file that needs them fails there only.',
   ];
-  if (review.locks.files.some((f) => !f.observed)) lines.push('Files that run outside a transaction: plan does not run them, and their locks, released statement by statement, cannot be read.');
-  if (options.databaseUrl) lines.push('The plan against DATABASE_URL took the same locks apply would, for as long as it ran, and rolled back; sequences it used may have advanced.');
+  if (review.locks.files.some((f) => !f.observed))
+    lines.push('Files that run outside a transaction: plan does not run them, and their locks, released statement by statement, cannot be read.');
+  if (options.databaseUrl)
+    lines.push('The plan against DATABASE_URL took the same locks apply would, for as long as it ran, and rolled back; sequences it used may have advanced.');
   else lines.push('Whether the real database has drifted from what its history says: give DATABASE_URL to plan against it too (read-only, rolled back).');
   return lines;
 }
-

@@ -62,7 +62,11 @@ export function checkSide(spec: SideSpec): { root: string; schemaDir: string; fi
   const root = resolve(spec.root);
   const schemaDir = resolve(spec.schemaDir ?? join(root, 'database', 'schema'));
   const fixturesDir = resolve(spec.fixturesDir ?? join(root, 'database', 'fixtures'));
-  for (const [what, dir] of [['folder', root], ['schema folder', schemaDir], ['fixtures folder', fixturesDir]] as const) {
+  for (const [what, dir] of [
+    ['folder', root],
+    ['schema folder', schemaDir],
+    ['fixtures folder', fixturesDir],
+  ] as const) {
     if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ReviewInputError(`the ${spec.label} ${what} ${dir} does not exist (or is no folder)`);
   }
   return { root, schemaDir, fixturesDir };
@@ -78,7 +82,9 @@ export async function prepareSide(spec: SideSpec, outdir: string, runnerBytes: (
   let stackFile: string | undefined;
   let refused: string | undefined;
   if (own) {
-    notes.push(`synthesized by its own code (its ${differs.join(', ')} differ${differs.length === 1 ? 's' : ''} from this checkout's), with this checkout's node_modules`);
+    notes.push(
+      `synthesized by its own code (its ${differs.join(', ')} differ${differs.length === 1 ? 's' : ''} from this checkout's), with this checkout's node_modules`,
+    );
     ({ stackFile, refused } = synthesizeWithItsOwnCode(root, outdir, env, spec.label, notes));
   } else {
     try {
@@ -94,10 +100,13 @@ export async function prepareSide(spec: SideSpec, outdir: string, runnerBytes: (
   if (refused !== undefined || stackFile === undefined) return { ...base, refused: refused ?? 'synth wrote no stack' };
   const stack = readStackJson(stackFile);
   const { jobName, bundleHash, runnerDigest, runnerImage } = migrationOf(stack);
-  if (!runnerDigest) throw new Error(`${stackFile}: neither the Job (MIGRATION_RUNNER_DIGEST) nor a ConfigMap (gpu-dev-db.js) names the runner: cannot tell its bundle hash`);
+  if (!runnerDigest)
+    throw new Error(`${stackFile}: neither the Job (MIGRATION_RUNNER_DIGEST) nor a ConfigMap (gpu-dev-db.js) names the runner: cannot tell its bundle hash`);
   const bundle = readBundle({ schemaDir, fixturesDir, runnerDigest, runnerImage });
   if (bundleHash && bundle.hash !== bundleHash) {
-    notes.push(`its files hash to ${bundle.hash} with this checkout's bundle module, but its Job carries ${bundleHash}: the hashing changed between the two; the SQL is planned from the files as they are`);
+    notes.push(
+      `its files hash to ${bundle.hash} with this checkout's bundle module, but its Job carries ${bundleHash}: the hashing changed between the two; the SQL is planned from the files as they are`,
+    );
   }
   return { ...base, stackFile, stack, jobName, bundleHash, bundle };
 }
@@ -106,7 +115,13 @@ export async function prepareSide(spec: SideSpec, outdir: string, runnerBytes: (
  * `node --import tsx main.ts` in the project folder, with this checkout's node_modules as its own
  * (linkNodeModules); synth's refusal comes back as its message.
  */
-function synthesizeWithItsOwnCode(root: string, outdir: string, env: Readonly<Record<string, string | undefined>>, label: string, notes: string[]): { stackFile?: string; refused?: string } {
+function synthesizeWithItsOwnCode(
+  root: string,
+  outdir: string,
+  env: Readonly<Record<string, string | undefined>>,
+  label: string,
+  notes: string[],
+): { stackFile?: string; refused?: string } {
   const modules = join(root, 'node_modules');
   const ours = !existsSync(modules);
   if (ours) {
@@ -127,7 +142,10 @@ function synthesizeWithItsOwnCode(root: string, outdir: string, env: Readonly<Re
       maxBuffer: 64 * 1024 * 1024,
     });
     if (result.error) {
-      throw new Error(`${label}: its synth (node --import tsx main.ts in ${root}) ${(result.error as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? `did not finish within ${SYNTH_TIMEOUT_MS / 1000}s` : `could not run: ${result.error.message}`}`, { cause: result.error });
+      throw new Error(
+        `${label}: its synth (node --import tsx main.ts in ${root}) ${(result.error as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? `did not finish within ${SYNTH_TIMEOUT_MS / 1000}s` : `could not run: ${result.error.message}`}`,
+        { cause: result.error },
+      );
     }
     if (result.status !== 0) return { refused: (result.stderr || result.stdout).trim().split('\n').slice(-20).join('\n') || `exit ${result.status}` };
     const stacks = existsSync(join(outdir, 'stacks')) ? readdirSync(join(outdir, 'stacks')) : [];
@@ -150,7 +168,11 @@ function codeDigest(root: string, top: string): string {
     const full = join(root, path);
     if (!existsSync(full)) hash.update(`absent ${path}\n`);
     else if (statSync(full).isDirectory()) for (const name of readdirSync(full).sort()) visit(join(path, name));
-    else hash.update(`${relative(root, full)}\n`).update(readFileSync(full)).update('\n');
+    else
+      hash
+        .update(`${relative(root, full)}\n`)
+        .update(readFileSync(full))
+        .update('\n');
   };
   visit(top);
   return hash.digest('hex');

@@ -3,7 +3,27 @@ import { displayName, parseBundle, type Bundle, type ParsedBundle } from '../ker
 import { connectionFromEnv, DEFAULT_CONNECT_RETRY, withConnection, type ConnectionTarget, type RetryPolicy } from '../kernel/connection';
 import { ExitError } from '../kernel/exit-codes';
 import type { Logger } from '../kernel/log';
-import { applyBundle, beginRun, Convergence, DEFAULT_LOCK_RETRY, DEFAULT_LOCK_WAIT, describePlan, existingTables, type LockWaitPolicy, type Plan, planBundle, planExitCode, readDeclarations, runFile, RunObserver, type RunTimeouts, type SessionBaseline, startSession, type TableLock, withMigrationLock } from '../runner';
+import {
+  applyBundle,
+  beginRun,
+  Convergence,
+  DEFAULT_LOCK_RETRY,
+  DEFAULT_LOCK_WAIT,
+  describePlan,
+  existingTables,
+  type LockWaitPolicy,
+  type Plan,
+  planBundle,
+  planExitCode,
+  readDeclarations,
+  runFile,
+  RunObserver,
+  type RunTimeouts,
+  type SessionBaseline,
+  startSession,
+  type TableLock,
+  withMigrationLock,
+} from '../runner';
 import { DEFAULT_CONVERGE_MODE } from '../kernel/converge-mode';
 
 /**
@@ -63,7 +83,15 @@ export interface SqlOptions {
 
 async function planHead(client: Client, bundle: ParsedBundle, baseline: SessionBaseline, database: string, log: Logger): Promise<PlanOutcome> {
   try {
-    const plan = await planBundle(client, { bundle, declarations: readDeclarations(bundle), baseline, lockRetry: DEFAULT_LOCK_RETRY, converge: DEFAULT_CONVERGE_MODE, log, observe: true });
+    const plan = await planBundle(client, {
+      bundle,
+      declarations: readDeclarations(bundle),
+      baseline,
+      lockRetry: DEFAULT_LOCK_RETRY,
+      converge: DEFAULT_CONVERGE_MODE,
+      log,
+      observe: true,
+    });
     return { database, plan, exitCode: planExitCode(plan, { drift: 'fail', force: false }), text: describePlan(plan, database) };
   } catch (error) {
     if (!(error instanceof ExitError)) throw error;
@@ -94,11 +122,22 @@ export async function sqlEffectOnScratch(url: string, base: Bundle, head: Bundle
   return withConnection(target, SCRATCH_CONNECT, options.log, async (client) => {
     const baseline = await startSession(client, options.timeouts);
     return withMigrationLock(client, DEFAULT_LOCK_WAIT, options.log, async () => {
-      let applied;
+      let applied: Awaited<ReturnType<typeof applyBundle>>;
       try {
-        applied = await applyBundle(client, { bundle: baseParsed, baseline, lockRetry: DEFAULT_LOCK_RETRY, force: false, appliedBy: 'gpu-dev-review (base)', drift: 'fail', converge: DEFAULT_CONVERGE_MODE, log: options.log });
+        applied = await applyBundle(client, {
+          bundle: baseParsed,
+          baseline,
+          lockRetry: DEFAULT_LOCK_RETRY,
+          force: false,
+          appliedBy: 'gpu-dev-review (base)',
+          drift: 'fail',
+          converge: DEFAULT_CONVERGE_MODE,
+          log: options.log,
+        });
       } catch (cause) {
-        throw new Error(`the base bundle does not apply to an empty database, so there is nothing to plan the head against: ${(cause as Error).message}`, { cause });
+        throw new Error(`the base bundle does not apply to an empty database, so there is nothing to plan the head against: ${(cause as Error).message}`, {
+          cause,
+        });
       }
       const baseApplied = { files: applied.files.length, durationMs: applied.durationMs };
       const existing = new Set((await existingTables(client)).map((t) => t.name));
@@ -135,7 +174,13 @@ export async function planOnDatabase(databaseUrl: string, head: Bundle, options:
  * Runs every file in its own transaction and commits it (scratch only), reading its locks and
  * relfilenodes on the `existing` tables before the commit: the locks each file takes by itself.
  */
-async function probeFiles(client: Client, bundle: ParsedBundle, baseline: SessionBaseline, existing: ReadonlySet<string>, log: Logger): Promise<{ files: FileLocks[]; failure?: string }> {
+async function probeFiles(
+  client: Client,
+  bundle: ParsedBundle,
+  baseline: SessionBaseline,
+  existing: ReadonlySet<string>,
+  log: Logger,
+): Promise<{ files: FileLocks[]; failure?: string }> {
   const files: FileLocks[] = [];
   // As the run would, so the locks of what convergence generates count as the file's own.
   const convergence = new Convergence(bundle, DEFAULT_CONVERGE_MODE, log);

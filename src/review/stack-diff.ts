@@ -19,9 +19,9 @@ export interface StackJson {
   readonly output?: Readonly<Record<string, { readonly value?: unknown }>>;
 }
 
-export type ChangeAction = 'create' | 'update' | 'replace' | 'delete';
+type ChangeAction = 'create' | 'update' | 'replace' | 'delete';
 
-export interface AttributeChange {
+interface AttributeChange {
   /** `spec.template.spec.container[api].image`, `data["006_x.sql"]`: arrays of named items are keyed by name. */
   readonly path: string;
   /** The value as Terraform reads it, long text summed up as its size and digest; absent: not set. */
@@ -141,8 +141,16 @@ function pairBundleObjects(changes: ObjectChange[], bodyOf: (address: string, si
     const created = changes.find((c) => c.action === 'create' && !used.has(c) && BUNDLE_SUFFIX.test(c.name) && key(c) === key(deleted));
     if (!created) continue;
     used.add(deleted).add(created);
-    const renamed: AttributeChange = { path: 'metadata.name', before: deleted.name.split('/').pop() as string, after: created.name.split('/').pop() as string, forcesReplacement: true };
-    const contents = created.type === 'kubernetes_job_v1' ? [] : attributeChanges(created.type, bodyOf(deleted.address, 'before'), bodyOf(created.address, 'after')).filter((a) => a.path !== 'metadata.name');
+    const renamed: AttributeChange = {
+      path: 'metadata.name',
+      before: deleted.name.split('/').pop() as string,
+      after: created.name.split('/').pop() as string,
+      forcesReplacement: true,
+    };
+    const contents =
+      created.type === 'kubernetes_job_v1'
+        ? []
+        : attributeChanges(created.type, bodyOf(deleted.address, 'before'), bodyOf(created.address, 'after')).filter((a) => a.path !== 'metadata.name');
     paired.push({ ...created, previousName: deleted.name, action: 'replace', attributes: [renamed, ...contents] });
   }
   return [...changes.filter((c) => !used.has(c)), ...paired];
@@ -190,7 +198,9 @@ function flatten(value: unknown, path = '', out = new Map<string, unknown>(), to
   if (Array.isArray(value)) {
     if (value.length === 0) out.set(path, '[]');
     const named = value.every((item) => item !== null && typeof item === 'object' && typeof (item as { name?: unknown }).name === 'string');
-    value.forEach((item, index) => flatten(item, `${path}[${named ? terraformValue((item as { name: string }).name) : index}]`, out, false));
+    value.forEach((item, index) => {
+      flatten(item, `${path}[${named ? terraformValue((item as { name: string }).name) : index}]`, out, false);
+    });
   } else if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value).filter(([key]) => !(top && NOT_THE_OBJECT.has(key)));
     if (entries.length === 0 && !top) out.set(path, '{}');
@@ -228,16 +238,21 @@ export function changesFromPlanJson(plan: unknown, source: string): { changes: O
     bodies.set(String(entry?.address), { before: entry?.change?.before ?? undefined, after: entry?.change?.after ?? undefined });
     const actions: string[] = entry?.change?.actions ?? [];
     const action: ChangeAction | undefined =
-      actions.includes('delete') && actions.includes('create') ? 'replace'
-      : actions.length === 1 && ['create', 'update', 'delete'].includes(actions[0]) ? (actions[0] as ChangeAction)
-      : undefined;
+      actions.includes('delete') && actions.includes('create')
+        ? 'replace'
+        : actions.length === 1 && ['create', 'update', 'delete'].includes(actions[0])
+          ? (actions[0] as ChangeAction)
+          : undefined;
     if (!action) continue;
     const type = String(entry.type);
     const replacePaths = new Set(((entry.change.replace_paths ?? []) as unknown[][]).map((p) => pathText(p)));
     const leavesBefore = entry.change.before ? flatten(entry.change.before) : new Map<string, unknown>();
     const leavesAfter = entry.change.after ? flatten(entry.change.after) : new Map<string, unknown>();
     const hidden = (path: string) =>
-      type === 'kubernetes_secret_v1' || type.startsWith('random_') || isMarked(entry.change.before_sensitive, path) || isMarked(entry.change.after_sensitive, path);
+      type === 'kubernetes_secret_v1' ||
+      type.startsWith('random_') ||
+      isMarked(entry.change.before_sensitive, path) ||
+      isMarked(entry.change.after_sensitive, path);
     const attributes: AttributeChange[] = [];
     if (action === 'update' || action === 'replace') {
       for (const path of new Set([...leavesBefore.keys(), ...leavesAfter.keys()])) {
@@ -256,7 +271,15 @@ export function changesFromPlanJson(plan: unknown, source: string): { changes: O
     const body = entry.change.after ?? entry.change.before;
     const name = objectName(body);
     const previousName = entry.change.before && entry.change.after && objectName(entry.change.before) !== name ? objectName(entry.change.before) : undefined;
-    changes.push({ address: String(entry.address), type, kind: KINDS[type] ?? type, name, ...(previousName ? { previousName } : {}), action, attributes: attributes.sort((x, y) => x.path.localeCompare(y.path)) });
+    changes.push({
+      address: String(entry.address),
+      type,
+      kind: KINDS[type] ?? type,
+      name,
+      ...(previousName ? { previousName } : {}),
+      action,
+      attributes: attributes.sort((x, y) => x.path.localeCompare(y.path)),
+    });
   }
   const drifted = Array.isArray(document.resource_drift) ? (document.resource_drift as any[]).map((d) => String(d.address)) : [];
   return { changes: sortChanges(pairBundleObjects(changes, (address, side) => bodies.get(address)?.[side])), drifted };
@@ -294,7 +317,13 @@ export interface DeployEffect {
 }
 
 /** The Job name, bundle hash, runner digest and image, and the Job's literal environment a synthesized stack carries. */
-export function migrationOf(json: StackJson): { jobName?: string; bundleHash?: string; runnerDigest?: string; runnerImage?: string; env: Record<string, string> } {
+export function migrationOf(json: StackJson): {
+  jobName?: string;
+  bundleHash?: string;
+  runnerDigest?: string;
+  runnerImage?: string;
+  env: Record<string, string>;
+} {
   const jobs = Object.values(json.resource?.kubernetes_job_v1 ?? {});
   const job = jobs.find((j) => (metadataOf(j)?.labels as Record<string, string> | undefined)?.app === 'database-migration') ?? jobs[0];
   const name = metadataOf(job)?.name;
@@ -305,17 +334,21 @@ export function migrationOf(json: StackJson): { jobName?: string; bundleHash?: s
   const runner = Object.values(json.resource?.kubernetes_config_map_v1 ?? {})
     .map((cm) => cm as { data?: Record<string, string>; binary_data?: Record<string, string> })
     .map((cm) =>
-      typeof cm.binary_data?.[RUNNER_FILE] === 'string' ? Buffer.from(cm.binary_data[RUNNER_FILE], 'base64')
-      : typeof cm.data?.[RUNNER_FILE] === 'string' ? Buffer.from(terraformValue(cm.data[RUNNER_FILE]), 'utf8')
-      : undefined,
+      typeof cm.binary_data?.[RUNNER_FILE] === 'string'
+        ? Buffer.from(cm.binary_data[RUNNER_FILE], 'base64')
+        : typeof cm.data?.[RUNNER_FILE] === 'string'
+          ? Buffer.from(terraformValue(cm.data[RUNNER_FILE]), 'utf8')
+          : undefined,
     )
     .find((bytes) => bytes !== undefined);
   return {
     ...(typeof name === 'string' ? { jobName: terraformValue(name) } : {}),
     ...(typeof hash === 'string' ? { bundleHash: hash } : {}),
-    ...(env.MIGRATION_RUNNER_DIGEST ? { runnerDigest: env.MIGRATION_RUNNER_DIGEST }
-    : runner !== undefined ? { runnerDigest: createHash('sha256').update(runner).digest('hex') }
-    : {}),
+    ...(env.MIGRATION_RUNNER_DIGEST
+      ? { runnerDigest: env.MIGRATION_RUNNER_DIGEST }
+      : runner !== undefined
+        ? { runnerDigest: createHash('sha256').update(runner).digest('hex') }
+        : {}),
     // Stacks synthesized before the image was part of the hash set no MIGRATION_RUNNER_IMAGE.
     ...(env.MIGRATION_RUNNER_IMAGE ? { runnerImage: env.MIGRATION_RUNNER_IMAGE } : {}),
     env,
@@ -351,8 +384,12 @@ export function describeDeployEffect(before: StackJson, after: StackJson, change
     migrationRuns = true;
     // What besides the SQL renamed it: the runner's build or the image it runs on (both in the hash).
     const why = [
-      ...(then.runnerDigest && now.runnerDigest && then.runnerDigest !== now.runnerDigest ? [`the runner's build changed (${then.runnerDigest.slice(0, 12)} → ${now.runnerDigest.slice(0, 12)})`] : []),
-      ...(then.runnerImage !== now.runnerImage ? [`the image it runs on changed (${JSON.stringify(then.runnerImage ?? 'none')} → ${JSON.stringify(now.runnerImage ?? 'none')})`] : []),
+      ...(then.runnerDigest && now.runnerDigest && then.runnerDigest !== now.runnerDigest
+        ? [`the runner's build changed (${then.runnerDigest.slice(0, 12)} → ${now.runnerDigest.slice(0, 12)})`]
+        : []),
+      ...(then.runnerImage !== now.runnerImage
+        ? [`the image it runs on changed (${JSON.stringify(then.runnerImage ?? 'none')} → ${JSON.stringify(now.runnerImage ?? 'none')})`]
+        : []),
     ];
     sentences.push(
       then.jobName !== now.jobName
@@ -362,7 +399,9 @@ export function describeDeployEffect(before: StackJson, after: StackJson, change
   } else if (jobChange?.action === 'delete') {
     sentences.push(`The migration Job ${then.jobName} is destroyed: no migration runs.`);
   } else if (now.jobName) {
-    sentences.push(`The migration Job keeps its name ${now.jobName}${jobChange ? ` (changed in place: ${listPaths(jobChange.attributes)})` : ''}: no migration runs.`);
+    sentences.push(
+      `The migration Job keeps its name ${now.jobName}${jobChange ? ` (changed in place: ${listPaths(jobChange.attributes)})` : ''}: no migration runs.`,
+    );
   }
 
   let apiRollsOut = false;
@@ -370,7 +409,9 @@ export function describeDeployEffect(before: StackJson, after: StackJson, change
     const label = `The ${deployment.name.split('/').pop()} Deployment`;
     if (deployment.action === 'create' || deployment.action === 'delete' || deployment.action === 'replace') {
       apiRollsOut = deployment.action !== 'delete';
-      sentences.push(`${label} is ${deployment.action === 'create' ? 'created' : deployment.action === 'delete' ? 'destroyed' : 'replaced (destroyed, then created: the API is down in between)'}.`);
+      sentences.push(
+        `${label} is ${deployment.action === 'create' ? 'created' : deployment.action === 'delete' ? 'destroyed' : 'replaced (destroyed, then created: the API is down in between)'}.`,
+      );
       continue;
     }
     const template = deployment.attributes.filter((a) => a.path.startsWith('spec.template.'));
@@ -395,17 +436,26 @@ export function describeDeployEffect(before: StackJson, after: StackJson, change
     if (rest.length > 0) sentences.push(`${label} changes in place: ${listPaths(rest)}${template.length === 0 ? ' (no rollout)' : ''}.`);
   }
   if (migrationRuns && apiRollsOut) {
-    sentences.push('Apply runs the Job first; the API rolls out only once the migration succeeded (the Deployment depends on the Job), so a failed migration leaves the API on its previous pod template.');
+    sentences.push(
+      'Apply runs the Job first; the API rolls out only once the migration succeeded (the Deployment depends on the Job), so a failed migration leaves the API on its previous pod template.',
+    );
   }
 
   for (const change of changes.filter((c) => c.type !== 'kubernetes_job_v1' && c.type !== 'kubernetes_deployment_v1')) {
     const what = `${change.kind} ${change.name || change.address}`;
     if (change.action === 'create') sentences.push(`${what} is created.`);
     else if (change.action === 'delete') sentences.push(`${what} is destroyed.`);
-    else if (change.type === 'kubernetes_config_map_v1' && change.attributes.every((a) => /^(binary_)?data\[/.test(a.path) || (change.action === 'replace' && a.path === 'metadata.name'))) {
+    else if (
+      change.type === 'kubernetes_config_map_v1' &&
+      change.attributes.every((a) => /^(binary_)?data\[/.test(a.path) || (change.action === 'replace' && a.path === 'metadata.name'))
+    ) {
       // A bundle's ConfigMap under its new name (pairBundleObjects), or one changed in place.
       const data = change.attributes.filter((a) => a.path !== 'metadata.name');
-      const entries = data.map((a) => ({ field: a.path.slice(0, a.path.indexOf('[')), key: JSON.parse(a.path.slice(a.path.indexOf('[') + 1, -1)) as string, a }));
+      const entries = data.map((a) => ({
+        field: a.path.slice(0, a.path.indexOf('[')),
+        key: JSON.parse(a.path.slice(a.path.indexOf('[') + 1, -1)) as string,
+        a,
+      }));
       const moved = (e: (typeof entries)[number]) => entries.find((o) => o !== e && o.key === e.key && o.field !== e.field);
       const keys = entries
         .filter((e) => !(moved(e) && e.a.after === undefined))
@@ -414,11 +464,17 @@ export function describeDeployEffect(before: StackJson, after: StackJson, change
           if (from && e.a.before === undefined) return `${e.key} moved from ${from.field} to ${e.field}`;
           return `${e.key} ${e.a.before === undefined ? 'added' : e.a.after === undefined ? 'removed' : 'changed'}`;
         });
-      const how = change.action === 'replace' ? `replaces ${change.previousName ?? 'the previous bundle\'s'} (the bundle's own ConfigMap)` : 'changes in place';
+      const how = change.action === 'replace' ? `replaces ${change.previousName ?? "the previous bundle's"} (the bundle's own ConfigMap)` : 'changes in place';
       sentences.push(`${what} ${how}${keys.length > 0 ? `: ${keys.join(', ')}` : ', its files unchanged'}.`);
     } else sentences.push(`${what} is ${change.action === 'replace' ? 'replaced' : 'changed in place'}: ${listPaths(change.attributes)}.`);
   }
-  return { job: { before: then.jobName, after: now.jobName }, bundle: { before: then.bundleHash, after: now.bundleHash }, migrationRuns, apiRollsOut, sentences };
+  return {
+    job: { before: then.jobName, after: now.jobName },
+    bundle: { before: then.bundleHash, after: now.bundleHash },
+    migrationRuns,
+    apiRollsOut,
+    sentences,
+  };
 }
 
 function listPaths(attributes: readonly AttributeChange[], max = 4): string {

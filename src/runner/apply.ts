@@ -150,7 +150,13 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
 export function withRefusals(report: DriftReport, convergence: Convergence): DriftReport {
   if (convergence.refusals.length === 0) return report;
   const refused = new Set(convergence.refusals.map((r) => r.subject));
-  const errors: DriftProblem[] = convergence.refusals.map((r) => ({ kind: 'refused', subject: r.subject, declaredAt: r.declaredAt, changedOutsideMigrations: false, message: `convergence refused ${r.message}` }));
+  const errors: DriftProblem[] = convergence.refusals.map((r) => ({
+    kind: 'refused',
+    subject: r.subject,
+    declaredAt: r.declaredAt,
+    changedOutsideMigrations: false,
+    message: `convergence refused ${r.message}`,
+  }));
   return { errors: [...errors, ...report.errors.filter((p) => !refused.has(p.subject))], warnings: report.warnings };
 }
 
@@ -237,7 +243,9 @@ async function runTransaction(
   const { convergence } = options;
   // Every attempt (a lock retry, the statement-by-statement replay) starts from what came before this transaction.
   const start = convergence.mark();
-  const rolledBack = afterEarlierCommits ? 'this transaction was rolled back; files before it, committed earlier, stay applied' : 'the run was rolled back: the database is as it was before';
+  const rolledBack = afterEarlierCommits
+    ? 'this transaction was rolled back; files before it, committed earlier, stay applied'
+    : 'the run was rolled back: the database is as it was before';
   let statementByStatement = false;
   return withLockRetry(client, options, async () => {
     for (;;) {
@@ -247,9 +255,11 @@ async function runTransaction(
         const results: FileRun[] = [];
         for (const file of files) {
           results.push(
-            statementByStatement ? await runFile(client, file, options.log, { convergence })
-            : convergence.hasPoints(file) ? await runFileConverging(client, file, options.log, convergence)
-            : await runFileInOneRoundTrip(client, file, options.log),
+            statementByStatement
+              ? await runFile(client, file, options.log, { convergence })
+              : convergence.hasPoints(file)
+                ? await runFileConverging(client, file, options.log, convergence)
+                : await runFileInOneRoundTrip(client, file, options.log),
           );
           await guardTransaction(client, options.baseline, run, file, rolledBack);
         }
@@ -261,7 +271,9 @@ async function runTransaction(
         await client.query('ROLLBACK').catch(() => undefined);
         // At most one replay: statement by statement, failures always carry their statement.
         if (error instanceof UnlocatedFailure && !statementByStatement && !isConnectionLost(error.error)) {
-          options.log.info(`${displayName(error.file)}: failed (${(error.error as Error).message}); rolled back, running the transaction again statement by statement to locate the failure`);
+          options.log.info(
+            `${displayName(error.file)}: failed (${(error.error as Error).message}); rolled back, running the transaction again statement by statement to locate the failure`,
+          );
           statementByStatement = true;
           continue;
         }
@@ -390,7 +402,7 @@ function codePointsToIndex(text: string, codePoints: number): number {
 }
 
 /** A statement failed; carries where, so the message can name file, line and column. */
-export class StatementFailure extends Error {
+class StatementFailure extends Error {
   constructor(
     readonly file: ParsedFile,
     readonly statement: Statement,
@@ -462,20 +474,25 @@ export function explain(error: unknown, rolledBack: string, convergence?: Conver
   lines.push(`  statement ${located.index} of ${located.file.statements.length}, from line ${located.statement.line}: ${excerpt(located.statement.text)}`);
   const generated = located.generated;
   if (generated) {
-    lines.push(`  convergence generated, for ${generated.subject} declared at ${generated.declaredAt} (${generated.lock}; ${generated.cost}): ${generated.sql}`);
+    lines.push(
+      `  convergence generated, for ${generated.subject} declared at ${generated.declaredAt} (${generated.lock}; ${generated.cost}): ${generated.sql}`,
+    );
   }
   const skipped = convergence?.explainMissingColumn(pgError);
   for (const line of skipped ?? []) lines.push(`  ${line}`);
   if (pgError.detail) lines.push(`  detail: ${pgError.detail}`);
   if (pgError.hint) lines.push(`  hint: ${pgError.hint}`);
   if (pgError.where) lines.push(`  context: ${pgError.where.split('\n')[0]}`);
-  let exitCode: (typeof ExitCode)[keyof typeof ExitCode] =
-    skipped ? ExitCode.drift
-    : isPermanentSqlState(pgError.code) ? ExitCode.sqlPermanent
-    : ExitCode.sqlFailure;
+  let exitCode: (typeof ExitCode)[keyof typeof ExitCode] = skipped
+    ? ExitCode.drift
+    : isPermanentSqlState(pgError.code)
+      ? ExitCode.sqlPermanent
+      : ExitCode.sqlFailure;
   if (pgError.code === LOCK_NOT_AVAILABLE) {
     exitCode = ExitCode.tableLockTimeout;
-    lines.push('  the table stayed locked by another session through every lock_timeout retry (--lock-timeout, --lock-retries); see the blocking sessions below');
+    lines.push(
+      '  the table stayed locked by another session through every lock_timeout retry (--lock-timeout, --lock-retries); see the blocking sessions below',
+    );
   } else if (pgError.code === QUERY_CANCELED) {
     lines.push('  the statement ran longer than statement_timeout (--statement-timeout)');
   }
@@ -495,7 +512,7 @@ function excerpt(sql: string): string {
 }
 
 /** Sessions holding locks on tables the statement names: who to talk to when a lock never came. */
-export async function describeBlockers(client: Client, statementText: string): Promise<string[]> {
+async function describeBlockers(client: Client, statementText: string): Promise<string[]> {
   const { rows } = await client.query<{ relname: string; pid: number; application_name: string; state: string; seconds: number | null; mode: string }>(
     `SELECT DISTINCT c.relname, l.pid, a.application_name, a.state, l.mode,
             extract(epoch FROM now() - coalesce(a.xact_start, a.query_start))::int AS seconds

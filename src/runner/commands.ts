@@ -60,10 +60,10 @@ export interface CommandResult {
   readonly report: Record<string, unknown>;
 }
 
-export const APPLICATION_NAME = 'gpu-dev-db';
+const APPLICATION_NAME = 'gpu-dev-db';
 
 /** Discover, validate, hash and parse the files, before anything connects. */
-export async function loadCheckedBundle(context: CommandContext): Promise<ParsedBundle> {
+async function loadCheckedBundle(context: CommandContext): Promise<ParsedBundle> {
   const { settings, log, timings } = context;
   if (settings.expectedRunnerDigest && settings.expectedRunnerDigest !== context.runnerDigest) {
     throw new MigrationError(
@@ -73,7 +73,12 @@ export async function loadCheckedBundle(context: CommandContext): Promise<Parsed
       ExitCode.bundleHashMismatch,
     );
   }
-  const bundle = readBundle({ schemaDir: settings.schemaDir, fixturesDir: settings.fixturesDir, runnerDigest: context.runnerDigest, runnerImage: settings.runnerImage });
+  const bundle = readBundle({
+    schemaDir: settings.schemaDir,
+    fixturesDir: settings.fixturesDir,
+    runnerDigest: context.runnerDigest,
+    runnerImage: settings.runnerImage,
+  });
   timings.mark('files read and hashed');
   if (settings.expectedHash && settings.expectedHash !== bundle.hash) {
     throw new MigrationError(
@@ -149,12 +154,17 @@ export async function runStatus(context: CommandContext): Promise<CommandResult>
     if (!latest) {
       log.info('no migration has been applied to this database (no schema_migrations history)');
     } else {
-      log.info(`last applied bundle ${latest.bundleHash} by ${latest.appliedBy} at ${latest.appliedAt.toISOString()} in ${latest.durationMs} ms${latest.forced ? ' (forced)' : ''}`);
-      for (const generated of latest.converged) log.info(`  convergence generated: ${generated.declaredAt}: ${generated.sql} [${generated.lock}; ${generated.cost}]`);
       log.info(
-        !applied ? `the files on disk are bundle ${bundle.hash}: not applied yet`
-        : drift.length > 0 ? 'the files on disk are that bundle, but the database no longer has what they declare (schema drift, exit 11):'
-        : 'the files on disk are that bundle: up to date',
+        `last applied bundle ${latest.bundleHash} by ${latest.appliedBy} at ${latest.appliedAt.toISOString()} in ${latest.durationMs} ms${latest.forced ? ' (forced)' : ''}`,
+      );
+      for (const generated of latest.converged)
+        log.info(`  convergence generated: ${generated.declaredAt}: ${generated.sql} [${generated.lock}; ${generated.cost}]`);
+      log.info(
+        !applied
+          ? `the files on disk are bundle ${bundle.hash}: not applied yet`
+          : drift.length > 0
+            ? 'the files on disk are that bundle, but the database no longer has what they declare (schema drift, exit 11):'
+            : 'the files on disk are that bundle: up to date',
       );
     }
     for (const problem of drift) log.error(`drift: ${problem.message}`);

@@ -21,24 +21,68 @@ import { readHistory } from './history';
  * left to that statement.
  */
 
-
 /** What a generated statement costs while the run's transaction is open (every lock lasts until commit). */
-export type ConvergeCost = 'catalog-only' | 'scans the table under a lock held until commit' | 'blocks writes while the index builds';
+type ConvergeCost = 'catalog-only' | 'scans the table under a lock held until commit' | 'blocks writes while the index builds';
 
 /**
  * The rules, one row per case: what is generated, its lock and cost, or why it is refused. The
  * docs table is made from this (docs.test.ts keeps it in step).
  */
 export const CONVERGE_RULES = [
-  { declared: 'column, nullable or with a constant default (with or without NOT NULL)', generated: 'ADD COLUMN with the declared type, collation, default, NOT NULL', lock: 'ACCESS EXCLUSIVE', outcome: 'converge: catalog-only (PostgreSQL 11 and later store the default, no rewrite)' },
-  { declared: 'column NOT NULL without a default, on a table with rows', generated: 'nothing', lock: '', outcome: 'refuse: give it a default, or add it nullable, backfill, then SET NOT NULL' },
-  { declared: 'column with a volatile default, identity or stored generated column', generated: 'nothing', lock: '', outcome: 'refuse: it would rewrite the table under ACCESS EXCLUSIVE' },
-  { declared: 'CHECK or FOREIGN KEY', generated: 'ADD CONSTRAINT', lock: 'ACCESS EXCLUSIVE (CHECK); SHARE ROW EXCLUSIVE on both tables (FOREIGN KEY)', outcome: 'converge: scans the table under a lock held until commit; failing rows are a permanent error naming the constraint' },
-  { declared: 'UNIQUE, PRIMARY KEY or EXCLUDE', generated: 'CREATE UNIQUE INDEX, then ADD CONSTRAINT … USING INDEX', lock: 'SHARE, then ACCESS EXCLUSIVE', outcome: 'converge: blocks writes while the index builds; duplicates are a permanent error naming them' },
-  { declared: 'a changed default', generated: 'ALTER COLUMN … SET DEFAULT (DROP DEFAULT when none is declared)', lock: 'ACCESS EXCLUSIVE', outcome: 'converge: catalog-only' },
-  { declared: 'NOT NULL on an existing nullable column', generated: 'ALTER COLUMN … SET NOT NULL', lock: 'ACCESS EXCLUSIVE', outcome: 'converge: scans the table under a lock held until commit; NULL rows are a permanent error naming the column' },
-  { declared: 'CREATE INDEX IF NOT EXISTS i, where i exists with another definition or INVALID', generated: 'CREATE INDEX under a temporary name, DROP INDEX i, ALTER INDEX … RENAME TO i', lock: 'SHARE, then ACCESS EXCLUSIVE', outcome: 'converge: blocks writes while the index builds' },
-  { declared: 'a changed type or collation, a column of an edited file\'s table that no statement declares any more (removed or renamed), a changed constraint', generated: 'nothing', lock: '', outcome: 'refuse as drift (exit 11), naming both sides: nothing is dropped or renamed' },
+  {
+    declared: 'column, nullable or with a constant default (with or without NOT NULL)',
+    generated: 'ADD COLUMN with the declared type, collation, default, NOT NULL',
+    lock: 'ACCESS EXCLUSIVE',
+    outcome: 'converge: catalog-only (PostgreSQL 11 and later store the default, no rewrite)',
+  },
+  {
+    declared: 'column NOT NULL without a default, on a table with rows',
+    generated: 'nothing',
+    lock: '',
+    outcome: 'refuse: give it a default, or add it nullable, backfill, then SET NOT NULL',
+  },
+  {
+    declared: 'column with a volatile default, identity or stored generated column',
+    generated: 'nothing',
+    lock: '',
+    outcome: 'refuse: it would rewrite the table under ACCESS EXCLUSIVE',
+  },
+  {
+    declared: 'CHECK or FOREIGN KEY',
+    generated: 'ADD CONSTRAINT',
+    lock: 'ACCESS EXCLUSIVE (CHECK); SHARE ROW EXCLUSIVE on both tables (FOREIGN KEY)',
+    outcome: 'converge: scans the table under a lock held until commit; failing rows are a permanent error naming the constraint',
+  },
+  {
+    declared: 'UNIQUE, PRIMARY KEY or EXCLUDE',
+    generated: 'CREATE UNIQUE INDEX, then ADD CONSTRAINT … USING INDEX',
+    lock: 'SHARE, then ACCESS EXCLUSIVE',
+    outcome: 'converge: blocks writes while the index builds; duplicates are a permanent error naming them',
+  },
+  {
+    declared: 'a changed default',
+    generated: 'ALTER COLUMN … SET DEFAULT (DROP DEFAULT when none is declared)',
+    lock: 'ACCESS EXCLUSIVE',
+    outcome: 'converge: catalog-only',
+  },
+  {
+    declared: 'NOT NULL on an existing nullable column',
+    generated: 'ALTER COLUMN … SET NOT NULL',
+    lock: 'ACCESS EXCLUSIVE',
+    outcome: 'converge: scans the table under a lock held until commit; NULL rows are a permanent error naming the column',
+  },
+  {
+    declared: 'CREATE INDEX IF NOT EXISTS i, where i exists with another definition or INVALID',
+    generated: 'CREATE INDEX under a temporary name, DROP INDEX i, ALTER INDEX … RENAME TO i',
+    lock: 'SHARE, then ACCESS EXCLUSIVE',
+    outcome: 'converge: blocks writes while the index builds',
+  },
+  {
+    declared: "a changed type or collation, a column of an edited file's table that no statement declares any more (removed or renamed), a changed constraint",
+    generated: 'nothing',
+    lock: '',
+    outcome: 'refuse as drift (exit 11), naming both sides: nothing is dropped or renamed',
+  },
 ] as const;
 
 /** One statement convergence generated (and, in apply, ran). */
@@ -178,10 +222,21 @@ export class Convergence {
     const definitionOf = (column: string) => columnLines.get(column)?.definition ?? column;
     const laterColumns = point.later.columns.get(table) ?? new Set<string>();
     if (this.mode === 'refuse') {
-      const existing = new Set((await client.query<{ name: string }>(`SELECT attname AS name FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped`, [oid])).rows.map((r) => r.name));
+      const existing = new Set(
+        (
+          await client.query<{ name: string }>(`SELECT attname AS name FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped`, [oid])
+        ).rows.map((r) => r.name),
+      );
       for (const column of columnLines.keys()) {
         if (!existing.has(column)) {
-          this.skipped.push({ table, column, declaredAt: at(column), statementAt, definition: definitionOf(column), why: 'convergence is off (--converge refuse, MIGRATION_CONVERGE=refuse)' });
+          this.skipped.push({
+            table,
+            column,
+            declaredAt: at(column),
+            statementAt,
+            definition: definitionOf(column),
+            why: 'convergence is off (--converge refuse, MIGRATION_CONVERGE=refuse)',
+          });
         }
       }
       return;
@@ -216,15 +271,30 @@ export class Convergence {
         continue;
       }
       if (actual.generated !== column.generated || (column.generated && actual.default !== column.default)) {
-        refuse(subject, at(column.name), `the database has ${describeGeneration(actual)}, the declaration says ${describeGeneration(column)}; convergence does not change a generated column. Remedy: change it by hand in a new schema file`);
+        refuse(
+          subject,
+          at(column.name),
+          `the database has ${describeGeneration(actual)}, the declaration says ${describeGeneration(column)}; convergence does not change a generated column. Remedy: change it by hand in a new schema file`,
+        );
         continue;
       }
       if (!column.generated && actual.default !== column.default) {
-        const sql = column.default === null ? `ALTER TABLE ${target} ALTER COLUMN ${quoteIdent(column.name)} DROP DEFAULT` : `ALTER TABLE ${target} ALTER COLUMN ${quoteIdent(column.name)} SET DEFAULT ${column.default}`;
+        const sql =
+          column.default === null
+            ? `ALTER TABLE ${target} ALTER COLUMN ${quoteIdent(column.name)} DROP DEFAULT`
+            : `ALTER TABLE ${target} ALTER COLUMN ${quoteIdent(column.name)} SET DEFAULT ${column.default}`;
         planned.push(generate(subject, at(column.name), sql, 'ACCESS EXCLUSIVE', 'catalog-only'));
       }
       if (column.notNull && !actual.notNull) {
-        planned.push(generate(subject, at(column.name), `ALTER TABLE ${target} ALTER COLUMN ${quoteIdent(column.name)} SET NOT NULL`, 'ACCESS EXCLUSIVE', 'scans the table under a lock held until commit'));
+        planned.push(
+          generate(
+            subject,
+            at(column.name),
+            `ALTER TABLE ${target} ALTER COLUMN ${quoteIdent(column.name)} SET NOT NULL`,
+            'ACCESS EXCLUSIVE',
+            'scans the table under a lock held until commit',
+          ),
+        );
       }
     }
     const declaredHere = new Set(declared.columns.keys());
@@ -234,7 +304,10 @@ export class Convergence {
     const edited = (await this.lastAppliedChecksums(client)).get(displayName(file)) !== file.checksum;
     for (const name of edited ? real.columns.keys() : []) {
       if (declaredHere.has(name) || elsewhere.has(name) || laterColumns.has(name)) continue;
-      const renamed = missing.length > 0 ? ` If it was renamed to ${missing.join(' or ')}, write ALTER TABLE ${target} RENAME COLUMN ${quoteIdent(name)} TO … in a new schema file instead of editing the CREATE TABLE.` : '';
+      const renamed =
+        missing.length > 0
+          ? ` If it was renamed to ${missing.join(' or ')}, write ALTER TABLE ${target} RENAME COLUMN ${quoteIdent(name)} TO … in a new schema file instead of editing the CREATE TABLE.`
+          : '';
       refuse(
         `${table}.${name}`,
         statementAt,
@@ -253,14 +326,22 @@ export class Convergence {
       const same = real.constraints.get(constraint.name);
       if (same) {
         if (same.definition !== constraint.definition) {
-          refuse(constraint.name, declaredAt, `the database has ${same.definition}, the declaration says ${constraint.definition}; convergence never drops or changes a constraint. Remedy: change it by hand in a new schema file (DROP CONSTRAINT, then ADD CONSTRAINT)`);
+          refuse(
+            constraint.name,
+            declaredAt,
+            `the database has ${same.definition}, the declaration says ${constraint.definition}; convergence never drops or changes a constraint. Remedy: change it by hand in a new schema file (DROP CONSTRAINT, then ADD CONSTRAINT)`,
+          );
         }
         continue;
       }
       if ([...real.constraints.values()].some((c) => c.type === constraint.type && c.definition === constraint.definition)) continue;
       if (constraint.type === 'p' && [...real.constraints.values()].some((c) => c.type === 'p')) {
         const existing = [...real.constraints.values()].find((c) => c.type === 'p');
-        refuse(constraint.name, declaredAt, `the table already has primary key ${existing?.name} ${existing?.definition}; the declaration says ${constraint.definition}. Remedy: change it by hand in a new schema file`);
+        refuse(
+          constraint.name,
+          declaredAt,
+          `the table already has primary key ${existing?.name} ${existing?.definition}; the declaration says ${constraint.definition}. Remedy: change it by hand in a new schema file`,
+        );
         continue;
       }
       planned.push(...constraintStatements(target, constraint, declaredAt, declared.scratchTable));
@@ -305,7 +386,13 @@ export class Convergence {
     await this.run(client, [
       { sql: renamedIndexStatement(statement, quoteIdent(temporary)), subject: name, declaredAt, lock: 'SHARE', cost: 'blocks writes while the index builds' },
       { sql: `DROP INDEX ${existing.qualified}`, subject: name, declaredAt, lock: 'ACCESS EXCLUSIVE', cost: 'catalog-only' },
-      { sql: `ALTER INDEX ${schema ? `${quoteIdent(schema)}.` : ''}${quoteIdent(temporary)} RENAME TO ${quoteIdent(name)}`, subject: name, declaredAt, lock: 'SHARE UPDATE EXCLUSIVE', cost: 'catalog-only' },
+      {
+        sql: `ALTER INDEX ${schema ? `${quoteIdent(schema)}.` : ''}${quoteIdent(temporary)} RENAME TO ${quoteIdent(name)}`,
+        subject: name,
+        declaredAt,
+        lock: 'SHARE UPDATE EXCLUSIVE',
+        cost: 'catalog-only',
+      },
     ]);
   }
 
@@ -398,10 +485,14 @@ async function readShapes(
     // A serial column's default names the sequence CREATE TABLE made beside the scratch table: the real one is beside the table.
     const schema = create.relation?.schemaname ? `${quoteIdent(create.relation.schemaname)}.` : '';
     for (const [name, column] of declared.columns) {
-      if (column.default?.includes(`'${SCRATCH_SCHEMA}.`)) declared.columns.set(name, { ...column, default: column.default.split(`'${SCRATCH_SCHEMA}.`).join(`'${schema}`) });
+      if (column.default?.includes(`'${SCRATCH_SCHEMA}.`))
+        declared.columns.set(name, { ...column, default: column.default.split(`'${SCRATCH_SCHEMA}.`).join(`'${schema}`) });
     }
     const added = [...declared.columns.values()].filter((c) => !real.columns.has(c.name));
-    const volatile = await volatileDefaults(client, added.filter((c) => c.default !== null && !c.generated && !c.identity));
+    const volatile = await volatileDefaults(
+      client,
+      added.filter((c) => c.default !== null && !c.generated && !c.identity),
+    );
     for (const name of volatile) declared.columns.set(name, { ...(declared.columns.get(name) as ColumnShape), volatile: true });
     const needRows = added.some((c) => c.notNull && c.default === null && !c.generated && !c.identity);
     const hasRows = needRows && (await client.query<{ any: boolean }>(`SELECT EXISTS (SELECT FROM ${qualifiedTable(create.relation)}) AS any`)).rows[0].any;
@@ -460,7 +551,16 @@ SELECT s.side, 'constraint', c.conname, c.contype::text, false, pg_get_constrain
  WHERE c.contype <> 'n'`;
 
 function columnShape(row: ShapeRow): ColumnShape {
-  return { name: row.name, type: row.type, notNull: row.not_null, default: row.default, collation: row.collation, generated: row.generated, identity: row.identity, volatile: false };
+  return {
+    name: row.name,
+    type: row.type,
+    notNull: row.not_null,
+    default: row.default,
+    collation: row.collation,
+    generated: row.generated,
+    identity: row.identity,
+    volatile: false,
+  };
 }
 
 function constraintShape(row: ShapeRow): ConstraintShape {
@@ -468,9 +568,12 @@ function constraintShape(row: ShapeRow): ConstraintShape {
 }
 
 function refusalOfNewColumn(column: ColumnShape, hasRows: boolean): string | undefined {
-  if (column.generated === 's') return 'a stored generated column: adding it computes every row, a rewrite of the table under ACCESS EXCLUSIVE. Remedy: add it by hand in a new schema file at a quiet time, or make it a plain column filled by the application';
-  if (column.identity) return 'an identity column: adding it numbers every row, a rewrite of the table under ACCESS EXCLUSIVE. Remedy: add it by hand in a new schema file at a quiet time';
-  if (column.volatile) return `its default ${column.default} is volatile: adding it computes a value for every row, a rewrite of the table under ACCESS EXCLUSIVE. Remedy: add the column without a default (or with a constant one) and SET DEFAULT ${column.default} in a new schema file, then backfill in batches`;
+  if (column.generated === 's')
+    return 'a stored generated column: adding it computes every row, a rewrite of the table under ACCESS EXCLUSIVE. Remedy: add it by hand in a new schema file at a quiet time, or make it a plain column filled by the application';
+  if (column.identity)
+    return 'an identity column: adding it numbers every row, a rewrite of the table under ACCESS EXCLUSIVE. Remedy: add it by hand in a new schema file at a quiet time';
+  if (column.volatile)
+    return `its default ${column.default} is volatile: adding it computes a value for every row, a rewrite of the table under ACCESS EXCLUSIVE. Remedy: add the column without a default (or with a constant one) and SET DEFAULT ${column.default} in a new schema file, then backfill in batches`;
   if (column.notNull && column.default === null && !column.generated && hasRows) {
     return 'NOT NULL without a default, on a table with rows: every existing row would break it. Remedy: give it a default (DEFAULT …, catalog-only), or declare it nullable, backfill it, then SET NOT NULL in a later schema file';
   }
@@ -494,9 +597,24 @@ function describeGeneration(column: ColumnShape): string {
 function constraintStatements(target: string, constraint: ConstraintShape, declaredAt: string, scratchTable: string): GeneratedStatement[] {
   const name = quoteIdent(constraint.name);
   const base = { subject: constraint.name, declaredAt };
-  if (constraint.type === 'c') return [{ ...base, sql: `ALTER TABLE ${target} ADD CONSTRAINT ${name} ${constraint.definition}`, lock: 'ACCESS EXCLUSIVE', cost: 'scans the table under a lock held until commit' }];
+  if (constraint.type === 'c')
+    return [
+      {
+        ...base,
+        sql: `ALTER TABLE ${target} ADD CONSTRAINT ${name} ${constraint.definition}`,
+        lock: 'ACCESS EXCLUSIVE',
+        cost: 'scans the table under a lock held until commit',
+      },
+    ];
   if (constraint.type === 'f') {
-    return [{ ...base, sql: `ALTER TABLE ${target} ADD CONSTRAINT ${name} ${constraint.definition}`, lock: 'SHARE ROW EXCLUSIVE on both tables', cost: 'scans the table under a lock held until commit' }];
+    return [
+      {
+        ...base,
+        sql: `ALTER TABLE ${target} ADD CONSTRAINT ${name} ${constraint.definition}`,
+        lock: 'SHARE ROW EXCLUSIVE on both tables',
+        cost: 'scans the table under a lock held until commit',
+      },
+    ];
   }
   if ((constraint.type === 'u' || constraint.type === 'p') && constraint.indexDefinition) {
     const index = constraint.indexDefinition.replace(` ON ${scratchTable} `, ` ON ${target} `);
@@ -504,10 +622,22 @@ function constraintStatements(target: string, constraint: ConstraintShape, decla
     const kind = constraint.type === 'p' ? 'PRIMARY KEY' : 'UNIQUE';
     return [
       { ...base, sql: index, lock: 'SHARE', cost: 'blocks writes while the index builds' },
-      { ...base, sql: `ALTER TABLE ${target} ADD CONSTRAINT ${name} ${kind} USING INDEX ${name}${deferrable}`, lock: 'ACCESS EXCLUSIVE', cost: constraint.type === 'p' ? 'scans the table under a lock held until commit' : 'catalog-only' },
+      {
+        ...base,
+        sql: `ALTER TABLE ${target} ADD CONSTRAINT ${name} ${kind} USING INDEX ${name}${deferrable}`,
+        lock: 'ACCESS EXCLUSIVE',
+        cost: constraint.type === 'p' ? 'scans the table under a lock held until commit' : 'catalog-only',
+      },
     ];
   }
-  return [{ ...base, sql: `ALTER TABLE ${target} ADD CONSTRAINT ${name} ${constraint.definition}`, lock: 'ACCESS EXCLUSIVE', cost: 'blocks writes while the index builds' }];
+  return [
+    {
+      ...base,
+      sql: `ALTER TABLE ${target} ADD CONSTRAINT ${name} ${constraint.definition}`,
+      lock: 'ACCESS EXCLUSIVE',
+      cost: 'blocks writes while the index builds',
+    },
+  ];
 }
 
 /** The line a constraint is written on: where CONSTRAINT names it, else its one column's line. */
@@ -527,7 +657,10 @@ function declaredColumnLines(statement: Statement, create: CreateStmt): Map<stri
   for (const element of create.tableElts ?? []) {
     if (!('ColumnDef' in element) || !element.ColumnDef.colname) continue;
     const start = bytes.subarray(0, Math.max(0, (element.ColumnDef.location ?? statement.treeBase) - statement.treeBase)).toString().length;
-    lines.set(element.ColumnDef.colname, { line: statement.line + (statement.text.slice(0, start).match(/\n/g)?.length ?? 0), definition: definitionAt(statement.text, start) });
+    lines.set(element.ColumnDef.colname, {
+      line: statement.line + (statement.text.slice(0, start).match(/\n/g)?.length ?? 0),
+      definition: definitionAt(statement.text, start),
+    });
   }
   return lines;
 }
@@ -571,14 +704,23 @@ function renamedIndexStatement(statement: Statement, name: string): string {
   const tokens = scanSync(statement.text).tokens;
   const on = tokens.findIndex((token) => token.text.toUpperCase() === 'ON');
   const nameToken = tokens[on - 1];
-  const ifNotExists = tokens.findIndex((token, i) => token.text.toUpperCase() === 'IF' && tokens[i + 1]?.text.toUpperCase() === 'NOT' && tokens[i + 2]?.text.toUpperCase() === 'EXISTS');
+  const ifNotExists = tokens.findIndex(
+    (token, i) => token.text.toUpperCase() === 'IF' && tokens[i + 1]?.text.toUpperCase() === 'NOT' && tokens[i + 2]?.text.toUpperCase() === 'EXISTS',
+  );
   const head = ifNotExists >= 0 && ifNotExists < on ? bytes.subarray(0, tokens[ifNotExists].start).toString() : bytes.subarray(0, nameToken.start).toString();
   return `${head}${name} ${bytes.subarray(nameToken.end).toString().trimStart()}`;
 }
 
 function isPlainTable(create: CreateStmt): boolean {
   const relation = create.relation;
-  return !create.inhRelations?.length && !create.partbound && !create.partspec && !create.ofTypename && relation?.relpersistence !== 't' && !(create.tableElts ?? []).some((e) => 'TableLikeClause' in e);
+  return (
+    !create.inhRelations?.length &&
+    !create.partbound &&
+    !create.partspec &&
+    !create.ofTypename &&
+    relation?.relpersistence !== 't' &&
+    !(create.tableElts ?? []).some((e) => 'TableLikeClause' in e)
+  );
 }
 
 function relationName(relation: RangeVar | undefined): string {
@@ -595,12 +737,68 @@ function quoteQualified(relation: RangeVar | undefined): string {
 }
 
 /** An identifier as PostgreSQL's quote_ident writes it: bare when it can be. */
-export function quoteIdent(name: string): string {
+function quoteIdent(name: string): string {
   return /^[a-z_][a-z0-9_$]*$/.test(name) && !RESERVED.has(name) ? name : `"${name.replace(/"/g, '""')}"`;
 }
 
 /** Words that must be quoted as names (PostgreSQL's reserved keywords that a column is likely to be called). */
-const RESERVED = new Set(['all', 'analyse', 'analyze', 'and', 'any', 'array', 'as', 'asc', 'both', 'case', 'cast', 'check', 'collate', 'column', 'constraint', 'create', 'default', 'desc', 'distinct', 'do', 'else', 'end', 'except', 'false', 'for', 'foreign', 'from', 'grant', 'group', 'having', 'in', 'into', 'leading', 'limit', 'not', 'null', 'offset', 'on', 'only', 'or', 'order', 'primary', 'references', 'select', 'table', 'then', 'to', 'true', 'union', 'unique', 'user', 'using', 'when', 'where', 'with']);
+const RESERVED = new Set([
+  'all',
+  'analyse',
+  'analyze',
+  'and',
+  'any',
+  'array',
+  'as',
+  'asc',
+  'both',
+  'case',
+  'cast',
+  'check',
+  'collate',
+  'column',
+  'constraint',
+  'create',
+  'default',
+  'desc',
+  'distinct',
+  'do',
+  'else',
+  'end',
+  'except',
+  'false',
+  'for',
+  'foreign',
+  'from',
+  'grant',
+  'group',
+  'having',
+  'in',
+  'into',
+  'leading',
+  'limit',
+  'not',
+  'null',
+  'offset',
+  'on',
+  'only',
+  'or',
+  'order',
+  'primary',
+  'references',
+  'select',
+  'table',
+  'then',
+  'to',
+  'true',
+  'union',
+  'unique',
+  'user',
+  'using',
+  'when',
+  'where',
+  'with',
+]);
 
 function copyChanges(changes: LaterChanges): LaterChanges {
   return {
@@ -627,7 +825,8 @@ function noteChanges(tree: Node, changes: LaterChanges): void {
       const def = cmd.def;
       if (def && 'ColumnDef' in def) add(changes.columns, table, def.ColumnDef.colname);
       else if (def && 'Constraint' in def) add(changes.constraints, table, def.Constraint.conname);
-      if (cmd.subtype === 'AT_DropConstraint' || cmd.subtype === 'AT_ValidateConstraint' || cmd.subtype === 'AT_AlterConstraint') add(changes.constraints, table, cmd.name);
+      if (cmd.subtype === 'AT_DropConstraint' || cmd.subtype === 'AT_ValidateConstraint' || cmd.subtype === 'AT_AlterConstraint')
+        add(changes.constraints, table, cmd.name);
       else add(changes.columns, table, cmd.name);
     }
   } else if ('RenameStmt' in tree) {
@@ -660,7 +859,8 @@ function columnsDeclaredAnywhere(statements: readonly Statement[]): Map<string, 
     if (tree && 'AlterTableStmt' in tree) {
       const table = relationName(tree.AlterTableStmt.relation);
       for (const command of tree.AlterTableStmt.cmds ?? []) {
-        if ('AlterTableCmd' in command && command.AlterTableCmd.def && 'ColumnDef' in command.AlterTableCmd.def) add(declared, table, command.AlterTableCmd.def.ColumnDef.colname);
+        if ('AlterTableCmd' in command && command.AlterTableCmd.def && 'ColumnDef' in command.AlterTableCmd.def)
+          add(declared, table, command.AlterTableCmd.def.ColumnDef.colname);
       }
     } else if (tree && 'RenameStmt' in tree && tree.RenameStmt.renameType === 'OBJECT_COLUMN') {
       add(declared, relationName(tree.RenameStmt.relation), tree.RenameStmt.newname);

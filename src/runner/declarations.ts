@@ -24,7 +24,7 @@ export interface DeclaredColumn extends Origin {
   readonly via: 'create-table' | 'alter-table';
 }
 
-export interface DeclaredTable extends Origin {
+interface DeclaredTable extends Origin {
   readonly table: string;
 }
 
@@ -46,9 +46,12 @@ export interface Declarations {
 
 /** Serial types are not types: the column they make is the integer type. */
 const SERIAL_TYPES: Record<string, string> = {
-  serial: 'pg_catalog.int4', serial4: 'pg_catalog.int4',
-  bigserial: 'pg_catalog.int8', serial8: 'pg_catalog.int8',
-  smallserial: 'pg_catalog.int2', serial2: 'pg_catalog.int2',
+  serial: 'pg_catalog.int4',
+  serial4: 'pg_catalog.int4',
+  bigserial: 'pg_catalog.int8',
+  serial8: 'pg_catalog.int8',
+  smallserial: 'pg_catalog.int2',
+  serial2: 'pg_catalog.int2',
 };
 
 /**
@@ -72,7 +75,15 @@ export function readDeclarations(bundle: ParsedBundle): Declarations {
         for (const element of create.tableElts ?? []) {
           if (!('ColumnDef' in element)) continue;
           const def = element.ColumnDef;
-          setColumn(columns, { table, column: def.colname as string, type: typeText(def.typeName), definition: columnText(statement, def), via: 'create-table', file, line: at(def.location) });
+          setColumn(columns, {
+            table,
+            column: def.colname as string,
+            type: typeText(def.typeName),
+            definition: columnText(statement, def),
+            via: 'create-table',
+            file,
+            line: at(def.location),
+          });
         }
       } else if ('AlterTableStmt' in stmt) {
         const table = relationName(stmt.AlterTableStmt.relation);
@@ -81,7 +92,15 @@ export function readDeclarations(bundle: ParsedBundle): Declarations {
           const cmd = command.AlterTableCmd;
           const def = cmd.def && 'ColumnDef' in cmd.def ? cmd.def.ColumnDef : undefined;
           if (cmd.subtype === 'AT_AddColumn' && def) {
-            setColumn(columns, { table, column: def.colname as string, type: typeText(def.typeName), definition: columnText(statement, def), via: 'alter-table', file, line: at(def.location) });
+            setColumn(columns, {
+              table,
+              column: def.colname as string,
+              type: typeText(def.typeName),
+              definition: columnText(statement, def),
+              via: 'alter-table',
+              file,
+              line: at(def.location),
+            });
           } else if (cmd.subtype === 'AT_AlterColumnType' && def && cmd.name) {
             const previous = columns.get(`${table}.${cmd.name}`);
             if (previous) setColumn(columns, { ...previous, type: typeText(def.typeName), via: 'alter-table', file, line: at(def.location) });
@@ -211,7 +230,15 @@ function lineOffset(text: string, offset: number): number {
 export function indexShape(index: IndexStmt): string {
   const { relation, indexParams, indexIncludingParams, whereClause, unique, nulls_not_distinct, accessMethod } = index;
   return JSON.stringify(
-    strip({ table: relation?.relname, accessMethod: accessMethod ?? 'btree', unique: unique ?? false, nulls_not_distinct: nulls_not_distinct ?? false, indexParams, indexIncludingParams, whereClause }),
+    strip({
+      table: relation?.relname,
+      accessMethod: accessMethod ?? 'btree',
+      unique: unique ?? false,
+      nulls_not_distinct: nulls_not_distinct ?? false,
+      indexParams,
+      indexIncludingParams,
+      whereClause,
+    }),
   );
 }
 

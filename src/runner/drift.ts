@@ -84,7 +84,11 @@ export async function checkDrift(client: ClientBase, bundle: Bundle, declaration
         origin: column,
         explain: (run) =>
           `column ${subject} is ${actual} in the database, but ${where(column)} declares it ${declared}. ` +
-          (run ? `It was ${changedOutside(run, 'retyped')}. ` : column.via === 'create-table' ? 'Convergence never changes the type of an existing column (it rewrites the table). ' : '') +
+          (run
+            ? `It was ${changedOutside(run, 'retyped')}. `
+            : column.via === 'create-table'
+              ? 'Convergence never changes the type of an existing column (it rewrites the table). '
+              : '') +
           `Remedy: a new schema file with ALTER TABLE ${column.table} ALTER COLUMN ${column.column} TYPE ${declared}; ` +
           '(check first whether that rewrites the table and how long it would hold its lock), or declare the type the database has.',
       });
@@ -108,7 +112,13 @@ export async function checkDrift(client: ClientBase, bundle: Bundle, declaration
   const runs = findings.length > 0 ? await checkedRuns(client, bundle) : new Map<string, CheckedRun>();
   const errors = findings.map((finding): DriftProblem => {
     const run = runs.get(displayName(finding.origin.file));
-    return { kind: finding.kind, subject: finding.subject, declaredAt: where(finding.origin), changedOutsideMigrations: run !== undefined, message: finding.explain(run) };
+    return {
+      kind: finding.kind,
+      subject: finding.subject,
+      declaredAt: where(finding.origin),
+      changedOutsideMigrations: run !== undefined,
+      message: finding.explain(run),
+    };
   });
   const defined = indexes.flatMap((index) => {
     const definition = catalog.definition.get(index.name);
@@ -154,7 +164,10 @@ async function readCatalogFacts(client: ClientBase, declarations: Declarations, 
             )} AS lookups
      UNION ALL
      SELECT attrelid::text, attname, format_type(atttypid, atttypmod), NULL FROM pg_attribute
-      WHERE attrelid = ANY (${array(tableNames.map((name) => `${regclass(name)}::oid`), 'oid')}) AND attnum > 0 AND NOT attisdropped`,
+      WHERE attrelid = ANY (${array(
+        tableNames.map((name) => `${regclass(name)}::oid`),
+        'oid',
+      )}) AND attnum > 0 AND NOT attisdropped`,
   );
   const lookups = rows.find((row) => row.lookups !== null)?.lookups ?? [];
   const columns = new Map<string, Map<string, string>>();
@@ -241,8 +254,5 @@ function quoteQualified(name: string): string {
 
 /** The drift report as log lines: on-call reads these first. */
 export function describeDrift(report: DriftReport): string[] {
-  return [
-    ...report.errors.map((p) => `drift: ${p.message}`),
-    ...report.warnings.map((p) => `drift (warning): ${p.message}`),
-  ];
+  return [...report.errors.map((p) => `drift: ${p.message}`), ...report.warnings.map((p) => `drift (warning): ${p.message}`)];
 }

@@ -88,8 +88,7 @@ interface GuardRow {
   [setting: string]: unknown;
 }
 
-const GUARD_QUERY =
-  `SELECT session_user AS "user", current_user AS current, pg_current_xact_id_if_assigned()::text AS xid, ${HOLDS_MIGRATION_LOCK} AS locked`;
+const GUARD_QUERY = `SELECT session_user AS "user", current_user AS current, pg_current_xact_id_if_assigned()::text AS xid, ${HOLDS_MIGRATION_LOCK} AS locked`;
 
 /**
  * After `file` ran inside the run's transaction (or, with no file, before commit or rollback):

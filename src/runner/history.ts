@@ -101,7 +101,16 @@ export async function recordRun(
       run.files.length,
       statementCount,
       run.driftOverridden,
-      JSON.stringify(run.converged.map(({ sql, declaredAt, subject, lock, cost, durationMs }) => ({ sql, declaredAt, subject, lock, cost, durationMs: Math.round(durationMs ?? 0) }))),
+      JSON.stringify(
+        run.converged.map(({ sql, declaredAt, subject, lock, cost, durationMs }) => ({
+          sql,
+          declaredAt,
+          subject,
+          lock,
+          cost,
+          durationMs: Math.round(durationMs ?? 0),
+        })),
+      ),
     ],
   );
   const runId = Number(rows[0].run_id);
@@ -190,10 +199,7 @@ export async function latestRun(client: ClientBase): Promise<RunSummary | undefi
 export type FileState = 'unchanged' | 'changed' | 'new';
 
 /** How each file on disk compares with what the last run applied, and what that run had that disk lacks. */
-export function compareWithRun(
-  bundle: Bundle,
-  run: RecordedRun | undefined,
-): { files: { name: string; state: FileState }[]; missingOnDisk: string[] } {
+export function compareWithRun(bundle: Bundle, run: RecordedRun | undefined): { files: { name: string; state: FileState }[]; missingOnDisk: string[] } {
   const applied = new Map((run?.files ?? []).map((f) => [`${f.folder}/${f.fileName}`, f.checksum]));
   const files = bundle.files.map((file) => {
     const checksum = applied.get(displayName(file));
@@ -238,7 +244,9 @@ export async function findStaleness(client: ClientBase, bundle: Bundle): Promise
       [JSON.stringify(changed.map((file) => ({ folder: file.folder, file_name: file.name, checksum: file.checksum }))), latest.runId],
     );
     for (const row of rows) {
-      reasons.push(`${row.folder}/${row.file_name} is the version bundle ${row.bundle_hash} applied ${row.applied_at.toISOString()}; the database has a newer one (from ${newer})`);
+      reasons.push(
+        `${row.folder}/${row.file_name} is the version bundle ${row.bundle_hash} applied ${row.applied_at.toISOString()}; the database has a newer one (from ${newer})`,
+      );
     }
   }
   return reasons;
@@ -272,6 +280,9 @@ export async function checkedRuns(client: ClientBase, bundle: Bundle): Promise<M
     [JSON.stringify(bundle.files.map((file) => ({ folder: file.folder, file_name: file.name, checksum: file.checksum })))],
   );
   return new Map(
-    rows.map((row) => [`${row.folder}/${row.file_name}`, { runId: Number(row.run_id), bundleHash: row.bundle_hash, appliedAt: row.applied_at, appliedBy: row.applied_by }]),
+    rows.map((row) => [
+      `${row.folder}/${row.file_name}`,
+      { runId: Number(row.run_id), bundleHash: row.bundle_hash, appliedAt: row.applied_at, appliedBy: row.applied_by },
+    ]),
   );
 }

@@ -28,12 +28,7 @@ export const DEFAULT_LOCK_WAIT: LockWaitPolicy = { timeoutMs: 300_000, pollIniti
  * lock that could block anyone; it is a session lock, released in `finally` (and by
  * PostgreSQL if the connection dies).
  */
-export async function withMigrationLock<T>(
-  client: Client,
-  policy: LockWaitPolicy,
-  log: Logger,
-  work: () => Promise<T>,
-): Promise<T> {
+export async function withMigrationLock<T>(client: Client, policy: LockWaitPolicy, log: Logger, work: () => Promise<T>): Promise<T> {
   await acquire(client, policy, log);
   try {
     return await work();
@@ -60,7 +55,9 @@ async function acquire(client: Client, policy: LockWaitPolicy, log: Logger): Pro
         ExitCode.migrationLockBusy,
       );
     }
-    log.info(`lock: migration lock held by ${holder}; waiting (attempt ${attempt}, ${formatSeconds(waited)} of ${formatSeconds(policy.timeoutMs)}), next try in ${formatSeconds(delay)}`);
+    log.info(
+      `lock: migration lock held by ${holder}; waiting (attempt ${attempt}, ${formatSeconds(waited)} of ${formatSeconds(policy.timeoutMs)}), next try in ${formatSeconds(delay)}`,
+    );
     await sleep(delay);
     delay = Math.min(delay * 2, policy.pollMaxMs);
   }

@@ -32,7 +32,7 @@ export const LOCK_NOT_AVAILABLE = '55P03';
 export const QUERY_CANCELED = '57014';
 
 /** The row that decides `code`; none for a SQLSTATE the table does not know (then: transient). */
-export function sqlStateRule(code: string | undefined): SqlStateRule | undefined {
+function sqlStateRule(code: string | undefined): SqlStateRule | undefined {
   if (code === undefined) return undefined;
   return SQLSTATE_RULES.find((rule) => rule.code === code) ?? SQLSTATE_RULES.find((rule) => rule.code.length === 2 && code.startsWith(rule.code));
 }
@@ -49,7 +49,5 @@ export function describeRetry(code: string | undefined): string {
     return `${code ? `SQLSTATE ${code}` : 'an error without a SQLSTATE'} is not one the runner classifies, so it counts as transient: it may succeed on a retry`;
   }
   const which = `SQLSTATE ${rule.code.length === 2 ? `class ${rule.code}` : rule.code}, ${rule.name}`;
-  return rule.kind === 'permanent'
-    ? `permanent (${which}): a retry would fail the same way: fix the file`
-    : `transient (${which}): it may succeed on a retry`;
+  return rule.kind === 'permanent' ? `permanent (${which}): a retry would fail the same way: fix the file` : `transient (${which}): it may succeed on a retry`;
 }

@@ -42,15 +42,6 @@ export function covers(held: LockMode, other: LockMode): boolean {
   return CONFLICTS[other].every((mode) => CONFLICTS[held].includes(mode));
 }
 
-/** What plain SQL takes each mode, for messages ("ACCESS EXCLUSIVE"). */
-export function sqlName(mode: LockMode): string {
-  return mode.replace(/Lock$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
-}
-
-export function isLockMode(mode: string): mode is LockMode {
-  return (LOCK_MODES as readonly string[]).includes(mode);
-}
-
 export interface TableLock {
   /** The table as regclass prints it (schema-qualified only when not on the search_path). */
   readonly table: string;
@@ -84,7 +75,7 @@ export interface TableSnapshot {
 }
 
 /** This backend's locks on `tables` and their relfilenodes now, in one query (inside the run's transaction). */
-export async function snapshotTables(client: ClientBase, tables: readonly ExistingTable[]): Promise<TableSnapshot> {
+async function snapshotTables(client: ClientBase, tables: readonly ExistingTable[]): Promise<TableSnapshot> {
   const { rows } = await client.query<{ oid: number; name: string; relfilenode: string; modes: string[] | null }>(
     `SELECT c.oid::int AS oid, c.oid::regclass::text AS name, c.relfilenode::text AS relfilenode,
             (SELECT array_agg(l.mode::text) FROM pg_locks l
@@ -148,7 +139,9 @@ export class RunObserver {
   async file(client: ClientBase, file: string, startedMs: number, durationMs: number): Promise<void> {
     const now = await snapshotTables(client, this.tables);
     const held = new Set(this.previous.locks.map(key));
-    const rewrites = this.tables.filter((t) => now.relfilenodes.get(t.oid) !== undefined && now.relfilenodes.get(t.oid) !== this.previous.relfilenodes.get(t.oid)).map((t) => t.name);
+    const rewrites = this.tables
+      .filter((t) => now.relfilenodes.get(t.oid) !== undefined && now.relfilenodes.get(t.oid) !== this.previous.relfilenodes.get(t.oid))
+      .map((t) => t.name);
     this.files.push({ file, startedMs, durationMs, heldLocks: now.locks, newLocks: now.locks.filter((lock) => !held.has(key(lock))), rewrites });
     this.previous = now;
   }

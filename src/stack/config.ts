@@ -1,7 +1,14 @@
 import { CONVERGE_MODES, DEFAULT_CONVERGE_MODE, type ConvergeMode } from '../kernel/converge-mode';
 import { Duration, InvalidDurationError } from '../kernel/duration';
 import { API_RESOURCES, API_SERVICE_PROPS } from './constructs/api-service';
-import { DATABASE_MIGRATION_PROPS, DEFAULT_RUNNER_SOURCE, MIGRATION_RESOURCES, NODE_IMAGE, RUNNER_SOURCES, type RunnerSource } from './constructs/database-migration';
+import {
+  DATABASE_MIGRATION_PROPS,
+  DEFAULT_RUNNER_SOURCE,
+  MIGRATION_RESOURCES,
+  NODE_IMAGE,
+  RUNNER_SOURCES,
+  type RunnerSource,
+} from './constructs/database-migration';
 import { MANAGED_POSTGRES_PROPS } from './constructs/managed-postgres';
 import { DATABASE_HOST, DATABASE_PORT, DATABASE_SECRET, NAMESPACE } from './constructs/pod-spec';
 import {
@@ -37,10 +44,10 @@ import {
  * rather than when the settings are loaded.
  */
 
-export const DATABASE_MODES = ['external', 'managed'] as const;
-export type DatabaseMode = (typeof DATABASE_MODES)[number];
-export const BACKENDS = ['local', 's3'] as const;
-export type BackendKind = (typeof BACKENDS)[number];
+const DATABASE_MODES = ['external', 'managed'] as const;
+type DatabaseMode = (typeof DATABASE_MODES)[number];
+const BACKENDS = ['local', 's3'] as const;
+type BackendKind = (typeof BACKENDS)[number];
 
 export interface StackConfig {
   readonly stackName: string;
@@ -165,58 +172,179 @@ const postgres = MANAGED_POSTGRES_PROPS;
 export const SETTINGS: { readonly [K in keyof StackConfig]: Setting<StackConfig[K]> } = {
   stackName: { env: 'GPU_DEV_STACK_NAME', default: 'gpu-dev', parse: text(dns1123Label), doc: 'CDKTF stack name: the output folder `cdktf.out/stacks/<name>`' },
   namespace: { env: 'GPU_DEV_NAMESPACE', ...prop(NAMESPACE, text), doc: 'Kubernetes namespace of everything the stack creates' },
-  databaseMode: { env: 'GPU_DEV_DATABASE_MODE', default: 'external', parse: oneOf(DATABASE_MODES), doc: '`external`: use an existing PostgreSQL and its secret; `managed`: also deploy PostgreSQL (StatefulSet, secret with a generated password, Service)' },
-  createNamespace: { env: 'GPU_DEV_CREATE_NAMESPACE', default: (c) => c.databaseMode === 'managed', shownDefault: '`true` if managed, else `false`', parse: flag, doc: 'create the namespace (in external mode it usually exists already)' },
-  databaseHost: { env: 'GPU_DEV_DATABASE_HOST', ...prop(DATABASE_HOST, text), doc: 'PostgreSQL host (in managed mode: the name of the Service the stack creates)' },
+  databaseMode: {
+    env: 'GPU_DEV_DATABASE_MODE',
+    default: 'external',
+    parse: oneOf(DATABASE_MODES),
+    doc: '`external`: use an existing PostgreSQL and its secret; `managed`: also deploy PostgreSQL (StatefulSet, secret with a generated password, Service)',
+  },
+  createNamespace: {
+    env: 'GPU_DEV_CREATE_NAMESPACE',
+    default: (c) => c.databaseMode === 'managed',
+    shownDefault: '`true` if managed, else `false`',
+    parse: flag,
+    doc: 'create the namespace (in external mode it usually exists already)',
+  },
+  databaseHost: {
+    env: 'GPU_DEV_DATABASE_HOST',
+    ...prop(DATABASE_HOST, text),
+    doc: 'PostgreSQL host (in managed mode: the name of the Service the stack creates)',
+  },
   databasePort: { env: 'GPU_DEV_DATABASE_PORT', ...prop(DATABASE_PORT, integer), doc: 'PostgreSQL port' },
-  databaseSecret: { env: 'GPU_DEV_DATABASE_SECRET', ...prop(DATABASE_SECRET, text), doc: 'Secret with `POSTGRES_USER`, `POSTGRES_PASSWORD`, `POSTGRES_DB` (created by the stack in managed mode)' },
-  apiImage: { env: 'GPU_DEV_API_IMAGE', ...prop(api.image, text), doc: 'the product image, built by the Dockerfile: the API, and the migration runner the Job runs with `GPU_DEV_RUNNER_SOURCE=image` (pin a digest in production)' },
-  runnerSource: { env: 'GPU_DEV_RUNNER_SOURCE', default: DEFAULT_RUNNER_SOURCE, parse: oneOf(RUNNER_SOURCES), doc: 'where the migration Job\'s runner comes from: `image`, the product image (the Job checks it is the build this checkout synthesizes, exit 8 if not); `configmap`, a ConfigMap on a stock Node.js image, for clusters that cannot pull the product image where the Job runs (about 1 MB more in every plan and in the state)' },
+  databaseSecret: {
+    env: 'GPU_DEV_DATABASE_SECRET',
+    ...prop(DATABASE_SECRET, text),
+    doc: 'Secret with `POSTGRES_USER`, `POSTGRES_PASSWORD`, `POSTGRES_DB` (created by the stack in managed mode)',
+  },
+  apiImage: {
+    env: 'GPU_DEV_API_IMAGE',
+    ...prop(api.image, text),
+    doc: 'the product image, built by the Dockerfile: the API, and the migration runner the Job runs with `GPU_DEV_RUNNER_SOURCE=image` (pin a digest in production)',
+  },
+  runnerSource: {
+    env: 'GPU_DEV_RUNNER_SOURCE',
+    default: DEFAULT_RUNNER_SOURCE,
+    parse: oneOf(RUNNER_SOURCES),
+    doc: "where the migration Job's runner comes from: `image`, the product image (the Job checks it is the build this checkout synthesizes, exit 8 if not); `configmap`, a ConfigMap on a stock Node.js image, for clusters that cannot pull the product image where the Job runs (about 1 MB more in every plan and in the state)",
+  },
   runnerImage: {
     env: 'GPU_DEV_RUNNER_IMAGE',
     default: (c) => (c.runnerSource === 'image' ? c.apiImage : NODE_IMAGE),
     shownDefault: `\`GPU_DEV_API_IMAGE\` with \`image\`, \`${NODE_IMAGE}\` with \`configmap\``,
     parse: text(migration.image.rule),
-    doc: 'the image the migration Job runs (part of its name\'s hash): with `image`, one the Dockerfile built from this checkout; with `configmap`, any Node.js 20+ image with uid 1000',
+    doc: "the image the migration Job runs (part of its name's hash): with `image`, one the Dockerfile built from this checkout; with `configmap`, any Node.js 20+ image with uid 1000",
   },
-  migrationCpuRequest: { env: 'GPU_DEV_MIGRATION_CPU_REQUEST', default: MIGRATION_RESOURCES.cpuRequest, parse: text(cpuQuantity), doc: 'migration Job CPU request' },
-  migrationMemoryRequest: { env: 'GPU_DEV_MIGRATION_MEMORY_REQUEST', default: MIGRATION_RESOURCES.memoryRequest, parse: text(memoryQuantity), doc: 'migration Job memory request' },
+  migrationCpuRequest: {
+    env: 'GPU_DEV_MIGRATION_CPU_REQUEST',
+    default: MIGRATION_RESOURCES.cpuRequest,
+    parse: text(cpuQuantity),
+    doc: 'migration Job CPU request',
+  },
+  migrationMemoryRequest: {
+    env: 'GPU_DEV_MIGRATION_MEMORY_REQUEST',
+    default: MIGRATION_RESOURCES.memoryRequest,
+    parse: text(memoryQuantity),
+    doc: 'migration Job memory request',
+  },
   migrationCpuLimit: { env: 'GPU_DEV_MIGRATION_CPU_LIMIT', default: MIGRATION_RESOURCES.cpuLimit, parse: text(cpuQuantity), doc: 'migration Job CPU limit' },
-  migrationMemoryLimit: { env: 'GPU_DEV_MIGRATION_MEMORY_LIMIT', default: MIGRATION_RESOURCES.memoryLimit, parse: text(memoryQuantity), doc: 'migration Job memory limit' },
-  migrationBackoffLimit: { env: 'GPU_DEV_MIGRATION_BACKOFF_LIMIT', ...prop(migration.backoffLimit, integer), doc: 'retries of a failed migration pod (each attempt re-runs the whole bundle in one transaction)' },
-  migrationActiveDeadline: { env: 'GPU_DEV_MIGRATION_ACTIVE_DEADLINE', ...durationProp(migration.activeDeadline), doc: 'the Job\'s `active_deadline_seconds`: all attempts together' },
-  migrationTimeout: { env: 'GPU_DEV_MIGRATION_TIMEOUT', ...durationProp(migration.timeout), doc: 'how long `apply` waits for the Job (create/update timeouts); longer than the deadline' },
-  migrationTtl: { env: 'GPU_DEV_MIGRATION_TTL', ...durationProp(migration.ttl), doc: '`ttl_seconds_after_finished`; none by default, see "Why the Job has no TTL"' },
-  migrationLockTimeout: { env: 'GPU_DEV_MIGRATION_LOCK_TIMEOUT', default: undefined, parse: duration, doc: 'the runner\'s `MIGRATION_LOCK_TIMEOUT`; none: the runner\'s own default (`--lock-timeout` above)' },
-  migrationStatementTimeout: { env: 'GPU_DEV_MIGRATION_STATEMENT_TIMEOUT', default: undefined, parse: duration, doc: 'the runner\'s `MIGRATION_STATEMENT_TIMEOUT`; none: the runner\'s own default (`--statement-timeout` above)' },
-  migrationConverge: { env: 'GPU_DEV_MIGRATION_CONVERGE', default: DEFAULT_CONVERGE_MODE, parse: oneOf(CONVERGE_MODES), doc: 'the runner\'s `MIGRATION_CONVERGE`: `apply` brings an existing table to what its edited CREATE TABLE IF NOT EXISTS declares, in place (what is safe; the rest fails as drift); `refuse`: only hand-written ALTERs, an edited CREATE TABLE fails as drift (exit 11)' },
-  migrationAllowServerFiles: { env: 'GPU_DEV_MIGRATION_ALLOW_SERVER_FILES', default: false, parse: flag, doc: 'the runner\'s `MIGRATION_ALLOW_SERVER_FILES`: let `COPY` to or from a server file or `PROGRAM`, and `pg_read_file` and its kin, through synth and the runner; refused by default, since migrations are reviewed as SQL, not as the server\'s files or shell' },
-  migrationJob: { env: 'GPU_DEV_MIGRATION_JOB', default: true, parse: flag, doc: 'run the migration Job; `false`: the ConfigMaps only, for a database migrated by other means (the API refuses to start until the schema is there)' },
+  migrationMemoryLimit: {
+    env: 'GPU_DEV_MIGRATION_MEMORY_LIMIT',
+    default: MIGRATION_RESOURCES.memoryLimit,
+    parse: text(memoryQuantity),
+    doc: 'migration Job memory limit',
+  },
+  migrationBackoffLimit: {
+    env: 'GPU_DEV_MIGRATION_BACKOFF_LIMIT',
+    ...prop(migration.backoffLimit, integer),
+    doc: 'retries of a failed migration pod (each attempt re-runs the whole bundle in one transaction)',
+  },
+  migrationActiveDeadline: {
+    env: 'GPU_DEV_MIGRATION_ACTIVE_DEADLINE',
+    ...durationProp(migration.activeDeadline),
+    doc: "the Job's `active_deadline_seconds`: all attempts together",
+  },
+  migrationTimeout: {
+    env: 'GPU_DEV_MIGRATION_TIMEOUT',
+    ...durationProp(migration.timeout),
+    doc: 'how long `apply` waits for the Job (create/update timeouts); longer than the deadline',
+  },
+  migrationTtl: {
+    env: 'GPU_DEV_MIGRATION_TTL',
+    ...durationProp(migration.ttl),
+    doc: '`ttl_seconds_after_finished`; none by default, see "Why the Job has no TTL"',
+  },
+  migrationLockTimeout: {
+    env: 'GPU_DEV_MIGRATION_LOCK_TIMEOUT',
+    default: undefined,
+    parse: duration,
+    doc: "the runner's `MIGRATION_LOCK_TIMEOUT`; none: the runner's own default (`--lock-timeout` above)",
+  },
+  migrationStatementTimeout: {
+    env: 'GPU_DEV_MIGRATION_STATEMENT_TIMEOUT',
+    default: undefined,
+    parse: duration,
+    doc: "the runner's `MIGRATION_STATEMENT_TIMEOUT`; none: the runner's own default (`--statement-timeout` above)",
+  },
+  migrationConverge: {
+    env: 'GPU_DEV_MIGRATION_CONVERGE',
+    default: DEFAULT_CONVERGE_MODE,
+    parse: oneOf(CONVERGE_MODES),
+    doc: "the runner's `MIGRATION_CONVERGE`: `apply` brings an existing table to what its edited CREATE TABLE IF NOT EXISTS declares, in place (what is safe; the rest fails as drift); `refuse`: only hand-written ALTERs, an edited CREATE TABLE fails as drift (exit 11)",
+  },
+  migrationAllowServerFiles: {
+    env: 'GPU_DEV_MIGRATION_ALLOW_SERVER_FILES',
+    default: false,
+    parse: flag,
+    doc: "the runner's `MIGRATION_ALLOW_SERVER_FILES`: let `COPY` to or from a server file or `PROGRAM`, and `pg_read_file` and its kin, through synth and the runner; refused by default, since migrations are reviewed as SQL, not as the server's files or shell",
+  },
+  migrationJob: {
+    env: 'GPU_DEV_MIGRATION_JOB',
+    default: true,
+    parse: flag,
+    doc: 'run the migration Job; `false`: the ConfigMaps only, for a database migrated by other means (the API refuses to start until the schema is there)',
+  },
   apiReplicas: { env: 'GPU_DEV_API_REPLICAS', ...prop(api.replicas, integer), doc: 'API replicas' },
   apiPort: { env: 'GPU_DEV_API_PORT', ...prop(api.port, integer), doc: 'API container and Service port (unprivileged: the API runs as non-root)' },
   apiCpuRequest: { env: 'GPU_DEV_API_CPU_REQUEST', default: API_RESOURCES.cpuRequest, parse: text(cpuQuantity), doc: 'API CPU request' },
   apiMemoryRequest: { env: 'GPU_DEV_API_MEMORY_REQUEST', default: API_RESOURCES.memoryRequest, parse: text(memoryQuantity), doc: 'API memory request' },
   apiCpuLimit: { env: 'GPU_DEV_API_CPU_LIMIT', default: API_RESOURCES.cpuLimit, parse: text(cpuQuantity), doc: 'API CPU limit' },
   apiMemoryLimit: { env: 'GPU_DEV_API_MEMORY_LIMIT', default: API_RESOURCES.memoryLimit, parse: text(memoryQuantity), doc: 'API memory limit' },
-  apiProgressDeadline: { env: 'GPU_DEV_API_PROGRESS_DEADLINE', ...durationProp(api.progressDeadline), doc: 'the Deployment\'s `progress_deadline_seconds`: a rollout without progress this long fails, with its reason' },
-  apiRolloutTimeout: { env: 'GPU_DEV_API_ROLLOUT_TIMEOUT', ...durationProp(api.rolloutTimeout), doc: 'how long `apply` waits for the API rollout (create/update timeouts); longer than the progress deadline' },
-  postgresImage: { env: 'GPU_DEV_POSTGRES_IMAGE', ...prop(postgres.image, text), doc: 'managed mode: PostgreSQL 18 image with the PGMQ extension (the PGMQ project\'s image)' },
+  apiProgressDeadline: {
+    env: 'GPU_DEV_API_PROGRESS_DEADLINE',
+    ...durationProp(api.progressDeadline),
+    doc: "the Deployment's `progress_deadline_seconds`: a rollout without progress this long fails, with its reason",
+  },
+  apiRolloutTimeout: {
+    env: 'GPU_DEV_API_ROLLOUT_TIMEOUT',
+    ...durationProp(api.rolloutTimeout),
+    doc: 'how long `apply` waits for the API rollout (create/update timeouts); longer than the progress deadline',
+  },
+  postgresImage: {
+    env: 'GPU_DEV_POSTGRES_IMAGE',
+    ...prop(postgres.image, text),
+    doc: "managed mode: PostgreSQL 18 image with the PGMQ extension (the PGMQ project's image)",
+  },
   postgresUser: { env: 'GPU_DEV_POSTGRES_USER', ...prop(postgres.user, text), doc: 'managed mode: database user written to the secret' },
   postgresDatabase: { env: 'GPU_DEV_POSTGRES_DB', ...prop(postgres.database, text), doc: 'managed mode: database name written to the secret' },
   postgresStorage: { env: 'GPU_DEV_POSTGRES_STORAGE', ...prop(postgres.storage, text), doc: 'managed mode: size of the data volume' },
-  postgresStorageClass: { env: 'GPU_DEV_POSTGRES_STORAGE_CLASS', ...prop(postgres.storageClassName, optional), doc: 'managed mode: StorageClass of the data volume (default: the cluster\'s default)' },
-  postgresTimeout: { env: 'GPU_DEV_POSTGRES_TIMEOUT', ...durationProp(postgres.timeout), doc: 'managed mode: how long `apply` waits for PostgreSQL to be Ready (an unbound volume waits the whole time)' },
+  postgresStorageClass: {
+    env: 'GPU_DEV_POSTGRES_STORAGE_CLASS',
+    ...prop(postgres.storageClassName, optional),
+    doc: "managed mode: StorageClass of the data volume (default: the cluster's default)",
+  },
+  postgresTimeout: {
+    env: 'GPU_DEV_POSTGRES_TIMEOUT',
+    ...durationProp(postgres.timeout),
+    doc: 'managed mode: how long `apply` waits for PostgreSQL to be Ready (an unbound volume waits the whole time)',
+  },
   backend: { env: 'GPU_DEV_BACKEND', default: 'local', parse: oneOf(BACKENDS), doc: 'where Terraform keeps state: `local` file or `s3`' },
-  stateFile: { env: 'GPU_DEV_STATE_FILE', default: (c) => `terraform.${c.stackName}.tfstate`, shownDefault: '`terraform.<stackName>.tfstate`', parse: text(relativePath), doc: 'local backend: state file, relative to the project folder (the one holding `cdktf.out`)' },
+  stateFile: {
+    env: 'GPU_DEV_STATE_FILE',
+    default: (c) => `terraform.${c.stackName}.tfstate`,
+    shownDefault: '`terraform.<stackName>.tfstate`',
+    parse: text(relativePath),
+    doc: 'local backend: state file, relative to the project folder (the one holding `cdktf.out`)',
+  },
   s3Bucket: { env: 'GPU_DEV_S3_BUCKET', default: undefined, parse: optional(nonEmpty), doc: 's3 backend: bucket (required with `s3`)' },
-  s3Key: { env: 'GPU_DEV_S3_KEY', default: (c) => `${c.stackName}/terraform.tfstate`, shownDefault: '`<stackName>/terraform.tfstate`', parse: text(nonEmpty), doc: 's3 backend: object key' },
+  s3Key: {
+    env: 'GPU_DEV_S3_KEY',
+    default: (c) => `${c.stackName}/terraform.tfstate`,
+    shownDefault: '`<stackName>/terraform.tfstate`',
+    parse: text(nonEmpty),
+    doc: 's3 backend: object key',
+  },
   s3Region: { env: 'GPU_DEV_S3_REGION', default: undefined, parse: optional(nonEmpty), doc: 's3 backend: region (required with `s3`)' },
-  kubeconfig: { env: 'GPU_DEV_KUBECONFIG', default: '~/.kube/config', parse: text(nonEmpty), doc: 'kubeconfig the Kubernetes provider reads (`~` is expanded by the provider, so no home folder lands in the output)' },
+  kubeconfig: {
+    env: 'GPU_DEV_KUBECONFIG',
+    default: '~/.kube/config',
+    parse: text(nonEmpty),
+    doc: 'kubeconfig the Kubernetes provider reads (`~` is expanded by the provider, so no home folder lands in the output)',
+  },
   kubeContext: { env: 'GPU_DEV_KUBE_CONTEXT', default: undefined, parse: optional(nonEmpty), doc: 'kubeconfig context (default: its current context)' },
 };
 
 /** The key under which cdktf context carries settings: `{"gpuDev": {"namespace": "…"}}`. */
-export const CONTEXT_KEY = 'gpuDev';
+const CONTEXT_KEY = 'gpuDev';
 
 export interface ConfigSources {
   /** Usually `process.env`; only `GPU_DEV_…` variables are read. An empty value counts as unset. */
@@ -317,6 +445,8 @@ export function settingsTable(): string {
   return [
     '| environment | context key | default | meaning |',
     '| --- | --- | --- | --- |',
-    ...(Object.entries(SETTINGS) as [string, Setting<unknown>][]).map(([key, setting]) => `| \`${setting.env}\` | \`${key}\` | ${shown(setting)} | ${setting.doc} |`),
+    ...(Object.entries(SETTINGS) as [string, Setting<unknown>][]).map(
+      ([key, setting]) => `| \`${setting.env}\` | \`${key}\` | ${shown(setting)} | ${setting.doc} |`,
+    ),
   ].join('\n');
 }

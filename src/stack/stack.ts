@@ -1,7 +1,17 @@
 import { NamespaceV1 } from '@cdktf/provider-kubernetes/lib/namespace-v1';
 import { KubernetesProvider } from '@cdktf/provider-kubernetes/lib/provider';
 import { ConfigMapV1 } from '@cdktf/provider-kubernetes/lib/config-map-v1';
-import { Aspects, LocalBackend, S3Backend, TerraformOutput, TerraformResource, TerraformStack, Token, type IResolveContext, type ITerraformDependable } from 'cdktf';
+import {
+  Aspects,
+  LocalBackend,
+  S3Backend,
+  TerraformOutput,
+  TerraformResource,
+  TerraformStack,
+  Token,
+  type IResolveContext,
+  type ITerraformDependable,
+} from 'cdktf';
 import type { Construct } from 'constructs';
 import { posix } from 'node:path';
 import { containerResources, DEFAULTS, settingName, type StackConfig } from './config';
@@ -146,8 +156,9 @@ export class GpuDevStack extends TerraformStack {
     // (constructs/adoption.ts), those of this state only. The identity is evaluated by OpenTofu,
     // so cdk.tf.json holds no path of this machine.
     const identity =
-      config.backend === 's3' ? JSON.stringify(`s3://${config.s3Bucket}/${config.s3Key}`)
-      : `substr(sha256(join("|", [abspath(path.root), ${JSON.stringify(config.stateFile)}])), 0, 16)`;
+      config.backend === 's3'
+        ? JSON.stringify(`s3://${config.s3Bucket}/${config.s3Key}`)
+        : `substr(sha256(join("|", [abspath(path.root), ${JSON.stringify(config.stateFile)}])), 0, 16)`;
     // A stack-level override, so the literal-escaping aspect leaves the expression an expression.
     this.addOverride(`resource.kubernetes_config_map_v1.${this.owner.friendlyUniqueId}.data.${IDENTITY_KEY}`, `\${${identity}}`);
     new Adoption(this, 'adoption', { namespace: config.namespace, owner: this.owner, ownerName: ownerName(config), identity });
@@ -156,7 +167,10 @@ export class GpuDevStack extends TerraformStack {
     Aspects.of(this).add(new TemplateLiteralEscaping());
 
     if (this.migration.job) {
-      new TerraformOutput(this, 'migration_job', { value: this.migration.jobName, description: 'name of the migration Job: kubectl logs -n <namespace> job/<name>' });
+      new TerraformOutput(this, 'migration_job', {
+        value: this.migration.jobName,
+        description: 'name of the migration Job: kubectl logs -n <namespace> job/<name>',
+      });
     }
     new TerraformOutput(this, 'bundle_hash', { value: this.migration.bundle.hash, description: 'sha256 of the SQL bundle and the runner the Job applied' });
   }

@@ -86,7 +86,7 @@ export function cdktfContext(env: Readonly<Record<string, string | undefined>>, 
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw cause;
   }
-  const fromFile = file === undefined ? {} : (parseJson('cdktf.json', file) as { context?: Record<string, unknown> }).context ?? {};
+  const fromFile = file === undefined ? {} : ((parseJson('cdktf.json', file) as { context?: Record<string, unknown> }).context ?? {});
   const fromEnv = env.CDKTF_CONTEXT_JSON ? (parseJson('CDKTF_CONTEXT_JSON', env.CDKTF_CONTEXT_JSON) as Record<string, unknown>) : {};
   return { ...fromFile, ...fromEnv };
 }
@@ -112,7 +112,13 @@ export function formatSummary(summary: SynthSummary): string {
     column('job', [summary.jobName ?? 'none: migrationJob is false (GPU_DEV_MIGRATION_JOB), nothing applies the bundle']),
     column('bundle', [summary.bundleHash]),
     column('files', summary.files),
-    column('configmaps', summary.configMaps.map((c) => `${c.name}  ${c.bytes} bytes`)),
-    column('images', Object.entries(summary.images).map(([role, image]) => `${role}: ${image}`)),
+    column(
+      'configmaps',
+      summary.configMaps.map((c) => `${c.name}  ${c.bytes} bytes`),
+    ),
+    column(
+      'images',
+      Object.entries(summary.images).map(([role, image]) => `${role}: ${image}`),
+    ),
   ].join('\n');
 }

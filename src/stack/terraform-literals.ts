@@ -29,7 +29,11 @@ export function escapeTemplate(literal: string): string {
  */
 function escapeString(text: string, where: string): string {
   if (text.normalize('NFC') !== text) {
-    throw new InvalidValueError(where, text, 'is not in Unicode normal form NFC: Terraform normalizes every string to NFC, so the cluster would get another value; write it NFC-normalized');
+    throw new InvalidValueError(
+      where,
+      text,
+      'is not in Unicode normal form NFC: Terraform normalizes every string to NFC, so the cluster would get another value; write it NFC-normalized',
+    );
   }
   let out = '';
   let last = 0;
@@ -49,7 +53,9 @@ function escapeLiterals(value: unknown, where: string): unknown {
   if (typeof value === 'string') return escapeString(value, where);
   if (Array.isArray(value)) return value.map((item, i) => escapeLiterals(item, `${where}[${i}]`));
   if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [escapeString(k, `${where} key ${JSON.stringify(k)}`), escapeLiterals(v, `${where}.${k}`)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [escapeString(k, `${where} key ${JSON.stringify(k)}`), escapeLiterals(v, `${where}.${k}`)]),
+    );
   }
   return value;
 }

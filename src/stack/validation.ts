@@ -76,7 +76,7 @@ export const relativePath: Check<string> = (v) =>
     : 'must be a relative path (an absolute path would make cdk.tf.json differ from machine to machine)';
 
 /** Kubernetes CPU quantity in millicores ("100m", "0.5", "2"); undefined when not one. */
-export function cpuMillicores(text: string): number | undefined {
+function cpuMillicores(text: string): number | undefined {
   const match = /^(\d+(?:\.\d+)?)(m?)$/.exec(text);
   if (!match) return undefined;
   return match[2] === 'm' ? Number(match[1]) : Number(match[1]) * 1000;
@@ -85,16 +85,14 @@ export function cpuMillicores(text: string): number | undefined {
 const MEMORY_UNITS: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
 
 /** Kubernetes memory quantity in bytes ("64Mi", "1G", "1048576"); undefined when not one. */
-export function memoryBytes(text: string): number | undefined {
+function memoryBytes(text: string): number | undefined {
   const match = /^(\d+(?:\.\d+)?)(k|M|G|Ki|Mi|Gi)?$/.exec(text);
   return match ? Number(match[1]) * MEMORY_UNITS[match[2] ?? ''] : undefined;
 }
 
-export const cpuQuantity: Check<string> = (v) =>
-  (cpuMillicores(v) ?? 0) > 0 ? undefined : 'must be a positive CPU quantity such as 100m, 0.5 or 2';
+export const cpuQuantity: Check<string> = (v) => ((cpuMillicores(v) ?? 0) > 0 ? undefined : 'must be a positive CPU quantity such as 100m, 0.5 or 2');
 
-export const memoryQuantity: Check<string> = (v) =>
-  (memoryBytes(v) ?? 0) > 0 ? undefined : 'must be a positive memory quantity such as 64Mi, 1Gi or 512M';
+export const memoryQuantity: Check<string> = (v) => ((memoryBytes(v) ?? 0) > 0 ? undefined : 'must be a positive memory quantity such as 64Mi, 1Gi or 512M');
 
 /** Requests and limits of one container, as Kubernetes quantities. */
 export interface ContainerResources {

@@ -66,7 +66,7 @@ describe('gpu-dev-api-admin', () => {
     expect((await availability(second)).status).toBe(403);
   });
 
-  it('when a key was rotated twice, then revoking the first revokes the live key at the end of the chain, and the user\'s other key stays valid', async () => {
+  it("when a key was rotated twice, then revoking the first revokes the live key at the end of the chain, and the user's other key stays valid", async () => {
     const k1 = (await admin('create-user', 'carol')).stdout.trim();
     const other = (await admin('create-key', 'carol')).stdout.trim();
     const rotate = async (key: string) => (await call(`${api.url}/v1/keys/rotate`, key, { method: 'POST' })).body.api_key as string;
@@ -103,7 +103,9 @@ describe('gpu-dev-api-admin', () => {
 
   it('when a key prefix starts with "-" (base64url allows it), then revoke-key takes it as the prefix, not as an option', async () => {
     const user = await client.query(`SELECT user_id FROM api_users WHERE username = 'alice'`);
-    await client.query(`INSERT INTO api_keys (user_id, key_hash, key_prefix, expires_at) VALUES ($1, 'dash-key-hash', '-dashKey', now() + interval '1 hour')`, [user.rows[0].user_id]);
+    await client.query(`INSERT INTO api_keys (user_id, key_hash, key_prefix, expires_at) VALUES ($1, 'dash-key-hash', '-dashKey', now() + interval '1 hour')`, [
+      user.rows[0].user_id,
+    ]);
     const result = await admin('revoke-key', '-dashKey');
     expect(result.code).toBe(0);
     expect(result.stderr).toContain('(prefix -dashKey) of alice');

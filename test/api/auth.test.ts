@@ -112,7 +112,10 @@ describe('API authentication', () => {
     expect(JSON.stringify(rows)).not.toContain(fresh);
     expect((await availability(fresh)).status).toBe(200);
     expect(await availability(old.api_key)).toMatchObject({ status: 403, body: { detail: 'API key has been revoked' } });
-    expect(await call(`${api.url}/v1/keys/rotate`, old.api_key, { method: 'POST' })).toMatchObject({ status: 403, body: { detail: 'API key has been revoked' } });
+    expect(await call(`${api.url}/v1/keys/rotate`, old.api_key, { method: 'POST' })).toMatchObject({
+      status: 403,
+      body: { detail: 'API key has been revoked' },
+    });
   });
 
   it('when one key is rotated 20 times at once, then exactly one rotation succeeds, the others get 403, and the user has one active key', async () => {
@@ -121,7 +124,9 @@ describe('API authentication', () => {
     const succeeded = responses.filter((r) => r.status === 200);
     expect(succeeded).toHaveLength(1);
     keysUsed.push(succeeded[0].body.api_key);
-    expect(responses.filter((r) => r.status !== 200)).toEqual(Array(19).fill(expect.objectContaining({ status: 403, body: { detail: 'API key has been revoked' } })));
+    expect(responses.filter((r) => r.status !== 200)).toEqual(
+      Array(19).fill(expect.objectContaining({ status: 403, body: { detail: 'API key has been revoked' } })),
+    );
     const active = await client.query(`SELECT key_prefix FROM api_keys WHERE user_id = $1 AND is_active`, [key.user_id]);
     expect(active.rows).toEqual([{ key_prefix: succeeded[0].body.key_prefix }]);
   });

@@ -37,15 +37,26 @@ describe('API disks', () => {
 
   const get = (path: string) => call(`${api.url}/v1${path}`, alice);
 
-  it("when the caller lists disks, then only their disks that are not deleted come back, newest first", async () => {
+  it('when the caller lists disks, then only their disks that are not deleted come back, newest first', async () => {
     const response = await get('/disks');
     expect(response.status).toBe(200);
     expect(response.body.total).toBe(2);
     expect(response.body.disks.map((d: { disk_name: string }) => d.disk_name)).toEqual(['scratch', 'data']);
     expect(response.body.disks[0]).toEqual({
-      disk_name: 'scratch', user_id: 'alice', size_gb: 50, created_at: expect.any(String), last_used: null, in_use: true,
-      reservation_id: 'res-1', is_backing_up: false, is_deleted: false, delete_date: null, snapshot_count: 0,
-      pending_snapshot_count: 0, operation_id: SCRATCH_OPERATION, operation_status: 'in_progress',
+      disk_name: 'scratch',
+      user_id: 'alice',
+      size_gb: 50,
+      created_at: expect.any(String),
+      last_used: null,
+      in_use: true,
+      reservation_id: 'res-1',
+      is_backing_up: false,
+      is_deleted: false,
+      delete_date: null,
+      snapshot_count: 0,
+      pending_snapshot_count: 0,
+      operation_id: SCRATCH_OPERATION,
+      operation_status: 'in_progress',
     });
   });
 
@@ -58,11 +69,21 @@ describe('API disks', () => {
 
   it('when an operation is polled, then its status, error and completion come back; an unknown operation is 404, a malformed id 422', async () => {
     expect((await get(`/disks/data/operations/${DATA_OPERATION.toUpperCase()}`)).body).toEqual({
-      operation_id: DATA_OPERATION, disk_name: 'data', status: 'completed', error: null, completed: true,
-      is_deleted: false, delete_date: null, created_at: expect.any(String), last_updated: expect.any(String),
+      operation_id: DATA_OPERATION,
+      disk_name: 'data',
+      status: 'completed',
+      error: null,
+      completed: true,
+      is_deleted: false,
+      delete_date: null,
+      created_at: expect.any(String),
+      last_updated: expect.any(String),
     });
     expect((await get(`/disks/scratch/operations/${SCRATCH_OPERATION}`)).body).toMatchObject({ status: 'in_progress', completed: false });
-    expect(await get(`/disks/data/operations/${SCRATCH_OPERATION}`)).toMatchObject({ status: 404, body: { detail: `Operation '${SCRATCH_OPERATION}' not found for disk 'data'` } });
+    expect(await get(`/disks/data/operations/${SCRATCH_OPERATION}`)).toMatchObject({
+      status: 404,
+      body: { detail: `Operation '${SCRATCH_OPERATION}' not found for disk 'data'` },
+    });
     expect((await get('/disks/data/operations/not-a-uuid')).body.detail).toEqual([
       { loc: ['path', 'operation_id'], msg: expect.stringMatching(/^String should match pattern/), type: 'string_pattern_mismatch' },
     ]);
@@ -71,9 +92,22 @@ describe('API disks', () => {
   it('when a disk is created, then exactly one create_disk message with a new operation id is queued', async () => {
     const response = await call(`${api.url}/v1/disks`, alice, { method: 'POST', body: { disk_name: 'new-disk_2', size_gb: 500 } });
     expect(response.status).toBe(200);
-    expect(response.body).toEqual({ operation_id: expect.stringMatching(UUID), disk_name: 'new-disk_2', action: 'create', message: 'Disk creation request queued', requested_at: expect.any(String) });
+    expect(response.body).toEqual({
+      operation_id: expect.stringMatching(UUID),
+      disk_name: 'new-disk_2',
+      action: 'create',
+      message: 'Disk creation request queued',
+      requested_at: expect.any(String),
+    });
     expect(await readMessages(client, 'disk_operations')).toEqual([
-      { action: 'create_disk', operation_id: response.body.operation_id, user_id: 'alice', disk_name: 'new-disk_2', size_gb: 500, requested_at: response.body.requested_at },
+      {
+        action: 'create_disk',
+        operation_id: response.body.operation_id,
+        user_id: 'alice',
+        disk_name: 'new-disk_2',
+        size_gb: 500,
+        requested_at: response.body.requested_at,
+      },
     ]);
     const withoutSize = await call(`${api.url}/v1/disks`, alice, { method: 'POST', body: { disk_name: 'tiny' } });
     expect(withoutSize.status).toBe(200);
@@ -81,14 +115,20 @@ describe('API disks', () => {
   });
 
   it('when the name is taken (even by a disk pending deletion) or invalid, then 409 or 422 and nothing is queued', async () => {
-    expect(await call(`${api.url}/v1/disks`, alice, { method: 'POST', body: { disk_name: 'data' } })).toMatchObject({ status: 409, body: { detail: "Disk 'data' already exists" } });
+    expect(await call(`${api.url}/v1/disks`, alice, { method: 'POST', body: { disk_name: 'data' } })).toMatchObject({
+      status: 409,
+      body: { detail: "Disk 'data' already exists" },
+    });
     expect(await call(`${api.url}/v1/disks`, alice, { method: 'POST', body: { disk_name: 'old' } })).toMatchObject({
       status: 409,
       body: { detail: "Disk 'old' is marked for deletion (on 2030-01-15); choose another name" },
     });
     const invalid = await call(`${api.url}/v1/disks`, alice, { method: 'POST', body: { disk_name: 'my disk!', size_gb: 5 } });
     expect(invalid.status).toBe(422);
-    expect(invalid.body.detail.map((d: { loc: string[] }) => d.loc)).toEqual([['body', 'disk_name'], ['body', 'size_gb']]);
+    expect(invalid.body.detail.map((d: { loc: string[] }) => d.loc)).toEqual([
+      ['body', 'disk_name'],
+      ['body', 'size_gb'],
+    ]);
     expect(await readMessages(client, 'disk_operations')).toEqual([]);
   });
 
@@ -97,11 +137,22 @@ describe('API disks', () => {
     expect(response.status).toBe(200);
     const deleteDate = new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10);
     expect(response.body).toEqual({
-      operation_id: expect.stringMatching(UUID), disk_name: 'data', action: 'delete', requested_at: expect.any(String),
-      delete_date: deleteDate, message: `Disk deletion request queued; the disk will be deleted on ${deleteDate}`,
+      operation_id: expect.stringMatching(UUID),
+      disk_name: 'data',
+      action: 'delete',
+      requested_at: expect.any(String),
+      delete_date: deleteDate,
+      message: `Disk deletion request queued; the disk will be deleted on ${deleteDate}`,
     });
     expect(await readMessages(client, 'disk_operations')).toEqual([
-      { action: 'delete_disk', operation_id: response.body.operation_id, user_id: 'alice', disk_name: 'data', delete_date: deleteDate, requested_at: response.body.requested_at },
+      {
+        action: 'delete_disk',
+        operation_id: response.body.operation_id,
+        user_id: 'alice',
+        disk_name: 'data',
+        delete_date: deleteDate,
+        requested_at: response.body.requested_at,
+      },
     ]);
   });
 

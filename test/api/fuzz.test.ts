@@ -40,7 +40,11 @@ const ROUTES: readonly { method: string; path: string; body?: Record<string, unk
   { method: 'GET', path: '/health' },
   { method: 'GET', path: '/ready' },
   { method: 'POST', path: '/v1/keys/rotate' },
-  { method: 'POST', path: '/v1/jobs/submit', body: { image: 'ubuntu:24.04', instance_type: 'p5.48xlarge', duration_hours: 2, disk_name: 'd1', disk_size_gb: 20, env_vars: { A: 'b' }, command: 'true' } },
+  {
+    method: 'POST',
+    path: '/v1/jobs/submit',
+    body: { image: 'ubuntu:24.04', instance_type: 'p5.48xlarge', duration_hours: 2, disk_name: 'd1', disk_size_gb: 20, env_vars: { A: 'b' }, command: 'true' },
+  },
   { method: 'GET', path: '/v1/jobs' },
   { method: 'GET', path: '/v1/jobs/{job_id}' },
   { method: 'POST', path: '/v1/jobs/{job_id}/cancel', body: {} },
@@ -60,27 +64,108 @@ const VALID_PARAMS: Readonly<Record<string, string>> = { job_id: 'res-1', disk_n
 
 /** Path segments as sent (percent-encoding included): NUL, malformed encodings, traversal, sizes. */
 const SEGMENTS = [
-  '%00', 'a%00b', '%ZZ', '%C0%AE', '%ED%A0%80', '%E2%82', '%', '%%', '%2', '%u0000', '%FF', '%2F', '..', '%2E%2E', '.', '%20',
-  '%0A', '%0D%0A', '%F0%9F%98%80', '%EF%BF%BF', "'%20OR%201=1--", 'a;b', '~', '*', 'x'.repeat(300), 'x'.repeat(8000),
+  '%00',
+  'a%00b',
+  '%ZZ',
+  '%C0%AE',
+  '%ED%A0%80',
+  '%E2%82',
+  '%',
+  '%%',
+  '%2',
+  '%u0000',
+  '%FF',
+  '%2F',
+  '..',
+  '%2E%2E',
+  '.',
+  '%20',
+  '%0A',
+  '%0D%0A',
+  '%F0%9F%98%80',
+  '%EF%BF%BF',
+  "'%20OR%201=1--",
+  'a;b',
+  '~',
+  '*',
+  'x'.repeat(300),
+  'x'.repeat(8000),
 ];
 
 /** Query strings: NUL, malformed encodings, repeats, arrays, numbers out of range, odd shapes. */
 const QUERIES = [
-  '?status=%00', '?status=%ZZ', '?status=%C0%AE', '?status=%ED%A0%80', '?status=a%00', '?%00=1', '?status[]=a', '?status=a&status=b',
-  '?limit=-1', '?limit=0', '?limit=501', '?limit=1e3', '?limit=%00', '?limit=99999999999999999999', '?offset=999999999999999', '?offset=abc',
-  '?limit=1&limit=2', '?=&&=&', '?&', '?status=' + 'active,'.repeat(200), '?__proto__=x&constructor=y', '?status=%2C%2C', '?status=+', '?a=%', '?status=%E2%82',
+  '?status=%00',
+  '?status=%ZZ',
+  '?status=%C0%AE',
+  '?status=%ED%A0%80',
+  '?status=a%00',
+  '?%00=1',
+  '?status[]=a',
+  '?status=a&status=b',
+  '?limit=-1',
+  '?limit=0',
+  '?limit=501',
+  '?limit=1e3',
+  '?limit=%00',
+  '?limit=99999999999999999999',
+  '?offset=999999999999999',
+  '?offset=abc',
+  '?limit=1&limit=2',
+  '?=&&=&',
+  '?&',
+  '?status=' + 'active,'.repeat(200),
+  '?__proto__=x&constructor=y',
+  '?status=%2C%2C',
+  '?status=+',
+  '?a=%',
+  '?status=%E2%82',
 ];
 
 /** Strings for JSON fields (JSON.stringify writes NUL and lone surrogates as \u escapes). */
 const STRINGS = [
-  '\u0000', 'a\u0000b', '\ud800', '\udfff', 'x\ud800y', '\ude00\ud83d', '\ud83d\ude00', '', ' ', '\n\r\t', '\u202e', '\ufeff', '\uffff',
-  "' OR 1=1 --", '"; DROP TABLE reservations; --', '../../etc/passwd', '%00', '${jndi:ldap://x}', '__proto__', 'x'.repeat(300), 'x'.repeat(20_000),
+  '\u0000',
+  'a\u0000b',
+  '\ud800',
+  '\udfff',
+  'x\ud800y',
+  '\ude00\ud83d',
+  '\ud83d\ude00',
+  '',
+  ' ',
+  '\n\r\t',
+  '\u202e',
+  '\ufeff',
+  '\uffff',
+  "' OR 1=1 --",
+  '"; DROP TABLE reservations; --',
+  '../../etc/passwd',
+  '%00',
+  '${jndi:ldap://x}',
+  '__proto__',
+  'x'.repeat(300),
+  'x'.repeat(20_000),
 ];
 
 /** Non-string JSON values for fields. */
 const VALUES: readonly unknown[] = [
-  null, true, false, -1, 0, -0, 1.5, 1e308, 2 ** 53, -(2 ** 53), [], {}, ['a'], { a: '\u0000' }, { '\u0000': 'a' }, JSON.parse('{"__proto__": {"polluted": 1}}'),
-  { constructor: { prototype: { polluted: 1 } } }, JSON.parse('['.repeat(2000) + ']'.repeat(2000)),
+  null,
+  true,
+  false,
+  -1,
+  0,
+  -0,
+  1.5,
+  1e308,
+  2 ** 53,
+  -(2 ** 53),
+  [],
+  {},
+  ['a'],
+  { a: '\u0000' },
+  { '\u0000': 'a' },
+  JSON.parse('{"__proto__": {"polluted": 1}}'),
+  { constructor: { prototype: { polluted: 1 } } },
+  JSON.parse('['.repeat(2000) + ']'.repeat(2000)),
 ];
 
 const jsonBody = (value: unknown) => Buffer.from(JSON.stringify(value), 'utf8');
@@ -123,7 +208,10 @@ const HEADERS: readonly [string, string][][] = [
   [['Authorization', `Basic ${KEY}`]],
   [['Authorization', `Bearer ${KEY} extra`]],
   [['Authorization', `bearer     ${KEY}`]],
-  [['Authorization', `Bearer ${KEY}`], ['Authorization', 'Bearer other-key-0123456789']],
+  [
+    ['Authorization', `Bearer ${KEY}`],
+    ['Authorization', 'Bearer other-key-0123456789'],
+  ],
   [['Authorization', 'Bearer \xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\xf7\xf6\xf5\xf4\xf3\xf2\xf1\xf0']],
   [['X-Request-Id', '\xff\xfe bad id']],
   [['X-Request-Id', 'x'.repeat(5000)]],
@@ -133,10 +221,19 @@ const HEADERS: readonly [string, string][][] = [
   [['Expect', '100-continue']],
   [['Accept', 'text/html']],
   [['Accept-Encoding', 'gzip;q=x']],
-  [['Connection', 'Upgrade'], ['Upgrade', 'websocket']],
-  [['Transfer-Encoding', 'chunked'], ['Content-Length', '5']],
+  [
+    ['Connection', 'Upgrade'],
+    ['Upgrade', 'websocket'],
+  ],
+  [
+    ['Transfer-Encoding', 'chunked'],
+    ['Content-Length', '5'],
+  ],
   [['Content-Length', '-1']],
-  [['Content-Length', '1'], ['Content-Length', '2']],
+  [
+    ['Content-Length', '1'],
+    ['Content-Length', '2'],
+  ],
   [['X-Huge', 'h'.repeat(20_000)]],
   [['X-Control', 'a\x01b']],
   [['X-Newline', 'a\rb']],
@@ -151,11 +248,18 @@ function targetOf(path: string, params: Readonly<Record<string, string>> = {}, q
 }
 
 function request(method: string, target: string, options: { headers?: readonly (readonly [string, string])[]; body?: Buffer } = {}): FuzzRequest {
-  const headers = new Map<string, (readonly [string, string])[]>([['host', [['Host', '127.0.0.1']]], ['authorization', [['Authorization', `Bearer ${KEY}`]]]]);
+  const headers = new Map<string, (readonly [string, string])[]>([
+    ['host', [['Host', '127.0.0.1']]],
+    ['authorization', [['Authorization', `Bearer ${KEY}`]]],
+  ]);
   if (options.body) headers.set('content-type', [['Content-Type', 'application/json']]);
   // A header the case names replaces the default of that name; repeats of it are all sent.
   const extra = options.headers ?? [];
-  for (const name of new Set(extra.map(([n]) => n.toLowerCase()))) headers.set(name, extra.filter(([n]) => n.toLowerCase() === name));
+  for (const name of new Set(extra.map(([n]) => n.toLowerCase())))
+    headers.set(
+      name,
+      extra.filter(([n]) => n.toLowerCase() === name),
+    );
   return { method, target, headers: [...headers.values()].flat(), body: options.body };
 }
 
@@ -171,7 +275,8 @@ function corpus(seed: number): FuzzRequest[] {
     for (const method of METHODS) cases.push(request(method, targetOf(route.path), { body }));
     for (const raw of RAW_BODIES) cases.push(request(route.method, targetOf(route.path), { body: raw.body, headers: raw.headers }));
     for (const field of Object.keys(route.body ?? {})) {
-      for (const value of [...STRINGS, ...VALUES]) cases.push(request(route.method, targetOf(route.path), { body: jsonBody({ ...route.body, [field]: value }) }));
+      for (const value of [...STRINGS, ...VALUES])
+        cases.push(request(route.method, targetOf(route.path), { body: jsonBody({ ...route.body, [field]: value }) }));
     }
   }
   const submit = ROUTES.find((r) => r.path === '/v1/jobs/submit')?.body ?? {};
@@ -212,7 +317,11 @@ function serialize(req: FuzzRequest, key: string): Buffer {
   const lines = [`${req.method} ${req.target} HTTP/1.1`, ...req.headers.map(([name, value]) => `${name}: ${value.split(KEY).join(key)}`)];
   const named = (name: string) => req.headers.some(([n]) => n.toLowerCase() === name);
   let body = req.body ?? Buffer.alloc(0);
-  if (named('transfer-encoding')) body = Buffer.concat([body.length > 0 ? Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n')]) : Buffer.alloc(0), Buffer.from('0\r\n\r\n')]);
+  if (named('transfer-encoding'))
+    body = Buffer.concat([
+      body.length > 0 ? Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n')]) : Buffer.alloc(0),
+      Buffer.from('0\r\n\r\n'),
+    ]);
   else if (req.body && !named('content-length')) lines.push(`Content-Length: ${body.length}`);
   return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), body]);
 }
@@ -244,7 +353,9 @@ describe(`API under a hostile corpus (seed ${SEED})`, () => {
     key = (await createUserWithKey(client, 'alice')).api_key;
     keys.push(key);
     await insertReservation(client, { id: 'res-1', user: 'alice', status: 'active', gpu_type: 'h100', gpu_count: 8 });
-    await client.query(`INSERT INTO disks (disk_name, user_id, size_gb, operation_id, operation_status) VALUES ('d1', 'alice', 20, $1, 'completed')`, [VALID_PARAMS.operation_id]);
+    await client.query(`INSERT INTO disks (disk_name, user_id, size_gb, operation_id, operation_status) VALUES ('d1', 'alice', 20, $1, 'completed')`, [
+      VALID_PARAMS.operation_id,
+    ]);
   });
   afterAll(async () => {
     await api.stop();
@@ -270,7 +381,8 @@ describe(`API under a hostile corpus (seed ${SEED})`, () => {
       const bytes = serialize(req, key);
       const response: RawResponse = await rawRequest(api.api.port, bytes, { head: req.method === 'HEAD' });
       const problem = judge(req, response, documented);
-      if (problem) failures.push(`#${i} (seed ${SEED}): ${problem}\n  request: ${printable(bytes)}\n  response: ${response.status} ${response.body.slice(0, 300)}`);
+      if (problem)
+        failures.push(`#${i} (seed ${SEED}): ${problem}\n  request: ${printable(bytes)}\n  response: ${response.status} ${response.body.slice(0, 300)}`);
       if (response.status !== null) seen.add(response.status);
       // A rotation that succeeded revoked the key it was called with: carry on with the new one.
       if (req.method === 'POST' && req.target.startsWith('/v1/keys/rotate') && response.status === 200) {

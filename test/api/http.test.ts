@@ -48,7 +48,9 @@ describe('API probes and HTTP errors', () => {
   it('when a request id is sent, then it is echoed and logged; an unsafe one is replaced by a new id', async () => {
     const kept = await call(`${api.url}/v1/gpu/availability`, key, { headers: { 'x-request-id': 'trace-42.a' } });
     expect(kept.headers.get('x-request-id')).toBe('trace-42.a');
-    expect(api.logs).toContainEqual(expect.objectContaining({ msg: 'request', request_id: 'trace-42.a', method: 'GET', path: '/v1/gpu/availability', status: 200, user: 'alice' }));
+    expect(api.logs).toContainEqual(
+      expect.objectContaining({ msg: 'request', request_id: 'trace-42.a', method: 'GET', path: '/v1/gpu/availability', status: 200, user: 'alice' }),
+    );
     const replaced = await call(`${api.url}/health`, null, { headers: { 'x-request-id': 'a b"c' } });
     expect(replaced.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });

@@ -66,7 +66,12 @@ describe('API input that PostgreSQL cannot store, and requests that cannot be re
 
   it('when the path has malformed percent-encoding (invalid hex, overlong UTF-8, an encoded surrogate), then 400 naming the segment', async () => {
     for (const segment of ['%ZZ', '%C0%AE', '%ED%A0%80', '%', 'abc%E2%82']) {
-      for (const [method, path] of [['GET', `/v1/jobs/${segment}`], ['POST', `/v1/jobs/${segment}/extend`], ['GET', `/v1/disks/${segment}/operations/x`], ['DELETE', `/v1/disks/${segment}`]]) {
+      for (const [method, path] of [
+        ['GET', `/v1/jobs/${segment}`],
+        ['POST', `/v1/jobs/${segment}/extend`],
+        ['GET', `/v1/disks/${segment}/operations/x`],
+        ['DELETE', `/v1/disks/${segment}`],
+      ]) {
         const response = await call(`${api.url}${path}`, key, { method });
         expect(response).toMatchObject({ status: 400, body: { detail: `Malformed percent-encoding in the URL path segment '${segment}'` } });
       }
@@ -75,8 +80,14 @@ describe('API input that PostgreSQL cannot store, and requests that cannot be re
   });
 
   it('when the query string has malformed percent-encoding, then 400 naming the parameter', async () => {
-    expect(await call(`${api.url}/v1/jobs?limit=5&status=%ZZ`, key)).toMatchObject({ status: 400, body: { detail: "Malformed percent-encoding in the query parameter 'status'" } });
-    expect(await call(`${api.url}/v1/jobs?%C0%AE=1`, key)).toMatchObject({ status: 400, body: { detail: "Malformed percent-encoding in the query parameter '%C0%AE'" } });
+    expect(await call(`${api.url}/v1/jobs?limit=5&status=%ZZ`, key)).toMatchObject({
+      status: 400,
+      body: { detail: "Malformed percent-encoding in the query parameter 'status'" },
+    });
+    expect(await call(`${api.url}/v1/jobs?%C0%AE=1`, key)).toMatchObject({
+      status: 400,
+      body: { detail: "Malformed percent-encoding in the query parameter '%C0%AE'" },
+    });
     expect((await call(`${api.url}/v1/jobs?status=a%2Cb+c`, key)).status).toBe(200);
   });
 
@@ -87,8 +98,17 @@ describe('API input that PostgreSQL cannot store, and requests that cannot be re
     };
 
     it('then a malformed request line or header is a JSON 400, and oversized headers a JSON 431', async () => {
-      for (const request of ['FOO / HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /\x01 HTTP/1.1\r\nHost: x\r\n\r\n', 'GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n', 'garbage\r\n\r\n']) {
-        expect(await raw(request)).toMatchObject({ status: 400, headers: { 'content-type': 'application/json; charset=utf-8' }, json: { detail: 'Malformed HTTP request' } });
+      for (const request of [
+        'FOO / HTTP/1.1\r\nHost: x\r\n\r\n',
+        'GET /\x01 HTTP/1.1\r\nHost: x\r\n\r\n',
+        'GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n',
+        'garbage\r\n\r\n',
+      ]) {
+        expect(await raw(request)).toMatchObject({
+          status: 400,
+          headers: { 'content-type': 'application/json; charset=utf-8' },
+          json: { detail: 'Malformed HTTP request' },
+        });
       }
       const large = await raw(`GET /health HTTP/1.1\r\nHost: x\r\nX-A: ${'a'.repeat(20_000)}\r\n\r\n`);
       expect(large).toMatchObject({ status: 431, json: { detail: 'Request headers are larger than the server accepts' } });

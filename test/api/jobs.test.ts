@@ -18,12 +18,35 @@ describe('API jobs', () => {
     alice = (await createUserWithKey(client, 'alice')).api_key;
     bob = (await createUserWithKey(client, 'bob')).api_key;
     await insertReservation(client, {
-      id: 'res-active', user: 'alice', status: 'active', gpu_type: 'h100', gpu_count: 8, created: 10, instance_type: 'p5.48xlarge',
-      pod_name: 'gpu-dev-abc', node_ip: '10.0.0.7', node_port: 30022, ssh_command: 'ssh -p 30022 dev@10.0.0.7',
-      jupyter_enabled: true, jupyter_url: 'https://jupyter.example/abc', jupyter_port: 8888, jupyter_token: 'tok', github_user: 'alice-gh', name: 'training',
+      id: 'res-active',
+      user: 'alice',
+      status: 'active',
+      gpu_type: 'h100',
+      gpu_count: 8,
+      created: 10,
+      instance_type: 'p5.48xlarge',
+      pod_name: 'gpu-dev-abc',
+      node_ip: '10.0.0.7',
+      node_port: 30022,
+      ssh_command: 'ssh -p 30022 dev@10.0.0.7',
+      jupyter_enabled: true,
+      jupyter_url: 'https://jupyter.example/abc',
+      jupyter_port: 8888,
+      jupyter_token: 'tok',
+      github_user: 'alice-gh',
+      name: 'training',
     });
     await insertReservation(client, { id: 'res-queued', user: 'alice', status: 'queued', gpu_type: 'a100', gpu_count: 4, created: 5 });
-    await insertReservation(client, { id: 'res-done', user: 'alice', status: 'completed', gpu_type: 't4', gpu_count: 1, created: 60, pod_name: 'gpu-dev-old', ssh_command: 'ssh old' });
+    await insertReservation(client, {
+      id: 'res-done',
+      user: 'alice',
+      status: 'completed',
+      gpu_type: 't4',
+      gpu_count: 1,
+      created: 60,
+      pod_name: 'gpu-dev-old',
+      ssh_command: 'ssh old',
+    });
     await insertReservation(client, { id: 'res-bob', user: 'bob', status: 'active', gpu_type: 'h100', gpu_count: 2, created: 1 });
   });
   afterAll(async () => {
@@ -52,7 +75,12 @@ describe('API jobs', () => {
       const before = Date.now();
       const response = await post('/jobs/submit', alice, request);
       expect(response.status).toBe(200);
-      expect(response.body).toEqual({ job_id: expect.stringMatching(UUID), status: 'queued', message: expect.stringMatching(/^Job submitted to queue gpu_reservations \(message ID: \d+\)$/), estimated_start_time: null });
+      expect(response.body).toEqual({
+        job_id: expect.stringMatching(UUID),
+        status: 'queued',
+        message: expect.stringMatching(/^Job submitted to queue gpu_reservations \(message ID: \d+\)$/),
+        estimated_start_time: null,
+      });
       const messages = await readMessages(client, 'gpu_reservations');
       expect(messages).toEqual([
         { job_id: response.body.job_id, user_id: 'alice', username: 'alice', ...request, submitted_at: expect.any(String), status: 'queued' },
@@ -67,14 +95,31 @@ describe('API jobs', () => {
       expect(response.status).toBe(200);
       expect(await readMessages(client, 'gpu_reservations')).toEqual([
         {
-          job_id: response.body.job_id, user_id: 'bob', username: 'bob', image: 'ubuntu:24.04', instance_type: 'g4dn.12xlarge',
-          duration_hours: 1, disk_name: null, disk_size_gb: null, env_vars: {}, command: null, submitted_at: expect.any(String), status: 'queued',
+          job_id: response.body.job_id,
+          user_id: 'bob',
+          username: 'bob',
+          image: 'ubuntu:24.04',
+          instance_type: 'g4dn.12xlarge',
+          duration_hours: 1,
+          disk_name: null,
+          disk_size_gb: null,
+          env_vars: {},
+          command: null,
+          submitted_at: expect.any(String),
+          status: 'queued',
         },
       ]);
     });
 
     it('when the body is invalid, then 422 lists every problem in FastAPI form and nothing is queued', async () => {
-      const response = await post('/jobs/submit', alice, { instance_type: '', duration_hours: 73, disk_name: 'my disk', disk_size_gb: 5, env_vars: { A: 1, B: 'ok' }, command: 7 });
+      const response = await post('/jobs/submit', alice, {
+        instance_type: '',
+        duration_hours: 73,
+        disk_name: 'my disk',
+        disk_size_gb: 5,
+        env_vars: { A: 1, B: 'ok' },
+        command: 7,
+      });
       expect(response.status).toBe(422);
       expect(response.body.detail).toEqual([
         { loc: ['body', 'image'], msg: 'Field required', type: 'missing' },
@@ -90,7 +135,9 @@ describe('API jobs', () => {
 
     it('when the body is missing, not an object, or has a fractional duration, then 422 says so', async () => {
       expect((await post('/jobs/submit', alice)).body).toEqual({ detail: [{ loc: ['body'], msg: 'Field required', type: 'missing' }] });
-      expect((await post('/jobs/submit', alice, [1, 2])).body).toEqual({ detail: [{ loc: ['body'], msg: 'Input should be a valid dictionary or object', type: 'model_attributes_type' }] });
+      expect((await post('/jobs/submit', alice, [1, 2])).body).toEqual({
+        detail: [{ loc: ['body'], msg: 'Input should be a valid dictionary or object', type: 'model_attributes_type' }],
+      });
       const fractional = await post('/jobs/submit', alice, { image: 'i', instance_type: 't', duration_hours: 1.5 });
       expect(fractional.status).toBe(422);
       expect(fractional.body.detail).toEqual([{ loc: ['body', 'duration_hours'], msg: 'Input should be a valid integer', type: 'int_type' }]);
@@ -98,7 +145,7 @@ describe('API jobs', () => {
   });
 
   describe('list and get', () => {
-    it("when the caller lists jobs, then only their reservations come back, newest first, with the total", async () => {
+    it('when the caller lists jobs, then only their reservations come back, newest first, with the total', async () => {
       const response = await get('/jobs', alice);
       expect(response.status).toBe(200);
       expect(response.body.jobs.map((j: { job_id: string }) => j.job_id)).toEqual(['res-queued', 'res-active', 'res-done']);
@@ -122,17 +169,36 @@ describe('API jobs', () => {
         { loc: ['query', 'offset'], msg: 'Input should be greater than or equal to 0', type: 'greater_than_equal' },
       ]);
       expect((await get('/jobs?limit=501', alice)).body.detail[0].type).toBe('less_than_equal');
-      expect((await get('/jobs?limit=ten', alice)).body.detail).toEqual([{ loc: ['query', 'limit'], msg: 'Input should be a valid integer', type: 'int_parsing' }]);
+      expect((await get('/jobs?limit=ten', alice)).body.detail).toEqual([
+        { loc: ['query', 'limit'], msg: 'Input should be a valid integer', type: 'int_parsing' },
+      ]);
     });
 
     it('when the caller gets their active job, then every documented field is there, with the ssh command', async () => {
       const response = await get('/jobs/res-active', alice);
       expect(response.status).toBe(200);
       expect(response.body).toEqual({
-        job_id: 'res-active', reservation_id: 'res-active', user_id: 'alice', status: 'active', gpu_type: 'h100', gpu_count: 8,
-        instance_type: 'p5.48xlarge', duration_hours: 2, created_at: expect.any(String), expires_at: null, name: 'training',
-        pod_name: 'gpu-dev-abc', node_ip: '10.0.0.7', node_port: 30022, ssh_command: 'ssh -p 30022 dev@10.0.0.7',
-        jupyter_enabled: true, jupyter_url: 'https://jupyter.example/abc', jupyter_port: 8888, jupyter_token: 'tok', jupyter_error: null, github_user: 'alice-gh',
+        job_id: 'res-active',
+        reservation_id: 'res-active',
+        user_id: 'alice',
+        status: 'active',
+        gpu_type: 'h100',
+        gpu_count: 8,
+        instance_type: 'p5.48xlarge',
+        duration_hours: 2,
+        created_at: expect.any(String),
+        expires_at: null,
+        name: 'training',
+        pod_name: 'gpu-dev-abc',
+        node_ip: '10.0.0.7',
+        node_port: 30022,
+        ssh_command: 'ssh -p 30022 dev@10.0.0.7',
+        jupyter_enabled: true,
+        jupyter_url: 'https://jupyter.example/abc',
+        jupyter_port: 8888,
+        jupyter_token: 'tok',
+        jupyter_error: null,
+        github_user: 'alice-gh',
       });
       expect(Date.now() - Date.parse(response.body.created_at)).toBeGreaterThan(9 * 60_000);
     });
@@ -159,7 +225,12 @@ describe('API jobs', () => {
       ];
       expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
       expect(answers.map((a) => a.body.action)).toEqual(['cancel', 'extend', 'enable_jupyter', 'disable_jupyter', 'add_user']);
-      expect(answers[1].body).toEqual({ job_id: 'res-active', action: 'extend', status: 'requested', message: expect.stringMatching(/^Extension request submitted for 2 hours \(message ID: \d+\)$/) });
+      expect(answers[1].body).toEqual({
+        job_id: 'res-active',
+        action: 'extend',
+        status: 'requested',
+        message: expect.stringMatching(/^Extension request submitted for 2 hours \(message ID: \d+\)$/),
+      });
       const common = { job_id: 'res-active', reservation_id: 'res-active', user_id: 'alice', username: 'alice', requested_at: expect.any(String) };
       expect(await readMessages(client, 'gpu_reservations')).toEqual([
         { action: 'cancel', ...common },
@@ -171,7 +242,13 @@ describe('API jobs', () => {
     });
 
     it("when any action is queued, then its message carries reservation_id equal to job_id, which the platform's job processor reads", async () => {
-      const actions: [string, unknown?][] = [['cancel'], ['extend', { extension_hours: 1 }], ['jupyter/enable'], ['jupyter/disable'], ['users', { github_username: 'dave-gh' }]];
+      const actions: [string, unknown?][] = [
+        ['cancel'],
+        ['extend', { extension_hours: 1 }],
+        ['jupyter/enable'],
+        ['jupyter/disable'],
+        ['users', { github_username: 'dave-gh' }],
+      ];
       for (const [path, body] of actions) expect((await post(`/jobs/res-queued/${path}`, alice, body)).status).toBe(200);
       const messages = await readMessages(client, 'gpu_reservations');
       expect(messages.map((m) => [m.action, m.job_id, m.reservation_id])).toEqual(
@@ -195,10 +272,14 @@ describe('API jobs', () => {
     });
 
     it('when an action body is invalid, then 422 names the field and nothing is queued', async () => {
-      expect((await post('/jobs/res-active/extend', alice)).body.detail).toEqual([{ loc: ['body', 'extension_hours'], msg: 'Field required', type: 'missing' }]);
+      expect((await post('/jobs/res-active/extend', alice)).body.detail).toEqual([
+        { loc: ['body', 'extension_hours'], msg: 'Field required', type: 'missing' },
+      ]);
       expect((await post('/jobs/res-active/extend', alice, { extension_hours: 0 })).body.detail[0].type).toBe('greater_than_equal');
       expect((await post('/jobs/res-active/users', alice, { github_username: 'x/../../etc' })).status).toBe(422);
-      expect((await post(`/jobs/${'j'.repeat(256)}/cancel`, alice)).body.detail).toEqual([{ loc: ['path', 'job_id'], msg: 'String should have at most 255 characters', type: 'string_too_long' }]);
+      expect((await post(`/jobs/${'j'.repeat(256)}/cancel`, alice)).body.detail).toEqual([
+        { loc: ['path', 'job_id'], msg: 'String should have at most 255 characters', type: 'string_too_long' },
+      ]);
       expect(await readMessages(client, 'gpu_reservations')).toEqual([]);
     });
   });

@@ -13,7 +13,8 @@ describe('API shutdown on SIGTERM', () => {
   afterAll(() => db.drop());
 
   const apiSessions = async (where = 'true') =>
-    (await client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'gpu-dev-api' AND ${where}`)).rows[0].n as number;
+    (await client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'gpu-dev-api' AND ${where}`))
+      .rows[0].n as number;
 
   /**
    * Starts the bundled API and holds one authenticated request in flight: another session

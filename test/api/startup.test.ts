@@ -62,13 +62,23 @@ describe('API start-up', () => {
     await applyProductSchema(db);
     const api = spawnApi({ DATABASE_URL: db.url, PORT: '0' });
     expect(await api.exited).toBe(9);
-    expect(api.stderr()).toContain('PGMQ is not available (missing pgmq.create(text), pgmq.send(text,jsonb), pgmq.list_queues()): install it with CREATE EXTENSION pgmq');
+    expect(api.stderr()).toContain(
+      'PGMQ is not available (missing pgmq.create(text), pgmq.send(text,jsonb), pgmq.list_queues()): install it with CREATE EXTENSION pgmq',
+    );
     expect(api.stderr()).not.toContain('missing tables');
     expect(api.stderr()).not.toContain('missing columns');
   });
 
   it('when the configuration is invalid, then it exits 2 naming every variable, value and rule before connecting', async () => {
-    const api = spawnApi({ PORT: 'http', QUEUE_NAME: 'gpu-reservations', DISK_QUEUE_NAME: 'x'.repeat(48), API_KEY_TTL_HOURS: '0', API_BODY_LIMIT_KB: '-1', DB_LOCK_TIMEOUT_SECONDS: '40', API_MAX_ACTIVE_KEYS: '0' });
+    const api = spawnApi({
+      PORT: 'http',
+      QUEUE_NAME: 'gpu-reservations',
+      DISK_QUEUE_NAME: 'x'.repeat(48),
+      API_KEY_TTL_HOURS: '0',
+      API_BODY_LIMIT_KB: '-1',
+      DB_LOCK_TIMEOUT_SECONDS: '40',
+      API_MAX_ACTIVE_KEYS: '0',
+    });
     expect(await api.exited).toBe(2);
     const stderr = api.stderr();
     expect(stderr).toContain('gpu-dev API did not start: invalid configuration:');
@@ -128,7 +138,10 @@ describe('API start-up', () => {
     const api = await startTestApi(db);
     try {
       const alice = await createUserWithKey(client, 'alice');
-      const submitted = await call(`${api.url}/v1/jobs/submit`, alice.api_key, { method: 'POST', body: { image: 'pytorch/pytorch', instance_type: 'p5.48xlarge' } });
+      const submitted = await call(`${api.url}/v1/jobs/submit`, alice.api_key, {
+        method: 'POST',
+        body: { image: 'pytorch/pytorch', instance_type: 'p5.48xlarge' },
+      });
       expect(submitted.status).toBe(200);
       expect(await readMessages(client, 'gpu_reservations')).toEqual([expect.objectContaining({ job_id: submitted.body.job_id })]);
     } finally {

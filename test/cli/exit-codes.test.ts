@@ -21,9 +21,14 @@ interface Run {
 /** `npm run -s SCRIPT -- ARGS` or `npx ARGS` in the repository, with PATH and `env` only. */
 function run(command: 'npm' | 'npx', args: readonly string[], env: Record<string, string> = {}, cwd = REPO_ROOT): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(command, args, { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env }, timeout: 120_000, maxBuffer: 16 * 2 ** 20 }, (error, stdout, stderr) => {
-      resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr });
-    });
+    execFile(
+      command,
+      args,
+      { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env }, timeout: 120_000, maxBuffer: 16 * 2 ** 20 },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -118,7 +123,9 @@ describe('npx gpu-dev-db, as users run the runner', () => {
   it('when plan meets a type edited in CREATE TABLE, then it exits 11 (drift)', async () => {
     const root = databaseCopy();
     editReservations(root, '    cli_version VARCHAR(50)', '    cli_version VARCHAR(80)');
-    const result = await runner(['plan', '--schema-dir', join(root, 'database', 'schema'), '--fixtures-dir', join(root, 'database', 'fixtures')], { DATABASE_URL: db.url });
+    const result = await runner(['plan', '--schema-dir', join(root, 'database', 'schema'), '--fixtures-dir', join(root, 'database', 'fixtures')], {
+      DATABASE_URL: db.url,
+    });
     expect(result.code).toBe(11);
   });
 
@@ -148,13 +155,30 @@ describe('npm run api and npm run api:admin', () => {
 });
 
 describe('npm run local', () => {
-  it('when the migration fails, then npm run local exits with the runner\'s code and stops its PostgreSQL', async () => {
+  it("when the migration fails, then npm run local exits with the runner's code and stops its PostgreSQL", async () => {
     const local = temporaryFolder('gpu-dev-cli-local-');
     // PostgreSQL runs as its own user, which must reach the data folder inside.
     chmodSync(local, 0o755);
     const root = databaseCopy();
     writeFileSync(join(root, 'database', 'schema', '006_fails.sql'), 'SELECT 1 / 0;\n');
-    const result = await run('npm', ['run', '-s', 'local', '--', '--port', '0', '--db-port', '0', '--schema-dir', join(root, 'database', 'schema'), '--fixtures-dir', join(root, 'database', 'fixtures')], { GPU_DEV_LOCAL_DIR: local });
+    const result = await run(
+      'npm',
+      [
+        'run',
+        '-s',
+        'local',
+        '--',
+        '--port',
+        '0',
+        '--db-port',
+        '0',
+        '--schema-dir',
+        join(root, 'database', 'schema'),
+        '--fixtures-dir',
+        join(root, 'database', 'fixtures'),
+      ],
+      { GPU_DEV_LOCAL_DIR: local },
+    );
     expect({ code: result.code, stopped: result.stdout.includes('the migration failed (exit 13') }).toEqual({ code: 13, stopped: true });
   });
 });

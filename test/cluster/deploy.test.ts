@@ -52,10 +52,20 @@ describeWithToolchain('tofu apply of the synthesized stack, external database mo
     const file = (folder: string, name: string) => readFileSync(join(project.root, 'database', folder, name), 'utf8');
     for (const folder of ['schema', 'fixtures'] as const) {
       const stored = data(`database-${folder}-${firstHash.slice(0, 12)}`);
-      expect(Object.keys(stored).sort()).toEqual(readBundle({ schemaDir: join(project.root, 'database', 'schema'), fixturesDir: join(project.root, 'database', 'fixtures'), runnerDigest: '' }).files.filter((f) => f.folder === folder).map((f) => f.name).sort());
+      expect(Object.keys(stored).sort()).toEqual(
+        readBundle({ schemaDir: join(project.root, 'database', 'schema'), fixturesDir: join(project.root, 'database', 'fixtures'), runnerDigest: '' })
+          .files.filter((f) => f.folder === folder)
+          .map((f) => f.name)
+          .sort(),
+      );
       for (const [name, text] of Object.entries(stored)) expect(text).toBe(file(folder, name));
     }
-    expect(configMaps.items.map((cm: any) => cm.metadata.name).sort()).toEqual([`database-fixtures-${firstHash.slice(0, 12)}`, `database-schema-${firstHash.slice(0, 12)}`, 'gpu-dev-deploy-owner', 'kube-root-ca.crt']);
+    expect(configMaps.items.map((cm: any) => cm.metadata.name).sort()).toEqual([
+      `database-fixtures-${firstHash.slice(0, 12)}`,
+      `database-schema-${firstHash.slice(0, 12)}`,
+      'gpu-dev-deploy-owner',
+      'kube-root-ca.crt',
+    ]);
     expect(data('gpu-dev-deploy-owner')).toEqual({ stack: 'gpu-dev', state: 'terraform.gpu-dev.tfstate', identity: expect.stringMatching(/^[0-9a-f]{16}$/) });
 
     const job = await jobOf(cluster, NAMESPACE, `db-migration-${firstHash.slice(0, 12)}`);
@@ -125,7 +135,8 @@ describeWithToolchain('tofu apply of the synthesized stack, external database mo
     const stored = mkdtempSync(join(tmpdir(), 'gpu-dev-stored-'));
     for (const cm of configMaps.items) {
       const folder = cm.metadata.name.replace(/^database-/, '').replace(/-[0-9a-f]{12}(-\d+)?$/, '');
-      for (const [name, text] of Object.entries<string>(cm.data)) mkdirSync(join(stored, folder), { recursive: true }), writeFileSync(join(stored, folder, name), text);
+      for (const [name, text] of Object.entries<string>(cm.data))
+        mkdirSync(join(stored, folder), { recursive: true }), writeFileSync(join(stored, folder, name), text);
     }
     expect(readFileSync(join(stored, 'schema', '006_templates.sql'), 'utf8')).toBe(TEMPLATE_SQL);
     // The runner's build and image as the Job in the cluster names them.
@@ -133,7 +144,12 @@ describeWithToolchain('tofu apply of the synthesized stack, external database mo
     const [container] = job.spec.template.spec.containers;
     const env = Object.fromEntries(container.env.map((e: any) => [e.name, e.value]));
     expect(env.MIGRATION_RUNNER_IMAGE).toBe(container.image);
-    const fromCluster = readBundle({ schemaDir: join(stored, 'schema'), fixturesDir: join(stored, 'fixtures'), runnerDigest: env.MIGRATION_RUNNER_DIGEST, runnerImage: container.image });
+    const fromCluster = readBundle({
+      schemaDir: join(stored, 'schema'),
+      fixturesDir: join(stored, 'fixtures'),
+      runnerDigest: env.MIGRATION_RUNNER_DIGEST,
+      runnerImage: container.image,
+    });
     expect(fromCluster.hash).toBe(hash);
     expect((await migrationJobs(cluster, NAMESPACE)).map((j: any) => j.metadata.name)).toEqual([`db-migration-${fromCluster.hash.slice(0, 12)}`]);
   });

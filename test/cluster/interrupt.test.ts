@@ -59,7 +59,10 @@ describeWithToolchain('a deploy interrupted at any moment converges on the next 
   }
 
   /** Runs `command` (a started process), sending `moment.signal` to its group at the moment; whether it was sent. */
-  async function interrupt(start: (onStdout: (chunk: string) => void) => ReturnType<typeof startCommand>, moment: Moment): Promise<{ sent: boolean; output: string }> {
+  async function interrupt(
+    start: (onStdout: (chunk: string) => void) => ReturnType<typeof startCommand>,
+    moment: Moment,
+  ): Promise<{ sent: boolean; output: string }> {
     let output = '';
     let sent = false;
     const run = start((chunk) => {
@@ -88,7 +91,12 @@ describeWithToolchain('a deploy interrupted at any moment converges on the next 
   /** The same, as the state records them. */
   async function stateObjects(): Promise<string[]> {
     const shown = JSON.parse((await project.mustTofu(['show', '-json'])).stdout);
-    const kinds: Record<string, string> = { kubernetes_config_map_v1: 'ConfigMap', kubernetes_job_v1: 'Job', kubernetes_deployment_v1: 'Deployment', kubernetes_service_v1: 'Service' };
+    const kinds: Record<string, string> = {
+      kubernetes_config_map_v1: 'ConfigMap',
+      kubernetes_job_v1: 'Job',
+      kubernetes_deployment_v1: 'Deployment',
+      kubernetes_service_v1: 'Service',
+    };
     return (shown.values?.root_module?.resources ?? [])
       .filter((r: any) => r.mode === 'managed' && kinds[r.type])
       .map((r: any) => `${kinds[r.type]}/${r.values.metadata[0].name}`)
@@ -105,7 +113,10 @@ describeWithToolchain('a deploy interrupted at any moment converges on the next 
     expect(jobs[0].status.conditions.find((c: any) => c.type === 'Complete')?.status).toBe('True');
     expect(await clusterObjects()).toEqual(await stateObjects());
     const deployment = await cluster.kubectlJson(['get', 'deployment', 'gpu-dev-api', '-n', NAMESPACE]);
-    expect({ bundle: deployment.spec.template.metadata.annotations['gpu-dev/bundle-hash'], available: deployment.status.availableReplicas }).toEqual({ bundle: hash, available: 2 });
+    expect({ bundle: deployment.spec.template.metadata.annotations['gpu-dev/bundle-hash'], available: deployment.status.availableReplicas }).toEqual({
+      bundle: hash,
+      available: 2,
+    });
   }
 
   const cases: [string, Moment][] = [
@@ -155,11 +166,13 @@ describeWithToolchain('a deploy interrupted at any moment converges on the next 
     });
 
     it('then one more cdktf deploy converges the same way', async () => {
-      await expectConverged(hash, () => runCommand('npx', [...CDKTF, 'deploy', 'gpu-dev', '--auto-approve', '--skip-provider-lock'], {
-        cwd: project.root,
-        env: project.env({ TERRAFORM_BINARY_NAME: 'tofu', CI: '1', FORCE_COLOR: '0' }),
-        timeoutMs: 600_000,
-      }));
+      await expectConverged(hash, () =>
+        runCommand('npx', [...CDKTF, 'deploy', 'gpu-dev', '--auto-approve', '--skip-provider-lock'], {
+          cwd: project.root,
+          env: project.env({ TERRAFORM_BINARY_NAME: 'tofu', CI: '1', FORCE_COLOR: '0' }),
+          timeoutMs: 600_000,
+        }),
+      );
     });
   });
 });

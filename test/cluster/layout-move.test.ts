@@ -69,7 +69,7 @@ describeWithToolchain('moving from the ConfigMap runner to the image runner', ()
       expect({ code: applied.code, stderr: applied.stderr }).toEqual({ code: 0, stderr: '' });
     });
 
-    it('then one Job is left, complete, running the product image\'s runner of this build', async () => {
+    it("then one Job is left, complete, running the product image's runner of this build", async () => {
       const jobs = await migrationJobs(cluster, NAMESPACE);
       expect(jobs.map((j) => j.metadata.name)).toEqual([`db-migration-${newHash.slice(0, 12)}`]);
       expect(jobs[0].status.conditions.find((c: any) => c.type === 'Complete')?.status).toBe('True');
@@ -79,9 +79,14 @@ describeWithToolchain('moving from the ConfigMap runner to the image runner', ()
       expect(container.env).toContainEqual({ name: 'MIGRATION_RUNNER_DIGEST', value: sha256Hex(project.runnerBytes()) });
     });
 
-    it('then the runner ConfigMap and the old bundle\'s are gone', async () => {
+    it("then the runner ConfigMap and the old bundle's are gone", async () => {
       const names = (await cluster.kubectlJson(['get', 'configmaps', '-n', NAMESPACE])).items.map((cm: any) => cm.metadata.name);
-      expect(names.sort()).toEqual([`database-fixtures-${newHash.slice(0, 12)}`, `database-schema-${newHash.slice(0, 12)}`, 'gpu-dev-deploy-owner', 'kube-root-ca.crt']);
+      expect(names.sort()).toEqual([
+        `database-fixtures-${newHash.slice(0, 12)}`,
+        `database-schema-${newHash.slice(0, 12)}`,
+        'gpu-dev-deploy-owner',
+        'kube-root-ca.crt',
+      ]);
     });
 
     it('then the next plan has nothing to change', async () => {

@@ -35,7 +35,12 @@ describeWithToolchain('OpenTofu evaluates every literal of cdk.tf.json to exactl
     const evaluated = JSON.parse((await mustRun(toolchain().bin('tofu'), ['output', '-json'], { cwd: dir, env, timeoutMs: 60_000 })).stdout);
 
     // The bundle's ConfigMaps by their names without the bundle's hash.
-    const byName = new Map(Object.entries<any>(json.resource.kubernetes_config_map_v1).map(([id, cm]) => [cm.metadata.name.replace(/-[0-9a-f]{12}$/, ''), evaluated[`cm_${id}`].value]));
+    const byName = new Map(
+      Object.entries<any>(json.resource.kubernetes_config_map_v1).map(([id, cm]) => [
+        cm.metadata.name.replace(/-[0-9a-f]{12}$/, ''),
+        evaluated[`cm_${id}`].value,
+      ]),
+    );
     const file = (folder: string, name: string) => readFileSync(join(project.root, 'database', folder, name), 'utf8');
     expect(byName.get('database-schema')['006_templates.sql']).toBe(TEMPLATE_SQL);
     for (const name of Object.keys(byName.get('database-schema'))) expect(byName.get('database-schema')[name]).toBe(file('schema', name));

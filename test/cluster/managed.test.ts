@@ -20,10 +20,20 @@ describeWithToolchain('tofu apply of the synthesized stack, managed database mod
       apiVersion: 'v1',
       kind: 'PersistentVolume',
       metadata: { name: 'gpu-dev-test-volume' },
-      spec: { capacity: { storage: '10Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Delete', hostPath: { path: '/nonexistent/gpu-dev-test-volume' } },
+      spec: {
+        capacity: { storage: '10Gi' },
+        accessModes: ['ReadWriteOnce'],
+        persistentVolumeReclaimPolicy: 'Delete',
+        hostPath: { path: '/nonexistent/gpu-dev-test-volume' },
+      },
     });
     project = Project.create(toolchain(), cluster.kubeconfig, {
-      settings: { GPU_DEV_DATABASE_MODE: 'managed', GPU_DEV_MIGRATION_ACTIVE_DEADLINE: '60s', GPU_DEV_MIGRATION_TIMEOUT: '120s', GPU_DEV_POSTGRES_TIMEOUT: '120s' },
+      settings: {
+        GPU_DEV_DATABASE_MODE: 'managed',
+        GPU_DEV_MIGRATION_ACTIVE_DEADLINE: '60s',
+        GPU_DEV_MIGRATION_TIMEOUT: '120s',
+        GPU_DEV_POSTGRES_TIMEOUT: '120s',
+      },
     });
   });
   afterAll(async () => {

@@ -15,7 +15,12 @@ import { describeWithNode, toolchain } from '../../harness/suite';
 const NAMESPACE = 'default';
 
 function pod(name: string, spec: Record<string, unknown>): unknown {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NAMESPACE }, spec: { restartPolicy: 'Never', automountServiceAccountToken: false, enableServiceLinks: false, ...spec } };
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: NAMESPACE },
+    spec: { restartPolicy: 'Never', automountServiceAccountToken: false, enableServiceLinks: false, ...spec },
+  };
 }
 
 /** Restricted as the stack's own pods are (src/stack/constructs/pod-spec.ts). */
@@ -63,10 +68,12 @@ describeWithNode('a real node (kubelet, containerd, runc) joined to the kwok con
   });
 
   async function waitForPhase(name: string, phase: string): Promise<any> {
-    await cluster.kubectl(['wait', '-n', NAMESPACE, `pod/${name}`, `--for=jsonpath={.status.phase}=${phase}`, '--timeout=90s'], { timeoutMs: 100_000 }).catch(async (error: Error) => {
-      const described = await cluster.kubectl(['describe', 'pod', '-n', NAMESPACE, name]).catch(() => '');
-      throw new Error(`${error.message}\n${described}\n${node.logs()}`);
-    });
+    await cluster
+      .kubectl(['wait', '-n', NAMESPACE, `pod/${name}`, `--for=jsonpath={.status.phase}=${phase}`, '--timeout=90s'], { timeoutMs: 100_000 })
+      .catch(async (error: Error) => {
+        const described = await cluster.kubectl(['describe', 'pod', '-n', NAMESPACE, name]).catch(() => '');
+        throw new Error(`${error.message}\n${described}\n${node.logs()}`);
+      });
     return cluster.kubectlJson(['get', 'pod', '-n', NAMESPACE, name]);
   }
 
@@ -82,7 +89,13 @@ describeWithNode('a real node (kubelet, containerd, runc) joined to the kwok con
   });
 
   it('when a pod of the runner image prints a line and exits 0, then it Succeeded on the real node and kubectl logs shows the line', async () => {
-    await cluster.apply(pod('hello', { containers: [{ name: 'hello', image: NODE_IMAGE, command: ['node', '-e', 'console.log(`hello from ${process.version} as ${require("os").userInfo().username}`)'] }] }));
+    await cluster.apply(
+      pod('hello', {
+        containers: [
+          { name: 'hello', image: NODE_IMAGE, command: ['node', '-e', 'console.log(`hello from ${process.version} as ${require("os").userInfo().username}`)'] },
+        ],
+      }),
+    );
     const done = await waitForPhase('hello', 'Succeeded');
     expect(done.spec.nodeName).toBe(node.name);
     expect(done.status.containerStatuses[0].state.terminated.exitCode).toBe(0);
@@ -91,7 +104,12 @@ describeWithNode('a real node (kubelet, containerd, runc) joined to the kwok con
   });
 
   it('when a restricted pod (uid 1000, read-only root, RuntimeDefault seccomp, no capabilities) reads its ConfigMap, then it runs so, and kubectl exec and logs reach it', async () => {
-    await cluster.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'greeting', namespace: NAMESPACE }, data: { 'greeting.txt': 'hello, volume\n' } });
+    await cluster.apply({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'greeting', namespace: NAMESPACE },
+      data: { 'greeting.txt': 'hello, volume\n' },
+    });
     const program = [
       "const fs = require('fs');",
       "const status = Object.fromEntries(fs.readFileSync('/proc/self/status', 'utf8').split('\\n').map((l) => l.split(':\\t')));",
@@ -103,7 +121,15 @@ describeWithNode('a real node (kubelet, containerd, runc) joined to the kwok con
       pod('restricted', {
         securityContext: RESTRICTED.pod,
         terminationGracePeriodSeconds: 2,
-        containers: [{ name: 'main', image: NODE_IMAGE, command: ['node', '-e', program], securityContext: RESTRICTED.container, volumeMounts: [{ name: 'config', mountPath: '/config', readOnly: true }] }],
+        containers: [
+          {
+            name: 'main',
+            image: NODE_IMAGE,
+            command: ['node', '-e', program],
+            securityContext: RESTRICTED.container,
+            volumeMounts: [{ name: 'config', mountPath: '/config', readOnly: true }],
+          },
+        ],
         volumes: [{ name: 'config', configMap: { name: 'greeting', defaultMode: 0o444 } }],
       }),
     );
@@ -114,8 +140,26 @@ describeWithNode('a real node (kubelet, containerd, runc) joined to the kwok con
       logs = await cluster.kubectl(['logs', '-n', NAMESPACE, 'restricted']);
       if (!logs.trim()) await new Promise((r) => setTimeout(r, 250));
     }
-    expect(JSON.parse(logs)).toEqual({ greeting: 'hello, volume\n', uid: 1000, gid: 1000, user: 'node', root: 'EROFS', capEff: '0000000000000000', seccomp: '2', noNewPrivs: '1' });
-    const exec = await cluster.kubectl(['exec', '-n', NAMESPACE, 'restricted', '--', 'node', '-e', 'console.log(process.getuid(), require("fs").readdirSync("/config").filter((f) => !f.startsWith("..")).join(","))']);
+    expect(JSON.parse(logs)).toEqual({
+      greeting: 'hello, volume\n',
+      uid: 1000,
+      gid: 1000,
+      user: 'node',
+      root: 'EROFS',
+      capEff: '0000000000000000',
+      seccomp: '2',
+      noNewPrivs: '1',
+    });
+    const exec = await cluster.kubectl([
+      'exec',
+      '-n',
+      NAMESPACE,
+      'restricted',
+      '--',
+      'node',
+      '-e',
+      'console.log(process.getuid(), require("fs").readdirSync("/config").filter((f) => !f.startsWith("..")).join(","))',
+    ]);
     expect(exec.trim()).toBe('1000 greeting.txt');
     await cluster.kubectl(['delete', 'pod', '-n', NAMESPACE, 'restricted', '--timeout=60s']);
   });
@@ -125,7 +169,7 @@ describeWithNode('a real node (kubelet, containerd, runc) joined to the kwok con
       .filter(([name]) => name !== node.state.nodeBridge && name !== node.state.podBridge)
       .flatMap(([, addresses]) => addresses ?? [])
       .find((a) => a.family === 'IPv4' && !a.internal)?.address;
-    if (!otherHostAddress) throw new Error('this host has no IPv4 address besides loopback and the run\'s');
+    if (!otherHostAddress) throw new Error("this host has no IPv4 address besides loopback and the run's");
     const program = `
       const net = require('net');
       const probe = (host, port) => new Promise((resolve) => {
@@ -177,7 +221,13 @@ describeWithNode('a real node (kubelet, containerd, runc) joined to the kwok con
     const links = readdirSync('/sys/class/net');
     expect(links.filter((l) => l === nodeBridge || l === podBridge)).toEqual([]);
     // Every hierarchy: the v1 controllers', and the unified (v2) one of a hybrid host, where runc makes cgroups too.
-    expect(cgroupHierarchies(true).flatMap((h) => readdirSync(h).filter((d) => d === cgroup).map((d) => `${h}/${d}`))).toEqual([]);
+    expect(
+      cgroupHierarchies(true).flatMap((h) =>
+        readdirSync(h)
+          .filter((d) => d === cgroup)
+          .map((d) => `${h}/${d}`),
+      ),
+    ).toEqual([]);
     expect(iptablesChains().filter((c) => !before.chains.includes(c))).toEqual([]);
     expect(Object.fromEntries(SYSCTLS.map((name) => [name, readSysctl(name)]))).toEqual(before.sysctls);
     if (saved) expect(hostLeftovers(saved)).toEqual([]);

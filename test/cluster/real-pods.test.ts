@@ -54,7 +54,12 @@ describeWithNode('the stack on a real node: the migration Job and the API run fo
   }
 
   async function tables(db = database.database): Promise<string[]> {
-    return (await query<{ tablename: string }>(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'schema_migration%' ORDER BY 1`, db)).map((r) => r.tablename);
+    return (
+      await query<{ tablename: string }>(
+        `SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'schema_migration%' ORDER BY 1`,
+        db,
+      )
+    ).map((r) => r.tablename);
   }
 
   beforeAll(async () => {
@@ -78,8 +83,13 @@ describeWithNode('the stack on a real node: the migration Job and the API run fo
       deploy = project(NAMESPACE);
     });
 
-    it('when a pod breaks the restricted Pod Security Standard, then the namespace refuses it (what the stack\'s pods are admitted under)', async () => {
-      const privileged = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'privileged', namespace: NAMESPACE }, spec: { containers: [{ name: 'c', image: 'node:20-bookworm-slim', securityContext: { privileged: true } }] } };
+    it("when a pod breaks the restricted Pod Security Standard, then the namespace refuses it (what the stack's pods are admitted under)", async () => {
+      const privileged = {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'privileged', namespace: NAMESPACE },
+        spec: { containers: [{ name: 'c', image: 'node:20-bookworm-slim', securityContext: { privileged: true } }] },
+      };
       await expect(cluster.apply(privileged)).rejects.toThrow(/violates PodSecurity "restricted:latest"/);
     });
 
@@ -95,7 +105,10 @@ describeWithNode('the stack on a real node: the migration Job and the API run fo
       expect(await query('SELECT bundle_hash, applied_by FROM schema_migrations ORDER BY run_id')).toEqual([{ bundle_hash: hash, applied_by: jobName }]);
 
       const log = await cluster.kubectl(['logs', '-n', NAMESPACE, '-l', 'app=database-migration', '--tail=-1']);
-      for (const file of synth.split('\n').filter((l) => /(schema|fixtures)\/\d{3}_/.test(l)).map((l) => l.trim().split(/\s+/).pop() as string)) {
+      for (const file of synth
+        .split('\n')
+        .filter((l) => /(schema|fixtures)\/\d{3}_/.test(l))
+        .map((l) => l.trim().split(/\s+/).pop() as string)) {
         expect(log.split('\n').filter((line) => line.includes(file))).toHaveLength(1);
       }
       expect(log).toContain(`bundle ${hash}`);
@@ -111,8 +124,13 @@ describeWithNode('the stack on a real node: the migration Job and the API run fo
         expect(p.status.conditions.find((c: any) => c.type === 'Ready').status).toBe('True');
         expect(p.status.containerStatuses[0].restartCount).toBe(0);
       }
-      const key = (await cluster.kubectl(['exec', '-n', NAMESPACE, 'deploy/gpu-dev-api', '--', 'node', 'dist/gpu-dev-api-admin.js', 'create-user', 'alice'])).trim();
-      const answer = await fetch(`http://${api.items[0].status.podIP}:8000/v1/gpu/availability`, { headers: { Authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(10_000) });
+      const key = (
+        await cluster.kubectl(['exec', '-n', NAMESPACE, 'deploy/gpu-dev-api', '--', 'node', 'dist/gpu-dev-api-admin.js', 'create-user', 'alice'])
+      ).trim();
+      const answer = await fetch(`http://${api.items[0].status.podIP}:8000/v1/gpu/availability`, {
+        headers: { Authorization: `Bearer ${key}` },
+        signal: AbortSignal.timeout(10_000),
+      });
       expect(answer.status).toBe(200);
       const { availability } = (await answer.json()) as { availability: Record<string, { total: number }> };
       expect(Object.keys(availability)).toHaveLength(10);
@@ -140,7 +158,9 @@ describeWithNode('the stack on a real node: the migration Job and the API run fo
       expect(await cluster.kubectl(['describe', 'pod', '-n', NAMESPACE, pods[0].metadata.name])).toContain(`exit 13 (sqlPermanent): ${where}`);
 
       expect(await query('SELECT count(*)::int AS runs FROM schema_migrations')).toEqual(before);
-      expect(await query(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'reservations' AND column_name = 'priority'`)).toEqual([{ n: 0 }]);
+      expect(await query(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'reservations' AND column_name = 'priority'`)).toEqual([
+        { n: 0 },
+      ]);
       const apiAfter = await cluster.kubectlJson(['get', 'deployment', 'gpu-dev-api', '-n', NAMESPACE]);
       expect(apiAfter.spec.template.metadata.annotations['gpu-dev/bundle-hash']).toBe(hash);
       expect(apiAfter.status.availableReplicas).toBe(2);
@@ -154,7 +174,12 @@ describeWithNode('the stack on a real node: the migration Job and the API run fo
     const NAMESPACE = 'gpu-empty';
     await database.createDatabase('empty_for_api');
     await restrictedNamespace(NAMESPACE, { ...database.secret, POSTGRES_DB: 'empty_for_api' });
-    const lone = project(NAMESPACE, { GPU_DEV_MIGRATION_JOB: 'false', GPU_DEV_API_PROGRESS_DEADLINE: '20s', GPU_DEV_API_ROLLOUT_TIMEOUT: '60s', GPU_DEV_STATE_FILE: 'terraform.empty.tfstate' });
+    const lone = project(NAMESPACE, {
+      GPU_DEV_MIGRATION_JOB: 'false',
+      GPU_DEV_API_PROGRESS_DEADLINE: '20s',
+      GPU_DEV_API_ROLLOUT_TIMEOUT: '60s',
+      GPU_DEV_STATE_FILE: 'terraform.empty.tfstate',
+    });
     await lone.synth();
     await lone.mustTofu(['init']);
     const applied = await lone.tofu(['apply', '-auto-approve'], 300_000);
@@ -162,7 +187,9 @@ describeWithNode('the stack on a real node: the migration Job and the API run fo
     expect(applied.ms).toBeLessThan(90_000);
     const [pod] = (await cluster.kubectlJson(['get', 'pods', '-n', NAMESPACE, '-l', 'app=gpu-dev-api'])).items;
     expect(pod.status.conditions.find((c: any) => c.type === 'Ready').status).toBe('False');
-    const log = await cluster.kubectl(['logs', '-n', NAMESPACE, pod.metadata.name, '--previous']).catch(() => cluster.kubectl(['logs', '-n', NAMESPACE, pod.metadata.name]));
+    const log = await cluster
+      .kubectl(['logs', '-n', NAMESPACE, pod.metadata.name, '--previous'])
+      .catch(() => cluster.kubectl(['logs', '-n', NAMESPACE, pod.metadata.name]));
     expect(log).toContain(`lacks what the API needs:\n  missing tables: ${['api_users', 'api_keys', 'reservations', 'disks', 'gpu_types'].join(', ')}`);
     expect(log).toContain(`kubectl get jobs -n ${NAMESPACE} | grep db-migration`);
     expect(log).toContain(`kubectl logs -n ${NAMESPACE} -l app=database-migration`);
@@ -178,7 +205,10 @@ describeWithNode('the stack on a real node: the migration Job and the API run fo
     for (const p of [older, newer]) p.writeSql('schema', '006_slow.sql', slow);
     newer.writeSql('schema', '007_more.sql', 'CREATE TABLE IF NOT EXISTS race_marker (id integer PRIMARY KEY);\n');
     const hashes: string[] = [];
-    for (const [p, ns] of [[older, 'gpu-race-a'], [newer, 'gpu-race-b']] as const) {
+    for (const [p, ns] of [
+      [older, 'gpu-race-a'],
+      [newer, 'gpu-race-b'],
+    ] as const) {
       await restrictedNamespace(ns, { ...database.secret, POSTGRES_DB: 'raced' });
       hashes.push(summaryValue(await p.synth(), 'bundle'));
       await p.mustTofu(['init']);

@@ -51,7 +51,7 @@ describe('the API image assembled without docker (harness/images.ts)', () => {
     expect(assembly.steps.map((s) => s.line)).toEqual([...assembly.steps.map((s) => s.line)].sort((a, b) => a - b));
   });
 
-  it('when assembled, then the image is the stack\'s default API and Job image on the Node image, the Dockerfile\'s base', () => {
+  it("when assembled, then the image is the stack's default API and Job image on the Node image, the Dockerfile's base", () => {
     expect(assembly.recipe.name).toBe(API_IMAGE);
     expect(API_IMAGE).toBe(DEFAULTS.apiImage);
     expect(DEFAULTS.runnerImage).toBe(API_IMAGE);
@@ -60,7 +60,7 @@ describe('the API image assembled without docker (harness/images.ts)', () => {
     expect(assembly.recipe.layers[0]).toEqual(nodeBaseRecipe().layers[0]);
   });
 
-  it('when assembled, then its config has the final stage\'s CMD, USER, WORKDIR, ENV and EXPOSE', () => {
+  it("when assembled, then its config has the final stage's CMD, USER, WORKDIR, ENV and EXPOSE", () => {
     const stage = finalStage();
     const last = (keyword: string) => stage.filter((i) => i.keyword === keyword).pop()?.args;
     const config = assembly.recipe.config;
@@ -95,7 +95,10 @@ describe('the API image assembled without docker (harness/images.ts)', () => {
 
   it('when assembled, then node_modules holds the production dependencies only, as npm ci --omit=dev', () => {
     const files = paths(assembly.recipe, 1);
-    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+      devDependencies: Record<string, string>;
+    };
     for (const name of Object.keys(pkg.dependencies)) expect(files.get(`/app/node_modules/${name}/package.json`)?.type).toBe('copy');
     for (const name of Object.keys(pkg.devDependencies)) expect(files.has(`/app/node_modules/${name}`)).toBe(false);
     expect([...files.keys()].some((p) => p.includes('/node_modules/.bin'))).toBe(false);
@@ -103,10 +106,16 @@ describe('the API image assembled without docker (harness/images.ts)', () => {
 
   it('when the Dockerfile has an instruction the assembler does not know, then assembling fails naming its line', () => {
     const withRun = DOCKERFILE.replace('USER 1000:1000', 'RUN apt-get install -y curl\nUSER 1000:1000');
-    expect(() => apiImageRecipe({ buildDir, dockerfile: withRun })).toThrow(/Dockerfile line \d+: RUN apt-get install -y curl: the command "apt-get install -y curl" is not one it knows/);
-    expect(() => apiImageRecipe({ buildDir, dockerfile: DOCKERFILE.replace('COPY --from=build', 'COPY --chown=1000 --from=build') })).toThrow(/only --from= is understood/);
+    expect(() => apiImageRecipe({ buildDir, dockerfile: withRun })).toThrow(
+      /Dockerfile line \d+: RUN apt-get install -y curl: the command "apt-get install -y curl" is not one it knows/,
+    );
+    expect(() => apiImageRecipe({ buildDir, dockerfile: DOCKERFILE.replace('COPY --from=build', 'COPY --chown=1000 --from=build') })).toThrow(
+      /only --from= is understood/,
+    );
     expect(() => apiImageRecipe({ buildDir, dockerfile: DOCKERFILE.replace(/^CMD .*$/m, 'CMD node dist/gpu-dev-api.js') })).toThrow(/CMD must be in exec form/);
-    expect(() => apiImageRecipe({ buildDir, dockerfile: DOCKERFILE.replace('EXPOSE 8000', 'HEALTHCHECK CMD true') })).toThrow(/HEALTHCHECK CMD true: unknown instruction/);
+    expect(() => apiImageRecipe({ buildDir, dockerfile: DOCKERFILE.replace('EXPOSE 8000', 'HEALTHCHECK CMD true') })).toThrow(
+      /HEALTHCHECK CMD true: unknown instruction/,
+    );
   });
 });
 
@@ -125,7 +134,8 @@ describe('the runner image and the tar writer (harness/images.ts, tar.ts)', () =
     expect(files.get('/usr/local/bin/node')).toMatchObject({ type: 'copy', source: process.execPath });
     expect(base.config.Env).toContain(`NODE_VERSION=${process.version.slice(1)}`);
     // Each library resolves in the image as on the host: a copy, or links on the way to one.
-    for (const library of sharedLibraries(process.execPath)) expect(files.has(library) || [...files.keys()].some((p) => library.startsWith(`${p}/`) && files.get(p)?.type === 'symlink')).toBe(true);
+    for (const library of sharedLibraries(process.execPath))
+      expect(files.has(library) || [...files.keys()].some((p) => library.startsWith(`${p}/`) && files.get(p)?.type === 'symlink')).toBe(true);
   });
 
   it('when an archive has long names, owners and modes, then GNU tar lists them as written', () => {
@@ -137,7 +147,9 @@ describe('the runner image and the tar writer (harness/images.ts, tar.ts)', () =
       writer.add({ type: 'file', path: long, data: Buffer.from('hi\n'), uid: 1000, gid: 1000, mode: 0o600 });
       writer.add({ type: 'symlink', path: 'a/link', target: `/${long}` });
       const { size } = writer.close();
-      const listing = execFileSync('tar', ['--numeric-owner', '-tvf', join(dir, 'x.tar')], { encoding: 'utf8' }).trim().split('\n');
+      const listing = execFileSync('tar', ['--numeric-owner', '-tvf', join(dir, 'x.tar')], { encoding: 'utf8' })
+        .trim()
+        .split('\n');
       expect(listing).toHaveLength(3);
       expect(listing[0]).toMatch(/^drwxrwxrwt 0\/0 .* a\/$/);
       expect(listing[1]).toMatch(new RegExp(`^-rw------- 1000/1000 +3 .* ${long}$`));

@@ -55,7 +55,7 @@ describe('npm run local', () => {
     expect(postgresProcessesFor(localDir)).toBe(0);
   });
 
-  it('when the migration fails, then it shows the runner\'s error, exits with its code and does not start the API', async () => {
+  it("when the migration fails, then it shows the runner's error, exits with its code and does not start the API", async () => {
     const localDir = localFolder();
     const dirs = copyOfDatabaseFolders();
     writeFileSync(join(dirs.schemaDir, '006_broken.sql'), 'CREATE TABLE IF NOT EXISTS broken (id txet);\n');
@@ -70,7 +70,7 @@ describe('npm run local', () => {
     expect(postgresProcessesFor(localDir)).toBe(0);
   });
 
-  it('when a file is one the runner refuses (a syntax error), then synth refuses it in the runner\'s words, exit 3, and the API is not started', async () => {
+  it("when a file is one the runner refuses (a syntax error), then synth refuses it in the runner's words, exit 3, and the API is not started", async () => {
     const localDir = localFolder();
     const dirs = copyOfDatabaseFolders();
     writeFileSync(join(dirs.schemaDir, '006_broken.sql'), 'CREATE TABLE IF NOT EXISTS broken (id int,);\n');

@@ -5,11 +5,24 @@ import { createTestDatabase, snapshot, type TestDatabase } from '../support/data
 import { copyOfDatabaseFolders, folderArgs, runRunner } from '../support/runner';
 
 const SPEC_INDEXES = [
-  'idx_api_keys_hash', 'idx_api_keys_user_id', 'idx_api_keys_expires_at', 'idx_api_users_username',
-  'idx_reservations_user_id', 'idx_reservations_user_status', 'idx_reservations_status', 'idx_reservations_gpu_type_status',
-  'idx_reservations_created_at', 'idx_reservations_expires_at', 'idx_reservations_master_id',
-  'idx_disks_user_id', 'idx_disks_in_use', 'idx_disks_is_deleted', 'idx_disks_operation_id', 'idx_disks_reservation_id',
-  'idx_disks_delete_date', 'idx_gpu_types_active',
+  'idx_api_keys_hash',
+  'idx_api_keys_user_id',
+  'idx_api_keys_expires_at',
+  'idx_api_users_username',
+  'idx_reservations_user_id',
+  'idx_reservations_user_status',
+  'idx_reservations_status',
+  'idx_reservations_gpu_type_status',
+  'idx_reservations_created_at',
+  'idx_reservations_expires_at',
+  'idx_reservations_master_id',
+  'idx_disks_user_id',
+  'idx_disks_in_use',
+  'idx_disks_is_deleted',
+  'idx_disks_operation_id',
+  'idx_disks_reservation_id',
+  'idx_disks_delete_date',
+  'idx_gpu_types_active',
 ];
 
 describe('gpu-dev-db apply on the product bundle', () => {
@@ -33,9 +46,15 @@ describe('gpu-dev-db apply on the product bundle', () => {
     expect(result.stdout).toMatch(/applied 6 files \(\d+ statements\) in \d+ ms; bundle [0-9a-f]{64}/);
 
     const tables = await client.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`);
-    expect(tables.rows.map((r) => r.tablename)).toEqual(
-      ['api_keys', 'api_users', 'disks', 'gpu_types', 'reservations', 'schema_migration_files', 'schema_migrations'],
-    );
+    expect(tables.rows.map((r) => r.tablename)).toEqual([
+      'api_keys',
+      'api_users',
+      'disks',
+      'gpu_types',
+      'reservations',
+      'schema_migration_files',
+      'schema_migrations',
+    ]);
     const columns = await client.query(
       `SELECT table_name, column_name, data_type, column_default, is_nullable FROM information_schema.columns
         WHERE table_schema = 'public' AND table_name IN ('api_users', 'reservations', 'disks')`,
@@ -58,17 +77,30 @@ describe('gpu-dev-db apply on the product bundle', () => {
       { tgname: 'update_disks_last_updated', tbl: 'disks', fn: 'update_disks_last_updated_column' },
       { tgname: 'update_gpu_types_updated_at', tbl: 'gpu_types', fn: 'update_gpu_types_updated_at_column' },
     ]);
-    const gpus = await client.query(`SELECT gpu_type, instance_type, max_gpus, cpus, memory_gb, total_cluster_gpus, max_per_node, is_active FROM gpu_types ORDER BY gpu_type`);
+    const gpus = await client.query(
+      `SELECT gpu_type, instance_type, max_gpus, cpus, memory_gb, total_cluster_gpus, max_per_node, is_active FROM gpu_types ORDER BY gpu_type`,
+    );
     expect(gpus.rows).toHaveLength(10);
     expect(gpus.rows.find((r) => r.gpu_type === 'h100')).toEqual({
-      gpu_type: 'h100', instance_type: 'p5.48xlarge', max_gpus: 8, cpus: 192, memory_gb: 2048, total_cluster_gpus: 16, max_per_node: 8, is_active: true,
+      gpu_type: 'h100',
+      instance_type: 'p5.48xlarge',
+      max_gpus: 8,
+      cpus: 192,
+      memory_gb: 2048,
+      total_cluster_gpus: 16,
+      max_per_node: 8,
+      is_active: true,
     });
     const history = await client.query(`SELECT bundle_hash, file_count, forced FROM schema_migrations`);
     expect(history.rows).toEqual([{ bundle_hash: expect.stringMatching(/^[0-9a-f]{64}$/), file_count: 6, forced: false }]);
     const files = await client.query(`SELECT folder || '/' || file_name AS f FROM schema_migration_files ORDER BY position`);
     expect(files.rows.map((r) => r.f)).toEqual([
-      'schema/001_users_and_keys.sql', 'schema/002_reservations.sql', 'schema/003_disks.sql', 'schema/004_gpu_types.sql',
-      'schema/005_users_and_keys_as_deployed.sql', 'fixtures/001_initial_gpu_types.sql',
+      'schema/001_users_and_keys.sql',
+      'schema/002_reservations.sql',
+      'schema/003_disks.sql',
+      'schema/004_gpu_types.sql',
+      'schema/005_users_and_keys_as_deployed.sql',
+      'fixtures/001_initial_gpu_types.sql',
     ]);
   });
 
@@ -86,7 +118,9 @@ describe('gpu-dev-db apply on the product bundle', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/applied 6 files/);
     const after = await client.query(`SELECT gpu_type, instance_type, max_gpus, description, created_at FROM gpu_types ORDER BY gpu_type`);
-    expect(after.rows).toEqual(before.rows.map(({ gpu_type, instance_type, max_gpus, description, created_at }) => ({ gpu_type, instance_type, max_gpus, description, created_at })));
+    expect(after.rows).toEqual(
+      before.rows.map(({ gpu_type, instance_type, max_gpus, description, created_at }) => ({ gpu_type, instance_type, max_gpus, description, created_at })),
+    );
     const history = await client.query(`SELECT forced FROM schema_migrations ORDER BY run_id`);
     expect(history.rows).toEqual([{ forced: false }, { forced: true }]);
   });
@@ -94,7 +128,10 @@ describe('gpu-dev-db apply on the product bundle', () => {
   it('when a fixture value is edited, then the next apply updates that row', async () => {
     const dirs = copyOfDatabaseFolders();
     const fixture = join(dirs.fixturesDir, '001_initial_gpu_types.sql');
-    writeFileSync(fixture, readFileSync(fixture, 'utf8').replace(/\('h100',(\s*)'p5\.48xlarge',(\s*)8,(\s*)192,(\s*)2048,(\s*)16/, "('h100',$1'p5.48xlarge',$28,$3192,$42048,$532"));
+    writeFileSync(
+      fixture,
+      readFileSync(fixture, 'utf8').replace(/\('h100',(\s*)'p5\.48xlarge',(\s*)8,(\s*)192,(\s*)2048,(\s*)16/, "('h100',$1'p5.48xlarge',$28,$3192,$42048,$532"),
+    );
     const result = await apply([], dirs);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/applied 6 files/);
@@ -155,10 +192,15 @@ describe('gpu-dev-db apply when a statement fails', () => {
 
   it('when a statement fails with detail and hint, then both are in the message', async () => {
     const dirs = copyOfDatabaseFolders();
-    writeFileSync(join(dirs.fixturesDir, '002_bad_row.sql'), "INSERT INTO gpu_types (gpu_type, instance_type, max_gpus, cpus, memory_gb) VALUES ('x', 'y', 1, 1, NULL);\n");
+    writeFileSync(
+      join(dirs.fixturesDir, '002_bad_row.sql'),
+      "INSERT INTO gpu_types (gpu_type, instance_type, max_gpus, cpus, memory_gb) VALUES ('x', 'y', 1, 1, NULL);\n",
+    );
     const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url });
     expect(result.code).toBe(13);
-    expect(result.stderr).toContain('fixtures/002_bad_row.sql line 1, column 1: null value in column "memory_gb" of relation "gpu_types" violates not-null constraint (SQLSTATE 23502)');
+    expect(result.stderr).toContain(
+      'fixtures/002_bad_row.sql line 1, column 1: null value in column "memory_gb" of relation "gpu_types" violates not-null constraint (SQLSTATE 23502)',
+    );
     expect(result.stderr).toMatch(/detail: Failing row contains \(x, y, 1, 1, null/);
   });
 });

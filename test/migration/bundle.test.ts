@@ -10,10 +10,10 @@ describe('splitStatements', () => {
 
   it('when semicolons stand in quotes, dollar bodies and comments, then only real ends split, with each start line and column', () => {
     const sql = [
-      "-- header; not a statement",
+      '-- header; not a statement',
       "INSERT INTO t VALUES ('a;b', E'c\\';d', \"we;ird\");",
-      "CREATE FUNCTION f() RETURNS trigger AS $body$ BEGIN x := 1; RETURN NEW; END; $body$ LANGUAGE plpgsql;",
-      "  /* block; /* nested; */ still comment; */ SELECT $$;$$",
+      'CREATE FUNCTION f() RETURNS trigger AS $body$ BEGIN x := 1; RETURN NEW; END; $body$ LANGUAGE plpgsql;',
+      '  /* block; /* nested; */ still comment; */ SELECT $$;$$',
     ].join('\n');
     const statements = splitStatements(sql);
     expect(statements.map((s) => [s.line, s.column, s.text])).toEqual([
@@ -36,7 +36,10 @@ describe('loadBundle', () => {
     for (const name of ['1000_late.sql', '999_early.sql', '010_first.sql']) writeFileSync(join(schemaDir, name), 'SELECT 1;');
     writeFileSync(join(fixturesDir, '001_rows.sql'), 'SELECT 2;');
     expect(load({ schemaDir, fixturesDir }).files.map((f) => `${f.folder}/${f.name}`)).toEqual([
-      'schema/010_first.sql', 'schema/999_early.sql', 'schema/1000_late.sql', 'fixtures/001_rows.sql',
+      'schema/010_first.sql',
+      'schema/999_early.sql',
+      'schema/1000_late.sql',
+      'fixtures/001_rows.sql',
     ]);
   });
 

@@ -61,7 +61,10 @@ describe('gpu-dev-db status, plan and verify', () => {
   });
 
   it('when a file opts out of the transaction, then plan lists it without counting its index as drift, and apply runs it on its own', async () => {
-    writeFileSync(join(dirs.schemaDir, '007_concurrent_index.sql'), '-- migration: no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS idx_disks_size ON disks (size_gb);\n');
+    writeFileSync(
+      join(dirs.schemaDir, '007_concurrent_index.sql'),
+      '-- migration: no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS idx_disks_size ON disks (size_gb);\n',
+    );
     const plan = await run(['plan']);
     expect(plan.code).toBe(0);
     expect(plan.stdout).toContain('drift:\n  none');
@@ -88,8 +91,18 @@ describe('gpu-dev-db apply --timings', () => {
     const wall = performance.now() - started;
     expect(result.code).toBe(0);
     const phases = [
-      'start-up (Node, the runner)', 'files read and hashed', 'SQL parser started', 'files parsed and checked', 'connected', 'session set up',
-      'migration lock taken', 'history read', 'files applied', 'drift check', 'history tables', 'recorded and committed',
+      'start-up (Node, the runner)',
+      'files read and hashed',
+      'SQL parser started',
+      'files parsed and checked',
+      'connected',
+      'session set up',
+      'migration lock taken',
+      'history read',
+      'files applied',
+      'drift check',
+      'history tables',
+      'recorded and committed',
     ];
     expect(result.stderr).toMatch(new RegExp(`timings: ${phases.map((p) => `${p.replace(/[()]/g, '\\$&')} \\d+\\.\\d ms`).join(', ')}, total \\d+\\.\\d ms`));
     const report = JSON.parse(result.stdout);

@@ -31,8 +31,16 @@ function itemsFile(v: number): string {
   }
   const lines = ['-- items, edited in place version after version', 'CREATE TABLE IF NOT EXISTS items (', columns.join(',\n'), ');', ''];
   lines.push(`CREATE INDEX IF NOT EXISTS idx_items_name ON items (${v >= 4 ? 'lower(name)' : 'name'});`);
-  if (v >= 2) lines.push('CREATE INDEX IF NOT EXISTS idx_items_active ON items (item_id) WHERE archived = false;', "COMMENT ON COLUMN items.notes IS 'free text from the owner';");
-  if (v >= 3) lines.push('CREATE INDEX IF NOT EXISTS idx_items_owner ON items (owner_id) WHERE owner_id IS NOT NULL;', "COMMENT ON COLUMN items.priority IS 'higher first';");
+  if (v >= 2)
+    lines.push(
+      'CREATE INDEX IF NOT EXISTS idx_items_active ON items (item_id) WHERE archived = false;',
+      "COMMENT ON COLUMN items.notes IS 'free text from the owner';",
+    );
+  if (v >= 3)
+    lines.push(
+      'CREATE INDEX IF NOT EXISTS idx_items_owner ON items (owner_id) WHERE owner_id IS NOT NULL;',
+      "COMMENT ON COLUMN items.priority IS 'higher first';",
+    );
   return `${lines.join('\n')}\n`;
 }
 
@@ -41,7 +49,10 @@ function fixtureFile(v: number): string {
     "INSERT INTO owners (owner_id, login) VALUES (1, 'ada'), (2, 'grace') ON CONFLICT (owner_id) DO NOTHING;",
     "INSERT INTO items (item_id, name) VALUES (1, 'one'), (2, 'two') ON CONFLICT (item_id) DO NOTHING;",
   ];
-  if (v >= 2) lines.push("INSERT INTO items (item_id, name, notes) VALUES (3, 'three', 'filled by the fixture') ON CONFLICT (item_id) DO UPDATE SET notes = EXCLUDED.notes;");
+  if (v >= 2)
+    lines.push(
+      "INSERT INTO items (item_id, name, notes) VALUES (3, 'three', 'filled by the fixture') ON CONFLICT (item_id) DO UPDATE SET notes = EXCLUDED.notes;",
+    );
   if (v >= 3) lines.push("UPDATE items SET owner_id = 1, code = 'A1' WHERE item_id = 1;");
   return `${lines.join('\n')}\n`;
 }
@@ -61,12 +72,15 @@ function readmeExample(name: string): string[] {
   const start = readme.indexOf(`<!-- converge ${name} example`);
   const end = readme.indexOf(`<!-- end of converge ${name} example -->`);
   expect({ start: start >= 0, end: end > start }).toEqual({ start: true, end: true });
-  return readme.slice(readme.indexOf('```\n', start) + 4, readme.lastIndexOf('```', end)).trimEnd().split('\n');
+  return readme
+    .slice(readme.indexOf('```\n', start) + 4, readme.lastIndexOf('```', end))
+    .trimEnd()
+    .split('\n');
 }
 
 const generated = (result: RunResult): { sql: string; declaredAt: string; lock: string; cost: string }[] => JSON.parse(result.stdout).converged;
 
-describe('when a database is upgraded through versions written the platform\'s way', () => {
+describe("when a database is upgraded through versions written the platform's way", () => {
   const databases: TestDatabase[] = [];
   let upgraded: TestDatabase;
   let upgradedClient: Client;
@@ -102,9 +116,30 @@ describe('when a database is upgraded through versions written the platform\'s w
 
   it('then version 2 generated its three columns as catalog-only ADD COLUMNs, each naming its line', () => {
     expect(generated(steps.get(2)?.result as RunResult)).toEqual([
-      { sql: 'ALTER TABLE items ADD COLUMN notes text', declaredAt: 'schema/002_items.sql line 6', subject: 'items.notes', lock: 'ACCESS EXCLUSIVE', cost: 'catalog-only', durationMs: expect.any(Number) },
-      { sql: "ALTER TABLE items ADD COLUMN metadata jsonb DEFAULT '{}'::jsonb", declaredAt: 'schema/002_items.sql line 7', subject: 'items.metadata', lock: 'ACCESS EXCLUSIVE', cost: 'catalog-only', durationMs: expect.any(Number) },
-      { sql: 'ALTER TABLE items ADD COLUMN archived boolean DEFAULT false NOT NULL', declaredAt: 'schema/002_items.sql line 8', subject: 'items.archived', lock: 'ACCESS EXCLUSIVE', cost: 'catalog-only', durationMs: expect.any(Number) },
+      {
+        sql: 'ALTER TABLE items ADD COLUMN notes text',
+        declaredAt: 'schema/002_items.sql line 6',
+        subject: 'items.notes',
+        lock: 'ACCESS EXCLUSIVE',
+        cost: 'catalog-only',
+        durationMs: expect.any(Number),
+      },
+      {
+        sql: "ALTER TABLE items ADD COLUMN metadata jsonb DEFAULT '{}'::jsonb",
+        declaredAt: 'schema/002_items.sql line 7',
+        subject: 'items.metadata',
+        lock: 'ACCESS EXCLUSIVE',
+        cost: 'catalog-only',
+        durationMs: expect.any(Number),
+      },
+      {
+        sql: 'ALTER TABLE items ADD COLUMN archived boolean DEFAULT false NOT NULL',
+        declaredAt: 'schema/002_items.sql line 8',
+        subject: 'items.archived',
+        lock: 'ACCESS EXCLUSIVE',
+        cost: 'catalog-only',
+        durationMs: expect.any(Number),
+      },
     ]);
   });
 
@@ -118,7 +153,7 @@ describe('when a database is upgraded through versions written the platform\'s w
       'ALTER TABLE items ADD CONSTRAINT items_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES owners(owner_id) [SHARE ROW EXCLUSIVE on both tables; scans the table under a lock held until commit]',
       'CREATE UNIQUE INDEX items_code_key ON items USING btree (code) [SHARE; blocks writes while the index builds]',
       'ALTER TABLE items ADD CONSTRAINT items_code_key UNIQUE USING INDEX items_code_key [ACCESS EXCLUSIVE; catalog-only]',
-      'ALTER TABLE items ADD CONSTRAINT items_code_format CHECK ((code ~ \'^[A-Z][0-9]+$\'::text)) [ACCESS EXCLUSIVE; scans the table under a lock held until commit]',
+      "ALTER TABLE items ADD CONSTRAINT items_code_format CHECK ((code ~ '^[A-Z][0-9]+$'::text)) [ACCESS EXCLUSIVE; scans the table under a lock held until commit]",
     ]);
   });
 
@@ -133,14 +168,16 @@ describe('when a database is upgraded through versions written the platform\'s w
   });
 
   it('then status after version 2 lists what that run generated, with its lock and cost', () => {
-    expect(statusAfter2.stdout).toContain('  convergence generated: schema/002_items.sql line 8: ALTER TABLE items ADD COLUMN archived boolean DEFAULT false NOT NULL [ACCESS EXCLUSIVE; catalog-only]');
+    expect(statusAfter2.stdout).toContain(
+      '  convergence generated: schema/002_items.sql line 8: ALTER TABLE items ADD COLUMN archived boolean DEFAULT false NOT NULL [ACCESS EXCLUSIVE; catalog-only]',
+    );
   });
 
   it('then a forced re-run of the last version exits 0 and generates nothing', () => {
     expect({ code: rerun.code, converged: generated(rerun) }).toEqual({ code: 0, converged: [] });
   });
 
-  it('then the rows written before the upgrade are still there, with the fixture\'s values in the new columns', async () => {
+  it("then the rows written before the upgrade are still there, with the fixture's values in the new columns", async () => {
     const { rows } = await upgradedClient.query('SELECT item_id, name, notes, archived, priority, owner_id, code FROM items ORDER BY item_id');
     expect(rows).toEqual([
       { item_id: 1, name: 'one', notes: null, archived: false, priority: 0, owner_id: 1, code: 'A1' },
@@ -166,11 +203,41 @@ describe('when a declaration cannot converge safely', () => {
   afterEach(() => db.drop());
 
   const cases: [string, (sql: string) => string, string[]][] = [
-    ['a column\'s type is changed', (sql) => sql.replace('    name text', '    name varchar(100)'), ['column items.name is text in the database, but schema/002_items.sql line 4 declares it character varying(100)', 'Convergence never changes the type of an existing column', 'Remedy: a new schema file with ALTER TABLE items ALTER COLUMN name TYPE character varying(100)']],
-    ['a NOT NULL column without a default is added to a table with rows', (sql) => sql.replace('    name text', '    name text,\n    flag boolean NOT NULL'), ['convergence refused items.flag (schema/002_items.sql line 5): NOT NULL without a default, on a table with rows', 'Remedy: give it a default']],
-    ['a column with a volatile default is added', (sql) => sql.replace('    name text', '    name text,\n    seen timestamptz DEFAULT clock_timestamp()'), ['convergence refused items.seen (schema/002_items.sql line 5): its default clock_timestamp() is volatile', 'a rewrite of the table under ACCESS EXCLUSIVE']],
-    ['a stored generated column is added', (sql) => sql.replace('    name text', "    name text,\n    label text GENERATED ALWAYS AS (name || '!') STORED"), ['convergence refused items.label (schema/002_items.sql line 5): a stored generated column', 'Remedy: add it by hand']],
-    ['a column is removed from the declaration', (sql) => sql.replace('    name text,\n', ''), ['convergence refused items.name (schema/002_items.sql line 2): the column is in the database (text) but no statement of the bundle declares it', 'Remedy: declare it again']],
+    [
+      "a column's type is changed",
+      (sql) => sql.replace('    name text', '    name varchar(100)'),
+      [
+        'column items.name is text in the database, but schema/002_items.sql line 4 declares it character varying(100)',
+        'Convergence never changes the type of an existing column',
+        'Remedy: a new schema file with ALTER TABLE items ALTER COLUMN name TYPE character varying(100)',
+      ],
+    ],
+    [
+      'a NOT NULL column without a default is added to a table with rows',
+      (sql) => sql.replace('    name text', '    name text,\n    flag boolean NOT NULL'),
+      ['convergence refused items.flag (schema/002_items.sql line 5): NOT NULL without a default, on a table with rows', 'Remedy: give it a default'],
+    ],
+    [
+      'a column with a volatile default is added',
+      (sql) => sql.replace('    name text', '    name text,\n    seen timestamptz DEFAULT clock_timestamp()'),
+      [
+        'convergence refused items.seen (schema/002_items.sql line 5): its default clock_timestamp() is volatile',
+        'a rewrite of the table under ACCESS EXCLUSIVE',
+      ],
+    ],
+    [
+      'a stored generated column is added',
+      (sql) => sql.replace('    name text', "    name text,\n    label text GENERATED ALWAYS AS (name || '!') STORED"),
+      ['convergence refused items.label (schema/002_items.sql line 5): a stored generated column', 'Remedy: add it by hand'],
+    ],
+    [
+      'a column is removed from the declaration',
+      (sql) => sql.replace('    name text,\n', ''),
+      [
+        'convergence refused items.name (schema/002_items.sql line 2): the column is in the database (text) but no statement of the bundle declares it',
+        'Remedy: declare it again',
+      ],
+    ],
   ];
 
   describe.each(cases)('when %s', (_, edit, expected) => {
@@ -183,7 +250,7 @@ describe('when a declaration cannot converge safely', () => {
       after = await snapshot(client);
     });
 
-    it('then the run exits 11 (drift), naming the column, the declaration\'s line and the remedy, and leaves the database unchanged', () => {
+    it("then the run exits 11 (drift), naming the column, the declaration's line and the remedy, and leaves the database unchanged", () => {
       expect(result.code).toBe(11);
       for (const text of expected) expect(result.stderr).toContain(text);
       expect(after).toBe(before);
@@ -202,9 +269,24 @@ describe('when a generated statement meets rows that break it', () => {
   afterEach(() => db.drop());
 
   const cases: [string, string, (sql: string) => string, string[]][] = [
-    ['a CHECK fails on existing rows', '', (sql) => sql.replace('    name text', "    name text CHECK (name <> 'two')"), ['check constraint "items_name_check"', 'convergence generated, for items_name_check declared at schema/002_items.sql line 4']],
-    ['a UNIQUE meets duplicates', "UPDATE items SET name = 'same';", (sql) => sql.replace('    name text', '    name text UNIQUE'), ['could not create unique index "items_name_key"', 'Key (name)=(same) is duplicated.', 'CREATE UNIQUE INDEX items_name_key ON items USING btree (name)']],
-    ['NOT NULL meets NULL rows', "UPDATE items SET name = NULL WHERE item_id = 2;", (sql) => sql.replace('    name text', '    name text NOT NULL'), ['column "name" of relation "items" contains null values', 'ALTER TABLE items ALTER COLUMN name SET NOT NULL']],
+    [
+      'a CHECK fails on existing rows',
+      '',
+      (sql) => sql.replace('    name text', "    name text CHECK (name <> 'two')"),
+      ['check constraint "items_name_check"', 'convergence generated, for items_name_check declared at schema/002_items.sql line 4'],
+    ],
+    [
+      'a UNIQUE meets duplicates',
+      "UPDATE items SET name = 'same';",
+      (sql) => sql.replace('    name text', '    name text UNIQUE'),
+      ['could not create unique index "items_name_key"', 'Key (name)=(same) is duplicated.', 'CREATE UNIQUE INDEX items_name_key ON items USING btree (name)'],
+    ],
+    [
+      'NOT NULL meets NULL rows',
+      'UPDATE items SET name = NULL WHERE item_id = 2;',
+      (sql) => sql.replace('    name text', '    name text NOT NULL'),
+      ['column "name" of relation "items" contains null values', 'ALTER TABLE items ALTER COLUMN name SET NOT NULL'],
+    ],
   ];
 
   describe.each(cases)('when %s', (_, setup, edit, expected) => {
@@ -241,7 +323,9 @@ describe('when convergence is off (--converge refuse) and a later statement of t
     expect(result.stderr).toContain(
       'cause: column items.archived is declared at schema/002_items.sql line 8, inside CREATE TABLE IF NOT EXISTS items (schema/002_items.sql line 2), which PostgreSQL skipped because items already exists; convergence is off (--converge refuse, MIGRATION_CONVERGE=refuse).',
     );
-    expect(result.stderr).toContain('remedy: turn convergence on (--converge apply, MIGRATION_CONVERGE=apply), or add ALTER TABLE items ADD COLUMN IF NOT EXISTS archived BOOLEAN DEFAULT false NOT NULL; right after that CREATE TABLE');
+    expect(result.stderr).toContain(
+      'remedy: turn convergence on (--converge apply, MIGRATION_CONVERGE=apply), or add ALTER TABLE items ADD COLUMN IF NOT EXISTS archived BOOLEAN DEFAULT false NOT NULL; right after that CREATE TABLE',
+    );
   });
 
   it("then docs/runner.md's example is what it printed, line for line", () => {
@@ -258,7 +342,9 @@ describe('when convergence refuses a column and a later statement of the file ne
   beforeAll(async () => {
     db = await createTestDatabase('converge_refused_later');
     expect((await applyTo(db, version(1))).code).toBe(0);
-    const edited = itemsFile(1).replace('    name text', '    name text,\n    seen timestamptz DEFAULT clock_timestamp()') + 'CREATE INDEX IF NOT EXISTS idx_items_seen ON items (seen);\n';
+    const edited =
+      itemsFile(1).replace('    name text', '    name text,\n    seen timestamptz DEFAULT clock_timestamp()') +
+      'CREATE INDEX IF NOT EXISTS idx_items_seen ON items (seen);\n';
     result = await applyTo(db, version(1, { 'schema/002_items.sql': edited }));
   });
   afterAll(() => db.drop());
@@ -342,7 +428,10 @@ describe("when plan meets the platform's edit of 002_reservations.sql on a datab
     const file = join(dirs.schemaDir, '002_reservations.sql');
     const sql = readFileSync(file, 'utf8')
       .replace('    cli_version VARCHAR(50)\n', '    cli_version VARCHAR(50),\n    priority INTEGER NOT NULL DEFAULT 0\n')
-      .replace('CREATE OR REPLACE FUNCTION', "CREATE INDEX IF NOT EXISTS idx_reservations_queued_priority\n    ON reservations(priority DESC) WHERE status = 'queued';\n\nCREATE OR REPLACE FUNCTION");
+      .replace(
+        'CREATE OR REPLACE FUNCTION',
+        "CREATE INDEX IF NOT EXISTS idx_reservations_queued_priority\n    ON reservations(priority DESC) WHERE status = 'queued';\n\nCREATE OR REPLACE FUNCTION",
+      );
     writeFileSync(file, sql);
     result = await runRunner(['plan', ...folderArgs(dirs)], { DATABASE_URL: db.url });
   });

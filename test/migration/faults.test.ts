@@ -27,7 +27,9 @@ describe('when the runner is killed with SIGKILL in the middle of its transactio
     const killed = await killRunnerDuring(client, ['apply', ...folderArgs(sleepingBundle(60))], { DATABASE_URL: db.url }, 'pg_sleep(60)');
     expect(killed.signal).toBe('SIGKILL');
     // This database's advisory locks only: other test files' runs hold theirs in their own databases.
-    const locks = await client.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`);
+    const locks = await client.query(
+      `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+    );
     expect(locks.rows[0].n).toBe(0);
     expect(await snapshot(client)).toBe(before);
 
@@ -88,7 +90,9 @@ describe('when 16 runners start at once, 8 on the old bundle and 8 on a new one'
     const fixture = join(newBundle.fixturesDir, '001_initial_gpu_types.sql');
     writeFileSync(fixture, readFileSync(fixture, 'utf8').replace("'NVIDIA T4 16 GB, 4 per node'", "'T4, new bundle'"));
     writeFileSync(join(newBundle.schemaDir, '006_add_reservations_priority.sql'), 'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS priority integer;\n');
-    const runs = [oldBundle, newBundle].flatMap((dirs) => Array.from({ length: 8 }, () => runRunner(['apply', '--json', ...folderArgs(dirs)], { DATABASE_URL: db.url })));
+    const runs = [oldBundle, newBundle].flatMap((dirs) =>
+      Array.from({ length: 8 }, () => runRunner(['apply', '--json', ...folderArgs(dirs)], { DATABASE_URL: db.url })),
+    );
     const results = await Promise.all(runs);
     for (const result of results.slice(0, 8)) expect([0, 10]).toContain(result.code);
     // Nothing is newer than the new bundle: none of its runners may be refused.

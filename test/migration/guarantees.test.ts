@@ -49,49 +49,105 @@ describe('statements that would break the run are refused before connecting', ()
   const cases: [string, Record<string, string>, string][] = [
     [
       'a file wrapped in BEGIN … COMMIT',
-      { 'schema/006_wrapped.sql': 'BEGIN;\nALTER TABLE gpu_types ADD COLUMN IF NOT EXISTS note text;\nCOMMIT;\n', 'fixtures/002_change.sql': "UPDATE gpu_types SET max_per_node = 99 WHERE gpu_type = 't4';\n" },
+      {
+        'schema/006_wrapped.sql': 'BEGIN;\nALTER TABLE gpu_types ADD COLUMN IF NOT EXISTS note text;\nCOMMIT;\n',
+        'fixtures/002_change.sql': "UPDATE gpu_types SET max_per_node = 99 WHERE gpu_type = 't4';\n",
+      },
       "006_wrapped.sql:1:1: BEGIN is not allowed: every file already runs in the run's one transaction",
     ],
     ['START TRANSACTION', { 'schema/006_x.sql': 'SELECT 1;\n  START TRANSACTION;\n' }, '006_x.sql:2:3: START TRANSACTION is not allowed'],
     ['a SAVEPOINT', { 'schema/006_x.sql': 'SAVEPOINT before_change;\n' }, '006_x.sql:1:1: SAVEPOINT before_change is not allowed'],
     ['END', { 'fixtures/002_x.sql': "UPDATE gpu_types SET max_per_node = 99 WHERE gpu_type = 't4';\nEND;\n" }, '002_x.sql:2:1: END is not allowed'],
     ['PREPARE TRANSACTION', { 'schema/006_x.sql': "PREPARE TRANSACTION 'x';\n" }, "006_x.sql:1:1: PREPARE TRANSACTION 'x' is not allowed"],
-    ['SET ROLE', { 'schema/006_x.sql': 'SET ROLE some_role;\nCREATE TABLE owned (id int);\n' }, "006_x.sql:1:1: SET ROLE some_role is not allowed: the tables this run creates, and the runner's own history, would belong to another role"],
-    ['SET LOCAL ROLE', { 'schema/006_x.sql': 'SET LOCAL ROLE some_role;\n' }, '006_x.sql:1:1: SET LOCAL ROLE some_role is not allowed: the tables this run creates'],
-    ['SET SESSION AUTHORIZATION', { 'schema/006_x.sql': 'SET SESSION AUTHORIZATION some_role;\n' }, '006_x.sql:1:1: SET SESSION AUTHORIZATION some_role is not allowed'],
+    [
+      'SET ROLE',
+      { 'schema/006_x.sql': 'SET ROLE some_role;\nCREATE TABLE owned (id int);\n' },
+      "006_x.sql:1:1: SET ROLE some_role is not allowed: the tables this run creates, and the runner's own history, would belong to another role",
+    ],
+    [
+      'SET LOCAL ROLE',
+      { 'schema/006_x.sql': 'SET LOCAL ROLE some_role;\n' },
+      '006_x.sql:1:1: SET LOCAL ROLE some_role is not allowed: the tables this run creates',
+    ],
+    [
+      'SET SESSION AUTHORIZATION',
+      { 'schema/006_x.sql': 'SET SESSION AUTHORIZATION some_role;\n' },
+      '006_x.sql:1:1: SET SESSION AUTHORIZATION some_role is not allowed',
+    ],
     ['RESET ALL', { 'schema/006_x.sql': 'RESET ALL;\n' }, "006_x.sql:1:1: RESET ALL is not allowed: it would reset the runner's lock_timeout"],
-    ['DISCARD ALL in a no-transaction file', { 'schema/006_x.sql': `${NO_TX}DISCARD ALL;\n` }, '006_x.sql:2:1: DISCARD ALL is not allowed: it throws away the runner\'s session state, and DISCARD ALL also releases the migration lock'],
-    ['a session-wide SET search_path in the last fixture', { 'fixtures/002_x.sql': 'SET search_path = elsewhere;\n' }, '002_x.sql:1:1: SET search_path changes the setting for the whole session'],
-    ['a session-wide SET of the runner\'s lock_timeout', { 'schema/006_x.sql': "SET lock_timeout = 0;\n" }, "lock_timeout is the runner's own setting"],
-    ['pg_advisory_unlock_all()', { 'schema/006_x.sql': `${NO_TX}SELECT pg_advisory_unlock_all();\n` }, '006_x.sql:2:1: pg_advisory_unlock_all() is not allowed: it can release the runner\'s migration lock'],
-    ['a session-wide set_config', { 'schema/006_x.sql': "SELECT set_config('search_path', '', false);\n" }, "006_x.sql:1:1: set_config('search_path', ..., false) changes the setting for the whole session"],
+    [
+      'DISCARD ALL in a no-transaction file',
+      { 'schema/006_x.sql': `${NO_TX}DISCARD ALL;\n` },
+      "006_x.sql:2:1: DISCARD ALL is not allowed: it throws away the runner's session state, and DISCARD ALL also releases the migration lock",
+    ],
+    [
+      'a session-wide SET search_path in the last fixture',
+      { 'fixtures/002_x.sql': 'SET search_path = elsewhere;\n' },
+      '002_x.sql:1:1: SET search_path changes the setting for the whole session',
+    ],
+    ["a session-wide SET of the runner's lock_timeout", { 'schema/006_x.sql': 'SET lock_timeout = 0;\n' }, "lock_timeout is the runner's own setting"],
+    [
+      'pg_advisory_unlock_all()',
+      { 'schema/006_x.sql': `${NO_TX}SELECT pg_advisory_unlock_all();\n` },
+      "006_x.sql:2:1: pg_advisory_unlock_all() is not allowed: it can release the runner's migration lock",
+    ],
+    [
+      'a session-wide set_config',
+      { 'schema/006_x.sql': "SELECT set_config('search_path', '', false);\n" },
+      "006_x.sql:1:1: set_config('search_path', ..., false) changes the setting for the whole session",
+    ],
     ['COPY FROM STDIN', { 'fixtures/002_x.sql': 'COPY gpu_types FROM STDIN;\n' }, '002_x.sql:1:1: COPY ... FROM STDIN is not allowed'],
-    ['COPY FROM a server file', { 'fixtures/002_x.sql': "COPY gpu_types FROM '/etc/passwd';\n" }, "002_x.sql:1:1: COPY ... FROM a server file ('/etc/passwd') is not allowed: it reads a file on the database server; migrations are reviewed as SQL"],
-    ['COPY TO PROGRAM', { 'schema/006_x.sql': "COPY (SELECT 1) TO PROGRAM 'curl example.invalid';\n" }, "006_x.sql:1:1: COPY ... TO PROGRAM ('curl example.invalid') is not allowed: it runs a shell command on the database server"],
-    ['pg_read_file() inside an INSERT', { 'fixtures/002_x.sql': "INSERT INTO gpu_types (gpu_type) SELECT pg_read_file('/etc/hostname');\n" }, '002_x.sql:1:1: pg_read_file() is not allowed: it reaches files on the database server; migrations are reviewed as SQL'],
-    ['a syntax error', { 'schema/006_x.sql': 'SELECT 1;\n\nSELEC 2;\n' }, '006_x.sql:3:1: PostgreSQL\'s parser refuses this file: syntax error at or near "SELEC"'],
-    ['a psql meta-command', { 'schema/006_x.sql': 'SELECT 1;\n\\connect other\n' }, "006_x.sql:2:1: PostgreSQL's parser refuses this file: syntax error at or near \"\\\" (a line starting with a backslash is a psql meta-command, not SQL: remove it)"],
+    [
+      'COPY FROM a server file',
+      { 'fixtures/002_x.sql': "COPY gpu_types FROM '/etc/passwd';\n" },
+      "002_x.sql:1:1: COPY ... FROM a server file ('/etc/passwd') is not allowed: it reads a file on the database server; migrations are reviewed as SQL",
+    ],
+    [
+      'COPY TO PROGRAM',
+      { 'schema/006_x.sql': "COPY (SELECT 1) TO PROGRAM 'curl example.invalid';\n" },
+      "006_x.sql:1:1: COPY ... TO PROGRAM ('curl example.invalid') is not allowed: it runs a shell command on the database server",
+    ],
+    [
+      'pg_read_file() inside an INSERT',
+      { 'fixtures/002_x.sql': "INSERT INTO gpu_types (gpu_type) SELECT pg_read_file('/etc/hostname');\n" },
+      '002_x.sql:1:1: pg_read_file() is not allowed: it reaches files on the database server; migrations are reviewed as SQL',
+    ],
+    [
+      'a syntax error',
+      { 'schema/006_x.sql': 'SELECT 1;\n\nSELEC 2;\n' },
+      '006_x.sql:3:1: PostgreSQL\'s parser refuses this file: syntax error at or near "SELEC"',
+    ],
+    [
+      'a psql meta-command',
+      { 'schema/006_x.sql': 'SELECT 1;\n\\connect other\n' },
+      '006_x.sql:2:1: PostgreSQL\'s parser refuses this file: syntax error at or near "\\" (a line starting with a backslash is a psql meta-command, not SQL: remove it)',
+    ],
     ['a comment-only file', { 'schema/006_x.sql': '-- TODO; later\n/* nothing; */\n' }, '006_x.sql: is empty (no SQL statement)'],
   ];
 
-  it.each(cases)('when a file has %s, then apply and plan exit 3 naming file, line, column and the remedy, and the database is unchanged', async (_, files, message) => {
-    const before = await snapshot(client());
-    const dirs = bundleWith(files);
-    for (const command of ['apply', 'plan']) {
-      const result = await runRunner([command, ...folderArgs(dirs)], { DATABASE_URL: db().url });
-      expect({ command, code: result.code }).toEqual({ command, code: 3 });
-      expect(result.stderr).toContain(message);
-      expect(result.stderr).toContain('exit code 3 (badInput)');
-    }
-    expect(await snapshot(client())).toBe(before);
-  });
+  it.each(cases)(
+    'when a file has %s, then apply and plan exit 3 naming file, line, column and the remedy, and the database is unchanged',
+    async (_, files, message) => {
+      const before = await snapshot(client());
+      const dirs = bundleWith(files);
+      for (const command of ['apply', 'plan']) {
+        const result = await runRunner([command, ...folderArgs(dirs)], { DATABASE_URL: db().url });
+        expect({ command, code: result.code }).toEqual({ command, code: 3 });
+        expect(result.stderr).toContain(message);
+        expect(result.stderr).toContain('exit code 3 (badInput)');
+      }
+      expect(await snapshot(client())).toBe(before);
+    },
+  );
 
   it('when a file is a symbolic link out of the folder, then exit 3 names it and nothing of the target is read', async () => {
     const dirs = copyOfDatabaseFolders();
     symlinkSync('/etc/passwd', join(dirs.schemaDir, '006_passwd.sql'));
     const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db().url });
     expect(result.code).toBe(3);
-    expect(result.stderr).toContain(`${join(dirs.schemaDir, '006_passwd.sql')}: is a symbolic link to /etc/passwd, outside the folder; bundle files must be inside it (nothing of the target was read)`);
+    expect(result.stderr).toContain(
+      `${join(dirs.schemaDir, '006_passwd.sql')}: is a symbolic link to /etc/passwd, outside the folder; bundle files must be inside it (nothing of the target was read)`,
+    );
     expect(result.stderr).not.toContain('root:');
   });
 
@@ -104,7 +160,7 @@ describe('statements that would break the run are refused before connecting', ()
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 
-  it('when links resolve inside the folder (the kubelet\'s ConfigMap layout), then they are read', async () => {
+  it("when links resolve inside the folder (the kubelet's ConfigMap layout), then they are read", async () => {
     const dirs = copyOfDatabaseFolders();
     const linked = join(mkdtempSync(join(tmpdir(), 'gpu-dev-links-')), 'fixtures');
     const name = '001_initial_gpu_types.sql';
@@ -121,7 +177,7 @@ describe('statements that would break the run are refused before connecting', ()
 describe('what a file sets lasts for that file only', () => {
   const { db, client } = emptyDatabase('local', 'each');
 
-  it('when a file sets SET LOCAL lock_timeout, search_path, work_mem and a custom setting, then the next file starts from the runner\'s own values', async () => {
+  it("when a file sets SET LOCAL lock_timeout, search_path, work_mem and a custom setting, then the next file starts from the runner's own values", async () => {
     const dirs = bundleWith({
       'schema/006_patient.sql':
         "SET LOCAL lock_timeout = '1min';\nSET LOCAL search_path = pg_catalog;\nSET LOCAL work_mem = '77MB';\nSELECT set_config('app.mode', 'x', true);\n",
@@ -139,15 +195,18 @@ describe('what a file sets lasts for that file only', () => {
   });
 });
 
-describe('what the rules cannot see, the run\'s guard catches', () => {
+describe("what the rules cannot see, the run's guard catches", () => {
   const { db, client } = appliedDatabase('guard', 'each');
 
   it('when dynamic SQL releases the migration lock, then apply and plan exit 12, roll back, and say so', async () => {
     const dirs = bundleWith({
-      'schema/006_unlock.sql': 'CREATE TABLE IF NOT EXISTS sneaky (id int);\nDO $$ BEGIN EXECUTE \'SELECT pg_advisory_unlock_all()\'; END $$;\n',
+      'schema/006_unlock.sql': "CREATE TABLE IF NOT EXISTS sneaky (id int);\nDO $$ BEGIN EXECUTE 'SELECT pg_advisory_unlock_all()'; END $$;\n",
     });
     const before = await snapshot(client());
-    for (const [command, rolledBack] of [['apply', 'The run was rolled back: the database is as it was before'], ['plan', 'The plan was rolled back: the database is unchanged']]) {
+    for (const [command, rolledBack] of [
+      ['apply', 'The run was rolled back: the database is as it was before'],
+      ['plan', 'The plan was rolled back: the database is unchanged'],
+    ]) {
       const result = await runRunner([command, ...folderArgs(dirs)], { DATABASE_URL: db().url });
       expect(result.code).toBe(12);
       expect(result.stderr).toContain('after schema/006_unlock.sql ran, this runner no longer held the migration lock');
@@ -162,7 +221,9 @@ describe('what the rules cannot see, the run\'s guard catches', () => {
     await client().query(`CREATE ROLE ${role}`);
     try {
       await client().query(`GRANT CREATE ON SCHEMA public TO ${role}`);
-      const dirs = bundleWith({ 'schema/006_role.sql': `DO $$ BEGIN EXECUTE 'SET ROLE ${role}'; END $$;\nCREATE TABLE IF NOT EXISTS owned_by_other (id int);\n` });
+      const dirs = bundleWith({
+        'schema/006_role.sql': `DO $$ BEGIN EXECUTE 'SET ROLE ${role}'; END $$;\nCREATE TABLE IF NOT EXISTS owned_by_other (id int);\n`,
+      });
       const before = await snapshot(client());
       const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db().url });
       expect(result.code).toBe(12);
@@ -220,23 +281,30 @@ describe('when a runner hangs inside its transaction (SIGSTOP)', () => {
     const frozen = spawnRunner(['apply', ...folderArgs(dirs), '--idle-timeout', '2s'], { DATABASE_URL: db().url });
     try {
       await waitFor('the runner to hold reservations', async () => {
-        const { rows } = await client().query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(1)%' AND state = 'active' AND pid <> pg_backend_pid()`);
+        const { rows } = await client().query(
+          `SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(1)%' AND state = 'active' AND pid <> pg_backend_pid()`,
+        );
         return rows.length === 1;
       });
       frozen.child.kill('SIGSTOP');
       const stoppedAt = Date.now();
       const held = async () =>
-        (await client().query(
-          `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        (
+          await client().query(
+            `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
             WHERE a.application_name LIKE 'gpu-dev-db%' AND (l.locktype = 'advisory' OR l.relation = 'reservations'::regclass)`,
-        )).rows[0].n;
+          )
+        ).rows[0].n;
       expect(await held()).toBeGreaterThan(0);
       // pg_sleep(1) ends, the session sits idle in its transaction, and 2 s later PostgreSQL ends it.
-      await waitFor('the frozen runner\'s locks to be freed', async () => (await held()) === 0, 20_000);
+      await waitFor("the frozen runner's locks to be freed", async () => (await held()) === 0, 20_000);
       expect(Date.now() - stoppedAt).toBeGreaterThan(2000);
       const next = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db().url });
       expect(next.code).toBe(0);
-      expect((await client().query('SELECT count(*)::int AS n FROM schema_migrations WHERE bundle_hash = $1', [/bundle ([0-9a-f]{64})/.exec(next.stdout)?.[1]])).rows[0].n).toBe(1);
+      expect(
+        (await client().query('SELECT count(*)::int AS n FROM schema_migrations WHERE bundle_hash = $1', [/bundle ([0-9a-f]{64})/.exec(next.stdout)?.[1]]))
+          .rows[0].n,
+      ).toBe(1);
     } finally {
       frozen.child.kill('SIGKILL');
       await frozen.result;

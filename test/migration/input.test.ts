@@ -24,7 +24,9 @@ describe('gpu-dev-db before it connects', () => {
   it('when two files share a number, then it exits 3 naming both', async () => {
     const { code, stderr, dirs } = await badInput((d) => writeFileSync(join(d.schemaDir, '002_more_reservations.sql'), 'SELECT 1;'));
     expect(code).toBe(3);
-    expect(stderr).toContain(`${join(dirs.schemaDir, '002_reservations.sql')}: number 002 is already used by ${join(dirs.schemaDir, '002_more_reservations.sql')}`);
+    expect(stderr).toContain(
+      `${join(dirs.schemaDir, '002_reservations.sql')}: number 002 is already used by ${join(dirs.schemaDir, '002_more_reservations.sql')}`,
+    );
   });
 
   it('when a file is empty or holds only comments, then it exits 3 naming it', async () => {
@@ -38,7 +40,10 @@ describe('gpu-dev-db before it connects', () => {
 
   it('when a file holds bytes that are not UTF-8, then it exits 3 naming the file and the line', async () => {
     const { code, stderr, dirs } = await badInput((d) =>
-      writeFileSync(join(d.schemaDir, '006_latin1.sql'), Buffer.concat([Buffer.from('-- ok\nCOMMENT ON TABLE disks IS \'caf'), Buffer.from([0xe9]), Buffer.from("';\n")])),
+      writeFileSync(
+        join(d.schemaDir, '006_latin1.sql'),
+        Buffer.concat([Buffer.from("-- ok\nCOMMENT ON TABLE disks IS 'caf"), Buffer.from([0xe9]), Buffer.from("';\n")]),
+      ),
     );
     expect(code).toBe(3);
     expect(stderr).toContain(`${join(dirs.schemaDir, '006_latin1.sql')}: line 2 holds bytes that are not UTF-8 (byte offset 36, value 0xe9)`);
@@ -69,7 +74,9 @@ describe('gpu-dev-db before it connects', () => {
     const result = await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders()), '--connect-attempts', '3'], { DATABASE_URL: NOWHERE });
     const elapsed = Date.now() - started;
     expect(result.code).toBe(4);
-    expect(result.stderr).toMatch(/WARNING: connect: nobody@127\.0\.0\.1:9\/none not reachable \(attempt 1\/3\): connect ECONNREFUSED 127\.0\.0\.1:9; next attempt in 0\.5s/);
+    expect(result.stderr).toMatch(
+      /WARNING: connect: nobody@127\.0\.0\.1:9\/none not reachable \(attempt 1\/3\): connect ECONNREFUSED 127\.0\.0\.1:9; next attempt in 0\.5s/,
+    );
     expect(result.stderr).toMatch(/attempt 2\/3\).*next attempt in 1\.0s/);
     expect(result.stderr).toContain('ERROR: cannot connect to nobody@127.0.0.1:9/none after 3 attempts');
     expect(result.stderr).toContain('exit code 4 (cannotConnect)');
@@ -110,7 +117,8 @@ describe('gpu-dev-db with an expected bundle hash', () => {
 
   it('when the runner image is given, then it is part of the bundle hash: another image, another hash', async () => {
     const dirs = copyOfDatabaseFolders();
-    const hashWith = async (env: Record<string, string>) => JSON.parse((await runRunner(['plan', '--json', ...folderArgs(dirs)], { DATABASE_URL: db.url, ...env })).stdout).bundleHash;
+    const hashWith = async (env: Record<string, string>) =>
+      JSON.parse((await runRunner(['plan', '--json', ...folderArgs(dirs)], { DATABASE_URL: db.url, ...env })).stdout).bundleHash;
     const none = await hashWith({});
     const one = await hashWith({ MIGRATION_RUNNER_IMAGE: 'gpu-dev-api:0.1.0' });
     const other = await hashWith({ MIGRATION_RUNNER_IMAGE: 'gpu-dev-api:0.2.0' });
@@ -127,8 +135,12 @@ describe('gpu-dev-db with an expected bundle hash', () => {
     const report = JSON.parse(result.stdout);
     expect(report).toMatchObject({ command: 'apply', outcome: 'applied', bundleHash });
     expect(report.files.map((f: { file: string }) => f.file)).toEqual([
-      'schema/001_users_and_keys.sql', 'schema/002_reservations.sql', 'schema/003_disks.sql', 'schema/004_gpu_types.sql',
-      'schema/005_users_and_keys_as_deployed.sql', 'fixtures/001_initial_gpu_types.sql',
+      'schema/001_users_and_keys.sql',
+      'schema/002_reservations.sql',
+      'schema/003_disks.sql',
+      'schema/004_gpu_types.sql',
+      'schema/005_users_and_keys_as_deployed.sql',
+      'fixtures/001_initial_gpu_types.sql',
     ]);
   });
 });
@@ -139,7 +151,9 @@ describe('bundle folders as Kubernetes mounts them', () => {
     writeFileSync(join(dirs.schemaDir, '..006_x.sql'), 'CREATE TABLE IF NOT EXISTS x (id integer);\n');
     const result = await runRunner(['plan', ...folderArgs(dirs), '--connect-attempts', '1'], { DATABASE_URL: NOWHERE });
     expect(result.code).toBe(3);
-    expect(result.stderr).toContain(`${join(dirs.schemaDir, '..006_x.sql')}: a name starting with ".." is what the kubelet calls its own entries in a ConfigMap mount, so inside a pod the runner would skip this file`);
+    expect(result.stderr).toContain(
+      `${join(dirs.schemaDir, '..006_x.sql')}: a name starting with ".." is what the kubelet calls its own entries in a ConfigMap mount, so inside a pod the runner would skip this file`,
+    );
   });
 
   it('when COPY FROM a server file is allowed by MIGRATION_ALLOW_SERVER_FILES=true, then the file passes the checks (and fails only to connect)', async () => {

@@ -52,7 +52,7 @@ function referenceLines(): string[] {
   return REFERENCE.split('\n').filter((line) => line !== '' && !/^#(?!#)/.test(line));
 }
 
-describe("the schema as the platform deployed it (reference/platform-catalog.txt)", () => {
+describe('the schema as the platform deployed it (reference/platform-catalog.txt)', () => {
   let db: TestDatabase;
   let client: Client;
 
@@ -62,7 +62,7 @@ describe("the schema as the platform deployed it (reference/platform-catalog.txt
   });
   afterEach(() => db.drop());
 
-  it('when a fresh database is built by the project\'s files, then its catalog prints the reference line for line', async () => {
+  it("when a fresh database is built by the project's files, then its catalog prints the reference line for line", async () => {
     expect((await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders())], { DATABASE_URL: db.url })).code).toBe(0);
     expect(await catalogDump(client)).toEqual(referenceLines());
   });
@@ -72,7 +72,12 @@ describe("the schema as the platform deployed it (reference/platform-catalog.txt
     const earlier = copyOfDatabaseFolders();
     const schema001 = join(earlier.schemaDir, '001_users_and_keys.sql');
     const current001 = readFileSync(schema001, 'utf8');
-    writeFileSync(schema001, current001.replaceAll('DEFAULT CURRENT_TIMESTAMP', 'DEFAULT NOW()').replace('WHERE is_active = true AND expires_at IS NOT NULL', 'WHERE expires_at IS NOT NULL'));
+    writeFileSync(
+      schema001,
+      current001
+        .replaceAll('DEFAULT CURRENT_TIMESTAMP', 'DEFAULT NOW()')
+        .replace('WHERE is_active = true AND expires_at IS NOT NULL', 'WHERE expires_at IS NOT NULL'),
+    );
     const path005 = join(earlier.schemaDir, '005_users_and_keys_as_deployed.sql');
     const file005 = readFileSync(path005);
     rmSync(path005);
@@ -85,8 +90,12 @@ describe("the schema as the platform deployed it (reference/platform-catalog.txt
     editTo001();
     const edited = await runRunner(['apply', ...folderArgs(earlier)], { DATABASE_URL: db.url });
     expect(edited.code).toBe(0);
-    expect(edited.stdout).toContain('converge: schema/001_users_and_keys.sql line 10: ALTER TABLE api_users ALTER COLUMN created_at SET DEFAULT CURRENT_TIMESTAMP [ACCESS EXCLUSIVE; catalog-only]');
-    expect(edited.stdout).toMatch(/converge: schema\/001_users_and_keys\.sql line 32: CREATE INDEX idx_api_keys_expires_at_converging ON api_keys\(expires_at\)\s+WHERE is_active = true AND expires_at IS NOT NULL \[SHARE; blocks writes while the index builds\]/);
+    expect(edited.stdout).toContain(
+      'converge: schema/001_users_and_keys.sql line 10: ALTER TABLE api_users ALTER COLUMN created_at SET DEFAULT CURRENT_TIMESTAMP [ACCESS EXCLUSIVE; catalog-only]',
+    );
+    expect(edited.stdout).toMatch(
+      /converge: schema\/001_users_and_keys\.sql line 32: CREATE INDEX idx_api_keys_expires_at_converging ON api_keys\(expires_at\)\s+WHERE is_active = true AND expires_at IS NOT NULL \[SHARE; blocks writes while the index builds\]/,
+    );
     expect(await catalogDump(client)).toEqual(referenceLines());
   });
 
@@ -98,8 +107,12 @@ describe("the schema as the platform deployed it (reference/platform-catalog.txt
     editTo001();
     const edited = await runRunner(['apply', ...folderArgs(earlier), ...refuse], { DATABASE_URL: db.url });
     expect(edited.code).toBe(0);
-    expect(edited.stderr).toContain('WARNING: drift: index idx_api_keys_expires_at exists with a different definition than schema/001_users_and_keys.sql line 32 declares; CREATE INDEX IF NOT EXISTS kept the old one.');
-    expect(edited.stderr).toContain('database: CREATE INDEX idx_api_keys_expires_at ON public.api_keys USING btree (expires_at) WHERE (expires_at IS NOT NULL)');
+    expect(edited.stderr).toContain(
+      'WARNING: drift: index idx_api_keys_expires_at exists with a different definition than schema/001_users_and_keys.sql line 32 declares; CREATE INDEX IF NOT EXISTS kept the old one.',
+    );
+    expect(edited.stderr).toContain(
+      'database: CREATE INDEX idx_api_keys_expires_at ON public.api_keys USING btree (expires_at) WHERE (expires_at IS NOT NULL)',
+    );
 
     restore005();
     const upgraded = await runRunner(['apply', ...folderArgs(earlier), ...refuse], { DATABASE_URL: db.url });

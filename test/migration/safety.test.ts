@@ -7,7 +7,15 @@ import { REPO_ROOT } from '../../src/build/repository';
 import { createTestDatabase, snapshot, type TestDatabase } from '../support/database';
 import { copyOfDatabaseFolders, folderArgs, runRunner, smallSchema } from '../support/runner';
 
-const ITEMS_V1 = ['-- items', 'CREATE TABLE IF NOT EXISTS items (', '    id integer PRIMARY KEY,', '    name text', ');', 'CREATE INDEX IF NOT EXISTS idx_items_name ON items (name);', ''].join('\n');
+const ITEMS_V1 = [
+  '-- items',
+  'CREATE TABLE IF NOT EXISTS items (',
+  '    id integer PRIMARY KEY,',
+  '    name text',
+  ');',
+  'CREATE INDEX IF NOT EXISTS idx_items_name ON items (name);',
+  '',
+].join('\n');
 
 describe('drift: the database does not match what the files declare', () => {
   let db: TestDatabase;
@@ -25,9 +33,14 @@ describe('drift: the database does not match what the files declare', () => {
   it('when convergence is off and a column is added by editing the old CREATE TABLE, then the run fails, rolls back, and names the column, file, line and remedy', async () => {
     const v2 = ITEMS_V1.replace('    name text\n', '    name text,\n    priority integer DEFAULT 0\n');
     const before = await snapshot(client);
-    const result = await apply(smallSchema({ 'schema/001_items.sql': v2, 'schema/002_items_by_priority.sql': 'CREATE TABLE IF NOT EXISTS notes (id integer);\n' }), ['--converge', 'refuse']);
+    const result = await apply(
+      smallSchema({ 'schema/001_items.sql': v2, 'schema/002_items_by_priority.sql': 'CREATE TABLE IF NOT EXISTS notes (id integer);\n' }),
+      ['--converge', 'refuse'],
+    );
     expect(result.code).toBe(11);
-    expect(result.stderr).toContain('column items.priority is missing: schema/001_items.sql line 5: it is declared inside CREATE TABLE IF NOT EXISTS items, but items already existed, so PostgreSQL skipped that whole statement and the column never arrived.');
+    expect(result.stderr).toContain(
+      'column items.priority is missing: schema/001_items.sql line 5: it is declared inside CREATE TABLE IF NOT EXISTS items, but items already existed, so PostgreSQL skipped that whole statement and the column never arrived.',
+    );
     expect(result.stderr).toContain('Remedy: add a new schema file, e.g. database/schema/003_add_items_priority.sql, with');
     expect(result.stderr).toContain('ALTER TABLE items ADD COLUMN IF NOT EXISTS priority integer DEFAULT 0;');
     expect(result.stderr).toContain('the run was rolled back: the database is as it was before');
@@ -38,10 +51,15 @@ describe('drift: the database does not match what the files declare', () => {
 
   it('when the same column arrives as an ADD COLUMN IF NOT EXISTS file, then the run passes and the column exists', async () => {
     const result = await apply(
-      smallSchema({ 'schema/001_items.sql': ITEMS_V1, 'schema/002_add_items_priority.sql': 'ALTER TABLE items ADD COLUMN IF NOT EXISTS priority integer DEFAULT 0;\n' }),
+      smallSchema({
+        'schema/001_items.sql': ITEMS_V1,
+        'schema/002_add_items_priority.sql': 'ALTER TABLE items ADD COLUMN IF NOT EXISTS priority integer DEFAULT 0;\n',
+      }),
     );
     expect(result.code).toBe(0);
-    const column = await client.query(`SELECT data_type, column_default FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'priority'`);
+    const column = await client.query(
+      `SELECT data_type, column_default FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'priority'`,
+    );
     expect(column.rows).toEqual([{ data_type: 'integer', column_default: '0' }]);
   });
 
@@ -63,12 +81,17 @@ describe('drift: the database does not match what the files declare', () => {
     // The history shows the column's file applied, but by a run that did not check it: it never arrived.
     const again = await apply(v2, ['--converge', 'refuse']);
     expect(again.code).toBe(11);
-    expect(again.stderr).toContain('column items.priority is missing: schema/001_items.sql line 5: it is declared inside CREATE TABLE IF NOT EXISTS items, but items already existed, so PostgreSQL skipped that whole statement');
+    expect(again.stderr).toContain(
+      'column items.priority is missing: schema/001_items.sql line 5: it is declared inside CREATE TABLE IF NOT EXISTS items, but items already existed, so PostgreSQL skipped that whole statement',
+    );
     expect(again.stderr).not.toContain('changed outside migrations');
   });
 
   it('when convergence is off and an index is redefined under the same name, then the run warns and succeeds', async () => {
-    const result = await apply(smallSchema({ 'schema/001_items.sql': ITEMS_V1.replace('ON items (name)', 'ON items (lower(name))') }), ['--converge', 'refuse']);
+    const result = await apply(smallSchema({ 'schema/001_items.sql': ITEMS_V1.replace('ON items (name)', 'ON items (lower(name))') }), [
+      '--converge',
+      'refuse',
+    ]);
     expect(result.code).toBe(0);
     expect(result.stderr).toContain('WARNING: drift: index idx_items_name exists with a different definition than schema/001_items.sql line 6 declares');
     expect(result.stderr).toContain('database: CREATE INDEX idx_items_name ON public.items USING btree (name)');
@@ -87,7 +110,9 @@ describe('drift: the database does not match what the files declare', () => {
     expect(first.stderr).toContain('index idx_items_unique_name is INVALID');
     const second = await apply(dirs);
     expect(second.code).toBe(13);
-    expect(second.stderr).toContain('ERROR: schema/002_unique_name.sql: index idx_items_unique_name is INVALID: a CREATE INDEX CONCURRENTLY failed part-way and left it, and IF NOT EXISTS would skip it on every later run.');
+    expect(second.stderr).toContain(
+      'ERROR: schema/002_unique_name.sql: index idx_items_unique_name is INVALID: a CREATE INDEX CONCURRENTLY failed part-way and left it, and IF NOT EXISTS would skip it on every later run.',
+    );
     expect(second.stderr).toContain('DROP INDEX CONCURRENTLY IF EXISTS idx_items_unique_name;');
   });
 });
@@ -111,7 +136,9 @@ describe('drift after a successful apply: the database changed outside migration
     const before = await snapshot(client);
     const result = await run(['apply']);
     expect(result.code).toBe(11);
-    expect(result.stderr).toMatch(/bundle [0-9a-f]{64} was already applied by \S+ at \S+, but the database no longer has what its files declare \(schema drift\); nothing was run or written\./);
+    expect(result.stderr).toMatch(
+      /bundle [0-9a-f]{64} was already applied by \S+ at \S+, but the database no longer has what its files declare \(schema drift\); nothing was run or written\./,
+    );
     expect(result.stderr).toMatch(
       /column reservations\.cli_version is missing: schema\/002_reservations\.sql line 42: it was changed outside migrations: run 1 \(bundle [0-9a-f]{12}, \S+, by \S+\) applied this file as it is now and committed only with this in place, so it was dropped after that run, by hand or by another tool\./,
     );
@@ -126,9 +153,14 @@ describe('drift after a successful apply: the database changed outside migration
     expect(status.code).toBe(11);
     expect(status.stdout).toContain('the files on disk are that bundle, but the database no longer has what they declare (schema drift, exit 11):');
     expect(status.stdout).not.toContain('up to date');
-    expect(status.stderr).toContain('ERROR: drift: column reservations.cli_version is missing: schema/002_reservations.sql line 42: it was changed outside migrations');
+    expect(status.stderr).toContain(
+      'ERROR: drift: column reservations.cli_version is missing: schema/002_reservations.sql line 42: it was changed outside migrations',
+    );
 
-    writeFileSync(join(dirs.schemaDir, '006_restore_reservations_cli_version.sql'), 'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS cli_version VARCHAR(50);\n');
+    writeFileSync(
+      join(dirs.schemaDir, '006_restore_reservations_cli_version.sql'),
+      'ALTER TABLE reservations ADD COLUMN IF NOT EXISTS cli_version VARCHAR(50);\n',
+    );
     expect((await run(['apply'])).code).toBe(0);
     const restored = await run(['status']);
     expect(restored.code).toBe(0);
@@ -140,7 +172,9 @@ describe('drift after a successful apply: the database changed outside migration
     const before = await snapshot(client);
     const result = await run(['apply']);
     expect(result.code).toBe(11);
-    expect(result.stderr).toContain('index idx_reservations_status is missing: schema/002_reservations.sql line 51 creates it: it was changed outside migrations: run 1 (bundle ');
+    expect(result.stderr).toContain(
+      'index idx_reservations_status is missing: schema/002_reservations.sql line 51 creates it: it was changed outside migrations: run 1 (bundle ',
+    );
     expect(result.stderr).toContain('Remedy: `gpu-dev-db apply --force` runs every file again, so this one builds it again');
     expect(result.stderr).toContain('      CREATE INDEX IF NOT EXISTS idx_reservations_status ON reservations(status)\n');
     expect(await snapshot(client)).toBe(before);
@@ -150,7 +184,12 @@ describe('drift after a successful apply: the database changed outside migration
     const report = JSON.parse(status.stdout);
     expect(report.upToDate).toBe(false);
     expect(report.drift).toEqual([
-      expect.objectContaining({ kind: 'missing-index', subject: 'idx_reservations_status', declaredAt: 'schema/002_reservations.sql line 51', changedOutsideMigrations: true }),
+      expect.objectContaining({
+        kind: 'missing-index',
+        subject: 'idx_reservations_status',
+        declaredAt: 'schema/002_reservations.sql line 51',
+        changedOutsideMigrations: true,
+      }),
     ]);
 
     expect((await run(['apply', '--force'])).code).toBe(0);
@@ -163,8 +202,12 @@ describe('drift after a successful apply: the database changed outside migration
     await client.query('ALTER TABLE reservations ALTER COLUMN cli_version TYPE text');
     const result = await run(['apply']);
     expect(result.code).toBe(11);
-    expect(result.stderr).toContain('column reservations.cli_version is text in the database, but schema/002_reservations.sql line 42 declares it character varying(50). It was changed outside migrations: run 1 (bundle ');
-    expect(result.stderr).toContain('so it was retyped after that run, by hand or by another tool. Remedy: a new schema file with ALTER TABLE reservations ALTER COLUMN cli_version TYPE character varying(50);');
+    expect(result.stderr).toContain(
+      'column reservations.cli_version is text in the database, but schema/002_reservations.sql line 42 declares it character varying(50). It was changed outside migrations: run 1 (bundle ',
+    );
+    expect(result.stderr).toContain(
+      'so it was retyped after that run, by hand or by another tool. Remedy: a new schema file with ALTER TABLE reservations ALTER COLUMN cli_version TYPE character varying(50);',
+    );
   });
 
   it('when drift is set to warn, then apply of the same bundle logs the drift loudly and exits 0', async () => {
@@ -205,11 +248,20 @@ describe('plan: the bundle run in a transaction that is rolled back', () => {
     const result = await plan();
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout);
-    const created = (kind: string) => report.changes.filter((c: { change: string; kind: string }) => c.change === 'create' && c.kind === kind).map((c: { name: string }) => c.name);
+    const created = (kind: string) =>
+      report.changes.filter((c: { change: string; kind: string }) => c.change === 'create' && c.kind === kind).map((c: { name: string }) => c.name);
     expect(created('table').sort()).toEqual(['api_keys', 'api_users', 'disks', 'gpu_types', 'reservations']);
-    expect(created('index')).toEqual(expect.arrayContaining(['idx_reservations_user_status', 'idx_disks_delete_date', 'idx_gpu_types_active', 'api_users_pkey']));
-    expect(created('trigger').sort()).toEqual(['disks.update_disks_last_updated', 'gpu_types.update_gpu_types_updated_at', 'reservations.trigger_reservations_updated_at']);
-    expect(report.fixtures).toEqual([{ file: 'fixtures/001_initial_gpu_types.sql', statement: 1, line: 7, tables: { gpu_types: { inserted: 10, updated: 0, deleted: 0 } } }]);
+    expect(created('index')).toEqual(
+      expect.arrayContaining(['idx_reservations_user_status', 'idx_disks_delete_date', 'idx_gpu_types_active', 'api_users_pkey']),
+    );
+    expect(created('trigger').sort()).toEqual([
+      'disks.update_disks_last_updated',
+      'gpu_types.update_gpu_types_updated_at',
+      'reservations.trigger_reservations_updated_at',
+    ]);
+    expect(report.fixtures).toEqual([
+      { file: 'fixtures/001_initial_gpu_types.sql', statement: 1, line: 7, tables: { gpu_types: { inserted: 10, updated: 0, deleted: 0 } } },
+    ]);
     expect(report.applyWould).toBe('apply');
     expect(report.drift).toEqual({ errors: [], warnings: [] });
     expect(result.stderr).toContain('+ table reservations (36 columns)');
@@ -244,7 +296,7 @@ describe('stale bundles: an outdated checkout or an old Job must not roll the da
   });
   afterAll(() => db.drop());
 
-  it('when bundle 1 is applied after bundle 2, then it is refused with exit 10 and the fixture keeps bundle 2\'s value', async () => {
+  it("when bundle 1 is applied after bundle 2, then it is refused with exit 10 and the fixture keeps bundle 2's value", async () => {
     const bundle1 = copyOfDatabaseFolders();
     const bundle2 = copyOfDatabaseFolders();
     const fixture = join(bundle2.fixturesDir, '001_initial_gpu_types.sql');

@@ -88,14 +88,21 @@ describe('splitting matches PostgreSQL', () => {
       expect({ context, pieces: statements.length }).toEqual({ context, pieces: count });
       expect({ context, pieces: await answers(sql) }).toEqual({ context, pieces: count });
       // Small chunks put chunk ends inside rules, atomic bodies and dollar quotes: same result.
-      expect({ context, small: splitStatements(sql, { chunkChars: 16 }).map((s) => [s.offset, s.text]) }).toEqual({ context, small: statements.map((s) => [s.offset, s.text]) });
+      expect({ context, small: splitStatements(sql, { chunkChars: 16 }).map((s) => [s.offset, s.text]) }).toEqual({
+        context,
+        small: statements.map((s) => [s.offset, s.text]),
+      });
       await client.query('BEGIN');
       try {
         for (const statement of statements) {
           expect(sql.slice(statement.offset, statement.offset + statement.text.length)).toBe(statement.text);
           expect(lineAndColumn(sql, statement.offset)).toEqual({ line: statement.line, column: statement.column });
           const result = await client.query(statement.text).catch((error: Error) => error);
-          expect({ context, statement: statement.text, single: !Array.isArray(result) && !(result instanceof Error) }).toEqual({ context, statement: statement.text, single: true });
+          expect({ context, statement: statement.text, single: !Array.isArray(result) && !(result instanceof Error) }).toEqual({
+            context,
+            statement: statement.text,
+            single: true,
+          });
         }
       } finally {
         await client.query('ROLLBACK');

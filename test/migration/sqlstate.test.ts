@@ -8,14 +8,41 @@ import { copyOfDatabaseFolders, folderArgs, runRunner } from '../support/runner'
 
 /** Every SQLSTATE the task and README.md name, with what a retry can do about it. */
 const CLASSIFIED: [string, 'permanent' | 'transient'][] = [
-  ['42601', 'permanent'], ['42P01', 'permanent'], ['42703', 'permanent'], ['42883', 'permanent'], ['42P07', 'permanent'],
-  ['42710', 'permanent'], ['42701', 'permanent'], ['42804', 'permanent'], ['42704', 'permanent'], ['42501', 'permanent'],
-  ['22012', 'permanent'], ['22P02', 'permanent'], ['22001', 'permanent'],
-  ['23505', 'permanent'], ['23503', 'permanent'], ['23514', 'permanent'], ['23502', 'permanent'],
-  ['2BP01', 'permanent'], ['0A000', 'permanent'], ['44000', 'permanent'], ['3F000', 'permanent'],
-  ['40001', 'transient'], ['40P01', 'transient'], ['08006', 'transient'], ['08003', 'transient'],
-  ['57P01', 'transient'], ['57P02', 'transient'], ['57P03', 'transient'], ['55P03', 'transient'], ['57014', 'transient'],
-  ['53100', 'transient'], ['53200', 'transient'], ['53300', 'transient'], ['58030', 'transient'], ['XX000', 'transient'],
+  ['42601', 'permanent'],
+  ['42P01', 'permanent'],
+  ['42703', 'permanent'],
+  ['42883', 'permanent'],
+  ['42P07', 'permanent'],
+  ['42710', 'permanent'],
+  ['42701', 'permanent'],
+  ['42804', 'permanent'],
+  ['42704', 'permanent'],
+  ['42501', 'permanent'],
+  ['22012', 'permanent'],
+  ['22P02', 'permanent'],
+  ['22001', 'permanent'],
+  ['23505', 'permanent'],
+  ['23503', 'permanent'],
+  ['23514', 'permanent'],
+  ['23502', 'permanent'],
+  ['2BP01', 'permanent'],
+  ['0A000', 'permanent'],
+  ['44000', 'permanent'],
+  ['3F000', 'permanent'],
+  ['40001', 'transient'],
+  ['40P01', 'transient'],
+  ['08006', 'transient'],
+  ['08003', 'transient'],
+  ['57P01', 'transient'],
+  ['57P02', 'transient'],
+  ['57P03', 'transient'],
+  ['55P03', 'transient'],
+  ['57014', 'transient'],
+  ['53100', 'transient'],
+  ['53200', 'transient'],
+  ['53300', 'transient'],
+  ['58030', 'transient'],
+  ['XX000', 'transient'],
 ];
 
 describe('the SQLSTATE table', () => {
@@ -66,7 +93,7 @@ describe('gpu-dev-db apply when PostgreSQL refuses a statement', () => {
 
   const permanent: [string, Record<string, string>, string][] = [
     [
-      'a syntax error in a PL/pgSQL body (which the runner\'s parser does not read)',
+      "a syntax error in a PL/pgSQL body (which the runner's parser does not read)",
       {
         'schema/006_count.sql': [
           '-- a function with a typo in its body',
@@ -99,18 +126,21 @@ describe('gpu-dev-db apply when PostgreSQL refuses a statement', () => {
     ],
   ];
 
-  it.each(permanent)('when a file has %s, then apply and plan exit 13 naming file, line and SQLSTATE, say it is permanent, and the database is unchanged', async (_, files, message) => {
-    const dirs = bundleWith(files);
-    const before = await snapshot(client);
-    for (const command of ['apply', 'plan']) {
-      const result = await runRunner([command, ...folderArgs(dirs)], { DATABASE_URL: db.url });
-      expect({ command, code: result.code }).toEqual({ command, code: 13 });
-      expect(result.stderr).toContain(`ERROR: ${message}`);
-      expect(result.stderr).toMatch(/\n {2}permanent \(SQLSTATE class \w\w, [^)]+\): a retry would fail the same way: fix the file\n/);
-      expect(result.stderr).toContain('exit code 13 (sqlPermanent)');
-    }
-    expect(await snapshot(client)).toBe(before);
-  });
+  it.each(permanent)(
+    'when a file has %s, then apply and plan exit 13 naming file, line and SQLSTATE, say it is permanent, and the database is unchanged',
+    async (_, files, message) => {
+      const dirs = bundleWith(files);
+      const before = await snapshot(client);
+      for (const command of ['apply', 'plan']) {
+        const result = await runRunner([command, ...folderArgs(dirs)], { DATABASE_URL: db.url });
+        expect({ command, code: result.code }).toEqual({ command, code: 13 });
+        expect(result.stderr).toContain(`ERROR: ${message}`);
+        expect(result.stderr).toMatch(/\n {2}permanent \(SQLSTATE class \w\w, [^)]+\): a retry would fail the same way: fix the file\n/);
+        expect(result.stderr).toContain('exit code 13 (sqlPermanent)');
+      }
+      expect(await snapshot(client)).toBe(before);
+    },
+  );
 
   const transient: [string, string, string][] = [
     ['40001', 'serialization failure', 'transient (SQLSTATE class 40, transaction rollback): it may succeed on a retry'],
@@ -118,20 +148,23 @@ describe('gpu-dev-db apply when PostgreSQL refuses a statement', () => {
     ['P0001', 'a check in the file failed', 'SQLSTATE P0001 is not one the runner classifies, so it counts as transient: it may succeed on a retry'],
   ];
 
-  it.each(transient)('when a statement fails with SQLSTATE %s (%s), then apply exits 7, says a retry may succeed, and the database is unchanged', async (code, text, sentence) => {
-    const dirs = bundleWith({
-      'schema/006_raise.sql': [
-        'CREATE TABLE IF NOT EXISTS raise_marker (id int);',
-        `DO $$ BEGIN RAISE EXCEPTION '${text}' USING ERRCODE = '${code}'; END $$;`,
-        '',
-      ].join('\n'),
-    });
-    const before = await snapshot(client);
-    const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url });
-    expect(result.code).toBe(7);
-    expect(result.stderr).toContain(`ERROR: schema/006_raise.sql line 2, column 1: ${text} (SQLSTATE ${code})`);
-    expect(result.stderr).toContain(`\n  ${sentence}\n  the run was rolled back: the database is as it was before`);
-    expect(result.stderr).toContain('exit code 7 (sqlFailure)');
-    expect(await snapshot(client)).toBe(before);
-  });
+  it.each(transient)(
+    'when a statement fails with SQLSTATE %s (%s), then apply exits 7, says a retry may succeed, and the database is unchanged',
+    async (code, text, sentence) => {
+      const dirs = bundleWith({
+        'schema/006_raise.sql': [
+          'CREATE TABLE IF NOT EXISTS raise_marker (id int);',
+          `DO $$ BEGIN RAISE EXCEPTION '${text}' USING ERRCODE = '${code}'; END $$;`,
+          '',
+        ].join('\n'),
+      });
+      const before = await snapshot(client);
+      const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url });
+      expect(result.code).toBe(7);
+      expect(result.stderr).toContain(`ERROR: schema/006_raise.sql line 2, column 1: ${text} (SQLSTATE ${code})`);
+      expect(result.stderr).toContain(`\n  ${sentence}\n  the run was rolled back: the database is as it was before`);
+      expect(result.stderr).toContain('exit code 7 (sqlFailure)');
+      expect(await snapshot(client)).toBe(before);
+    },
+  );
 });

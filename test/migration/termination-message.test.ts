@@ -35,7 +35,10 @@ describe('the termination message (MIGRATION_TERMINATION_LOG)', () => {
   });
 
   it('when the variable names a place that cannot be written, then the run still ends with its own exit code and says why the message is missing', async () => {
-    const result = await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders())], { DATABASE_URL: db.url, MIGRATION_TERMINATION_LOG: '/nonexistent/dir/termination-log' });
+    const result = await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders())], {
+      DATABASE_URL: db.url,
+      MIGRATION_TERMINATION_LOG: '/nonexistent/dir/termination-log',
+    });
     expect(result.code).toBe(0);
     expect(result.stderr).toContain('could not write the termination message to /nonexistent/dir/termination-log (MIGRATION_TERMINATION_LOG)');
   });

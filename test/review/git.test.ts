@@ -38,17 +38,24 @@ function commitAll(repo: string, message: string): void {
 }
 
 describe('npm run review against a git ref', () => {
-  it('when the base is a commit whose code differs, then it is extracted, synthesized by its own code, and the review sees the head\'s new file', async () => {
+  it("when the base is a commit whose code differs, then it is extracted, synthesized by its own code, and the review sees the head's new file", async () => {
     const repo = repository();
     const stackFile = join(repo, 'src', 'stack', 'stack.ts');
     const original = readFileSync(stackFile, 'utf8');
     appendFileSync(stackFile, '\n// the base commit differs from this checkout here\n');
     commitAll(repo, 'base: a comment in the stack');
     writeFileSync(stackFile, original);
-    writeFileSync(join(repo, 'database', 'schema', '006_audit_log.sql'), '-- 006_audit_log.sql\nCREATE TABLE IF NOT EXISTS audit_log (audit_id BIGSERIAL PRIMARY KEY, action TEXT NOT NULL);\n');
+    writeFileSync(
+      join(repo, 'database', 'schema', '006_audit_log.sql'),
+      '-- 006_audit_log.sql\nCREATE TABLE IF NOT EXISTS audit_log (audit_id BIGSERIAL PRIMARY KEY, action TEXT NOT NULL);\n',
+    );
 
     const base = resolveBase(repo, 'HEAD');
-    expect(base).toEqual({ ref: 'HEAD', commit: gitIn(repo, 'rev-parse', 'HEAD').trim(), summary: expect.stringMatching(/^[0-9a-f]{7,} base: a comment in the stack$/) });
+    expect(base).toEqual({
+      ref: 'HEAD',
+      commit: gitIn(repo, 'rev-parse', 'HEAD').trim(),
+      summary: expect.stringMatching(/^[0-9a-f]{7,} base: a comment in the stack$/),
+    });
     expect(resolveBase(repo)).toMatchObject({ ref: 'merge-base HEAD main', commit: base.commit });
     const tree = join(temporaryFolder('gpu-dev-review-base-'), 'tree');
     extractCommit(repo, base.commit, tree);
@@ -72,11 +79,17 @@ describe('npm run review against a git ref', () => {
     expect(review.head.synthesizedBy).toBe(differingCode(repo, REPO_ROOT).length === 0 ? 'this checkout' : 'its own code');
     // Its runner code is this checkout's, so this checkout's synth of its folders names the same Job:
     // with node_modules through a symlink, the bundler would see other paths and name another.
-    const expected = await synthesize({ outdir: join(tree, '..', 'expected'), schemaDir: join(tree, 'database', 'schema'), fixturesDir: join(tree, 'database', 'fixtures') });
+    const expected = await synthesize({
+      outdir: join(tree, '..', 'expected'),
+      schemaDir: join(tree, 'database', 'schema'),
+      fixturesDir: join(tree, 'database', 'fixtures'),
+    });
     expect(review.base.jobName).toBe(expected.jobName);
     expect(review.head.jobName).not.toBe(review.base.jobName);
     expect(review.sql.files).toEqual([{ file: 'schema/006_audit_log.sql', change: 'added' }]);
-    expect(review.deploy.effect?.sentences[0]).toBe(`The migration Job is replaced (${review.base.jobName} → ${review.head.jobName}): the bundle runs on the next apply.`);
+    expect(review.deploy.effect?.sentences[0]).toBe(
+      `The migration Job is replaced (${review.base.jobName} → ${review.head.jobName}): the bundle runs on the next apply.`,
+    );
     expect(review.sql.scratch?.plan?.changes).toContainEqual(expect.objectContaining({ kind: 'table', name: 'audit_log', change: 'create' }));
     expect(review.verdict.level).toBe('pass');
   });
@@ -92,13 +105,21 @@ describe('npm run review against a git ref', () => {
     expect(() => resolveBase(trunk)).toThrow(/pass --base REF, e\.g\. --base origin\/main$/);
     const plain = temporaryFolder('gpu-dev-review-plain-');
     expect(() => resolveBase(plain)).toThrow(`${plain} is not a git repository`);
-    expect(() => checkSide({ label: 'base', root: join(plain, 'gone') })).toThrow(new ReviewInputError(`the base folder ${join(plain, 'gone')} does not exist (or is no folder)`));
-    expect(() => checkSide({ label: 'head', root: plain })).toThrow(`the head schema folder ${join(plain, 'database', 'schema')} does not exist (or is no folder)`);
+    expect(() => checkSide({ label: 'base', root: join(plain, 'gone') })).toThrow(
+      new ReviewInputError(`the base folder ${join(plain, 'gone')} does not exist (or is no folder)`),
+    );
+    expect(() => checkSide({ label: 'head', root: plain })).toThrow(
+      `the head schema folder ${join(plain, 'database', 'schema')} does not exist (or is no folder)`,
+    );
   });
 
   it('when npm run review gets bad input, then it exits 2 with one line naming it and prints no report', () => {
     const run = (...args: string[]) =>
-      spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src', 'review', 'cli', 'main.ts'), ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+      spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src', 'review', 'cli', 'main.ts'), ...args], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
     const ref = run('--base', 'no-such-ref-for-review');
     expect(ref.status).toBe(2);
     expect(ref.stdout).toBe('');

@@ -58,7 +58,7 @@ describe('stack configuration', () => {
     });
   });
 
-  it('when the runner comes from a ConfigMap, then the Job\'s image defaults to the Node image; set, it is the one given', () => {
+  it("when the runner comes from a ConfigMap, then the Job's image defaults to the Node image; set, it is the one given", () => {
     expect(loadConfig({ env: { GPU_DEV_RUNNER_SOURCE: 'configmap' } }).runnerImage).toBe('node:20-bookworm-slim');
     expect(loadConfig({ env: { GPU_DEV_API_IMAGE: 'registry.example.com/gpu-dev-api:2' } }).runnerImage).toBe('registry.example.com/gpu-dev-api:2');
     expect(loadConfig({ env: { GPU_DEV_RUNNER_IMAGE: 'registry.example.com/runner:2' } }).runnerImage).toBe('registry.example.com/runner:2');
@@ -97,9 +97,15 @@ describe('stack configuration', () => {
     [{ GPU_DEV_DATABASE_PORT: '70000' }, 'GPU_DEV_DATABASE_PORT (setting databasePort) = "70000": must be a whole number from 1 to 65535'],
     [{ GPU_DEV_CREATE_NAMESPACE: 'yes' }, 'GPU_DEV_CREATE_NAMESPACE (setting createNamespace) = "yes": must be true or false'],
     [{ GPU_DEV_API_IMAGE: 'gpu dev api' }, 'GPU_DEV_API_IMAGE (setting apiImage) = "gpu dev api": must be an image reference'],
-    [{ GPU_DEV_MIGRATION_MEMORY_LIMIT: '256MB' }, 'GPU_DEV_MIGRATION_MEMORY_LIMIT (setting migrationMemoryLimit) = "256MB": must be a positive memory quantity'],
+    [
+      { GPU_DEV_MIGRATION_MEMORY_LIMIT: '256MB' },
+      'GPU_DEV_MIGRATION_MEMORY_LIMIT (setting migrationMemoryLimit) = "256MB": must be a positive memory quantity',
+    ],
     [{ GPU_DEV_MIGRATION_TTL: '1h' }, 'GPU_DEV_MIGRATION_TTL (setting migrationTtl) = "1h": must be a duration such as 500ms, 3s or 5m'],
-    [{ GPU_DEV_MIGRATION_LOCK_TIMEOUT: '25h' }, 'GPU_DEV_MIGRATION_LOCK_TIMEOUT (setting migrationLockTimeout) = "25h": must be a duration such as 500ms, 3s or 5m (between 1ms and 24h)'],
+    [
+      { GPU_DEV_MIGRATION_LOCK_TIMEOUT: '25h' },
+      'GPU_DEV_MIGRATION_LOCK_TIMEOUT (setting migrationLockTimeout) = "25h": must be a duration such as 500ms, 3s or 5m (between 1ms and 24h)',
+    ],
     [{ GPU_DEV_STATE_FILE: '/home/me/state.tfstate' }, 'GPU_DEV_STATE_FILE (setting stateFile) = "/home/me/state.tfstate": must be a relative path'],
     [{ GPU_DEV_POSTGRES_USER: 'Admin' }, 'GPU_DEV_POSTGRES_USER (setting postgresUser) = "Admin": must be a lower-case PostgreSQL identifier'],
   ])('when a setting breaks its rule (%j), then loading refuses naming the setting, the value and the rule', (env, message) => {
@@ -108,7 +114,10 @@ describe('stack configuration', () => {
 
   it.each([
     [{ GPU_DEV_API_MEMORY_REQUEST: '1Gi' }, 'GPU_DEV_API_MEMORY_REQUEST (setting apiMemoryRequest) = "1Gi": must not exceed the memory limit 512Mi'],
-    [{ GPU_DEV_MIGRATION_CPU_LIMIT: '50m' }, 'GPU_DEV_MIGRATION_CPU_REQUEST (setting migrationCpuRequest, default) = "100m": must not exceed the CPU limit 50m'],
+    [
+      { GPU_DEV_MIGRATION_CPU_LIMIT: '50m' },
+      'GPU_DEV_MIGRATION_CPU_REQUEST (setting migrationCpuRequest, default) = "100m": must not exceed the CPU limit 50m',
+    ],
     [{ GPU_DEV_BACKEND: 's3', GPU_DEV_S3_REGION: 'us-east-2' }, 'GPU_DEV_S3_BUCKET (setting s3Bucket) is not set: it is required when backend is s3'],
     [
       { GPU_DEV_DATABASE_MODE: 'managed', GPU_DEV_DATABASE_HOST: 'db.example.com' },
@@ -122,9 +131,18 @@ describe('stack configuration', () => {
   // DatabaseMigration alone: loading keeps the Durations, building the stack refuses them, naming
   // the setting (and where it came from) as loading does.
   it.each([
-    [{ env: { GPU_DEV_MIGRATION_ACTIVE_DEADLINE: '1500ms' } }, 'GPU_DEV_MIGRATION_ACTIVE_DEADLINE (setting migrationActiveDeadline) = "1500ms": must be a whole number of seconds'],
-    [{ env: { GPU_DEV_MIGRATION_TTL: '1500ms' } }, 'GPU_DEV_MIGRATION_TTL (setting migrationTtl) = "1500ms": must be a whole number of seconds, such as 90s or 15m'],
-    [{ env: { GPU_DEV_MIGRATION_TIMEOUT: '900500ms' } }, 'GPU_DEV_MIGRATION_TIMEOUT (setting migrationTimeout) = "900500ms": must be a whole number of seconds'],
+    [
+      { env: { GPU_DEV_MIGRATION_ACTIVE_DEADLINE: '1500ms' } },
+      'GPU_DEV_MIGRATION_ACTIVE_DEADLINE (setting migrationActiveDeadline) = "1500ms": must be a whole number of seconds',
+    ],
+    [
+      { env: { GPU_DEV_MIGRATION_TTL: '1500ms' } },
+      'GPU_DEV_MIGRATION_TTL (setting migrationTtl) = "1500ms": must be a whole number of seconds, such as 90s or 15m',
+    ],
+    [
+      { env: { GPU_DEV_MIGRATION_TIMEOUT: '900500ms' } },
+      'GPU_DEV_MIGRATION_TIMEOUT (setting migrationTimeout) = "900500ms": must be a whole number of seconds',
+    ],
     [
       { env: { GPU_DEV_MIGRATION_ACTIVE_DEADLINE: '20m' } },
       'GPU_DEV_MIGRATION_TIMEOUT (setting migrationTimeout, default) = "15m": must be longer than migrationActiveDeadline (20m), or Terraform stops waiting while the Job may still run',
@@ -133,14 +151,21 @@ describe('stack configuration', () => {
       { context: { gpuDev: { migrationTimeout: '5m' } } },
       'cdktf context gpuDev.migrationTimeout (setting migrationTimeout) = "5m": must be longer than migrationActiveDeadline (10m)',
     ],
-  ])('when a duration breaks a rule of the Job (%j), then loading keeps it and building the stack refuses, naming the setting, the value and the rule', (sources, message) => {
-    const config = loadConfig(sources);
-    expect(() => new GpuDevStack(testApp(), 'gpu-dev', { runnerBytes: runnerBytes(), config })).toThrow(message);
-  });
+  ])(
+    'when a duration breaks a rule of the Job (%j), then loading keeps it and building the stack refuses, naming the setting, the value and the rule',
+    (sources, message) => {
+      const config = loadConfig(sources);
+      expect(() => new GpuDevStack(testApp(), 'gpu-dev', { runnerBytes: runnerBytes(), config })).toThrow(message);
+    },
+  );
 
   it('when cdktf context holds an unknown or malformed setting, then loading refuses naming the context key', () => {
-    expect(() => loadConfig({ context: { gpuDev: { namespase: 'x' } } })).toThrow('cdktf context gpuDev.namespase = "x": is not a setting; known settings: stackName, namespace,');
-    expect(() => loadConfig({ context: { gpuDev: { apiReplicas: [2] } } })).toThrow('cdktf context gpuDev.apiReplicas = [2]: must be a string, number or boolean');
+    expect(() => loadConfig({ context: { gpuDev: { namespase: 'x' } } })).toThrow(
+      'cdktf context gpuDev.namespase = "x": is not a setting; known settings: stackName, namespace,',
+    );
+    expect(() => loadConfig({ context: { gpuDev: { apiReplicas: [2] } } })).toThrow(
+      'cdktf context gpuDev.apiReplicas = [2]: must be a string, number or boolean',
+    );
     expect(() => loadConfig({ context: { gpuDev: 'managed' } })).toThrow('cdktf context gpuDev = "managed": must be an object of settings');
   });
 

@@ -41,7 +41,11 @@ describe('the stack in external-database mode (the default)', () => {
 
   it('when synthesized, then it has the SQL and owner ConfigMaps, the Job, the API Deployment and Service, and nothing of a managed database', () => {
     const names = (type: string) => Object.values(json.resource[type] ?? {}).map((r: any) => r.metadata.name);
-    expect(names('kubernetes_config_map_v1')).toEqual([`database-fixtures-${hash.slice(0, 12)}`, `database-schema-${hash.slice(0, 12)}`, 'gpu-dev-deploy-owner']);
+    expect(names('kubernetes_config_map_v1')).toEqual([
+      `database-fixtures-${hash.slice(0, 12)}`,
+      `database-schema-${hash.slice(0, 12)}`,
+      'gpu-dev-deploy-owner',
+    ]);
     expect(names('kubernetes_job_v1')).toEqual([`db-migration-${hash.slice(0, 12)}`]);
     expect(names('kubernetes_deployment_v1')).toEqual(['gpu-dev-api']);
     expect(names('kubernetes_service_v1')).toEqual(['gpu-dev-api']);
@@ -58,7 +62,10 @@ describe('the stack in external-database mode (the default)', () => {
     expect(text).toHaveResourceWithProperties(ConfigMapV1, {
       metadata: { name: `database-schema-${hash.slice(0, 12)}`, namespace: 'gpu-controlplane', labels: { app: 'database-migration' } },
       data: Object.fromEntries(
-        ['001_users_and_keys.sql', '002_reservations.sql', '003_disks.sql', '004_gpu_types.sql', '005_users_and_keys_as_deployed.sql'].map((n) => [n, file('schema', n)]),
+        ['001_users_and_keys.sql', '002_reservations.sql', '003_disks.sql', '004_gpu_types.sql', '005_users_and_keys_as_deployed.sql'].map((n) => [
+          n,
+          file('schema', n),
+        ]),
       ),
     });
     expect(text).toHaveResourceWithProperties(ConfigMapV1, {
@@ -67,7 +74,7 @@ describe('the stack in external-database mode (the default)', () => {
     });
   });
 
-  it('when synthesized, then the runner is not in the configuration: the Job runs the product image\'s and names its build and image', () => {
+  it("when synthesized, then the runner is not in the configuration: the Job runs the product image's and names its build and image", () => {
     expect(text).not.toContain(runnerBytes().toString('base64').slice(0, 200));
     const [container] = job.spec.template.spec.container;
     expect(container.image).toBe('gpu-dev-api:0.1.0');
@@ -80,7 +87,7 @@ describe('the stack in external-database mode (the default)', () => {
     );
   });
 
-  it('when the image changes, then the bundle hash and the Job\'s name change with it', () => {
+  it("when the image changes, then the bundle hash and the Job's name change with it", () => {
     const other = synthStack({ GPU_DEV_API_IMAGE: 'gpu-dev-api:0.2.0' }).stack.migration;
     expect(other.bundle.hash).not.toBe(hash);
     expect(other.jobName).toBe(`db-migration-${other.bundle.hash.slice(0, 12)}`);
@@ -119,8 +126,14 @@ describe('the stack in external-database mode (the default)', () => {
       image: 'gpu-dev-api:0.1.0',
       command: ['node'],
       args: [
-        '/app/dist/gpu-dev-db.js', 'apply', '--schema-dir', '/opt/gpu-dev-db/schema',
-        '--fixtures-dir', '/opt/gpu-dev-db/fixtures', '--expected-hash', hash,
+        '/app/dist/gpu-dev-db.js',
+        'apply',
+        '--schema-dir',
+        '/opt/gpu-dev-db/schema',
+        '--fixtures-dir',
+        '/opt/gpu-dev-db/fixtures',
+        '--expected-hash',
+        hash,
       ],
       security_context: HARDENED_CONTAINER,
       resources: { requests: { cpu: '100m', memory: '96Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
@@ -147,7 +160,9 @@ describe('the stack in external-database mode (the default)', () => {
   });
 
   it('when synthesized, then the API depends on the Job and the Job on its ConfigMaps', () => {
-    const configMaps = [`database-schema-${hash.slice(0, 12)}`, `database-fixtures-${hash.slice(0, 12)}`].map((n) => addressOf(json, 'kubernetes_config_map_v1', n));
+    const configMaps = [`database-schema-${hash.slice(0, 12)}`, `database-fixtures-${hash.slice(0, 12)}`].map((n) =>
+      addressOf(json, 'kubernetes_config_map_v1', n),
+    );
     const owner = addressOf(json, 'kubernetes_config_map_v1', 'gpu-dev-deploy-owner');
     expect(job.depends_on).toEqual([...configMaps, owner]);
     expect(only(json, 'kubernetes_deployment_v1').depends_on).toEqual([addressOf(json, 'kubernetes_job_v1', job.metadata.name), owner]);
@@ -156,22 +171,37 @@ describe('the stack in external-database mode (the default)', () => {
   it('when synthesized, then every object but the owner ConfigMap depends on it, so a second state deploying into the namespace fails before creating anything', () => {
     const owner = addressOf(json, 'kubernetes_config_map_v1', 'gpu-dev-deploy-owner');
     const ownerConfigMap = Object.values<any>(json.resource.kubernetes_config_map_v1).find((cm) => cm.metadata.name === 'gpu-dev-deploy-owner');
-    expect(ownerConfigMap.data).toEqual({ stack: 'gpu-dev', state: 'terraform.gpu-dev.tfstate', identity: '${substr(sha256(join("|", [abspath(path.root), "terraform.gpu-dev.tfstate"])), 0, 16)}' });
+    expect(ownerConfigMap.data).toEqual({
+      stack: 'gpu-dev',
+      state: 'terraform.gpu-dev.tfstate',
+      identity: '${substr(sha256(join("|", [abspath(path.root), "terraform.gpu-dev.tfstate"])), 0, 16)}',
+    });
     expect(ownerConfigMap.depends_on).toBeUndefined();
     for (const [type, resources] of Object.entries(json.resource)) {
       for (const [name, resource] of Object.entries<any>(resources)) {
-        if (`${type}.${name}` !== owner) expect({ resource: `${type}.${name}`, dependsOnOwner: resource.depends_on?.includes(owner) }).toEqual({ resource: `${type}.${name}`, dependsOnOwner: true });
+        if (`${type}.${name}` !== owner)
+          expect({ resource: `${type}.${name}`, dependsOnOwner: resource.depends_on?.includes(owner) }).toEqual({
+            resource: `${type}.${name}`,
+            dependsOnOwner: true,
+          });
       }
     }
   });
 
   it('when synthesized, then every object has an import block that adopts it only when the cluster has it and the deploy owner is this state', () => {
     const owner = addressOf(json, 'kubernetes_config_map_v1', 'gpu-dev-deploy-owner');
-    const objects = Object.entries(json.resource).flatMap(([type, resources]) => Object.entries<any>(resources).map(([name, r]) => ({ to: `${type}.${name}`, id: `${r.metadata.namespace}/${r.metadata.name}` })));
-    expect(json.import.map((i: any) => ({ to: i.to, id: i.id })).sort((a: any, b: any) => a.to.localeCompare(b.to))).toEqual(objects.sort((a, b) => a.to.localeCompare(b.to)));
+    const objects = Object.entries(json.resource).flatMap(([type, resources]) =>
+      Object.entries<any>(resources).map(([name, r]) => ({ to: `${type}.${name}`, id: `${r.metadata.namespace}/${r.metadata.name}` })),
+    );
+    expect(json.import.map((i: any) => ({ to: i.to, id: i.id })).sort((a: any, b: any) => a.to.localeCompare(b.to))).toEqual(
+      objects.sort((a, b) => a.to.localeCompare(b.to)),
+    );
     const ownerImport = json.import.find((i: any) => i.to === owner);
-    expect(ownerImport?.for_each).toContain('o.metadata.name == "gpu-dev-deploy-owner" && try(o.data.identity, "") == substr(sha256(join("|", [abspath(path.root), "terraform.gpu-dev.tfstate"])), 0, 16)');
-    for (const other of json.import.filter((i: any) => i.to !== owner)) expect(other.for_each).toContain('if local.gpu_dev_owner_is_ours && o.metadata.name == ');
+    expect(ownerImport?.for_each).toContain(
+      'o.metadata.name == "gpu-dev-deploy-owner" && try(o.data.identity, "") == substr(sha256(join("|", [abspath(path.root), "terraform.gpu-dev.tfstate"])), 0, 16)',
+    );
+    for (const other of json.import.filter((i: any) => i.to !== owner))
+      expect(other.for_each).toContain('if local.gpu_dev_owner_is_ours && o.metadata.name == ');
   });
 
   it("when synthesized, then the Job's address carries the bundle hash, so a Job a killed deploy left is adopted at its own address", () => {
@@ -237,7 +267,14 @@ describe('the stack in managed-database mode', () => {
     const { text, json } = synthesized;
     const namespaceRef = '${kubernetes_namespace_v1.namespace.metadata[0].name}';
     expect(only(json, 'kubernetes_namespace_v1').metadata.name).toBe('gpu-controlplane');
-    for (const type of ['kubernetes_config_map_v1', 'kubernetes_job_v1', 'kubernetes_deployment_v1', 'kubernetes_service_v1', 'kubernetes_secret_v1', 'kubernetes_stateful_set_v1']) {
+    for (const type of [
+      'kubernetes_config_map_v1',
+      'kubernetes_job_v1',
+      'kubernetes_deployment_v1',
+      'kubernetes_service_v1',
+      'kubernetes_secret_v1',
+      'kubernetes_stateful_set_v1',
+    ]) {
       for (const resource of Object.values(json.resource[type])) expect((resource as any).metadata.namespace).toBe(namespaceRef);
     }
     expect(text).toHaveResourceWithProperties(Password, { length: 32, special: false });
@@ -253,23 +290,30 @@ describe('the stack in managed-database mode', () => {
         service_name: 'postgres-primary',
         template: objectContaining({
           spec: objectContaining({
-            container: [objectContaining({ image: 'ghcr.io/pgmq/pg18-pgmq:v1.10.0', security_context: objectContaining({ run_as_user: '999', read_only_root_filesystem: true }) })],
+            container: [
+              objectContaining({
+                image: 'ghcr.io/pgmq/pg18-pgmq:v1.10.0',
+                security_context: objectContaining({ run_as_user: '999', read_only_root_filesystem: true }),
+              }),
+            ],
           }),
         }),
         volume_claim_template: [objectContaining({ spec: { access_modes: ['ReadWriteOnce'], resources: { requests: { storage: '10Gi' } } } })],
       }),
     });
-    expect(text).toHaveResourceWithProperties(ServiceV1, { metadata: objectContaining({ name: 'postgres-primary' }), spec: objectContaining({ port: [objectContaining({ port: 5432 })] }) });
+    expect(text).toHaveResourceWithProperties(ServiceV1, {
+      metadata: objectContaining({ name: 'postgres-primary' }),
+      spec: objectContaining({ port: [objectContaining({ port: 5432 })] }),
+    });
     expect(text).toHaveResourceWithProperties(ConfigMapV1, { data: { '010_pgmq.sql': 'CREATE EXTENSION IF NOT EXISTS pgmq;\n' } });
   });
 
   it('when synthesized, then the Job waits for the database and reads the secret the stack creates', () => {
     const { json } = synthesized;
     const job = only(json, 'kubernetes_job_v1');
-    expect(job.depends_on).toEqual(arrayContaining([
-      addressOf(json, 'kubernetes_stateful_set_v1', 'postgres-primary'),
-      addressOf(json, 'kubernetes_service_v1', 'postgres-primary'),
-    ]));
+    expect(job.depends_on).toEqual(
+      arrayContaining([addressOf(json, 'kubernetes_stateful_set_v1', 'postgres-primary'), addressOf(json, 'kubernetes_service_v1', 'postgres-primary')]),
+    );
     const secretName = `\${${addressOf(json, 'kubernetes_secret_v1', 'postgres-credentials')}.metadata[0].name}`;
     expect(job.spec.template.spec.container[0].env).toEqual(arrayContaining([secretRef('POSTGRES_PASSWORD', secretName)]));
   });
@@ -283,14 +327,18 @@ describe('the stack in managed-database mode', () => {
       else if (node && typeof node === 'object') {
         for (const [key, value] of Object.entries(node)) {
           if (key === 'POSTGRES_PASSWORD') passwords.push(value);
-          if (key === 'name' && value === 'POSTGRES_PASSWORD') passwords.push((node as Record<string, unknown>).value_from ?? (node as Record<string, unknown>).value);
+          if (key === 'name' && value === 'POSTGRES_PASSWORD')
+            passwords.push((node as Record<string, unknown>).value_from ?? (node as Record<string, unknown>).value);
           walk(value);
         }
       }
     };
     walk(json.resource);
     expect(passwords.length).toBeGreaterThanOrEqual(4);
-    for (const p of passwords) expect(p).toEqual(typeof p === 'string' ? stringMatching(/^\$\{random_password\.\w+\.result\}$/) : { secret_key_ref: objectContaining({ key: 'POSTGRES_PASSWORD' }) });
+    for (const p of passwords)
+      expect(p).toEqual(
+        typeof p === 'string' ? stringMatching(/^\$\{random_password\.\w+\.result\}$/) : { secret_key_ref: objectContaining({ key: 'POSTGRES_PASSWORD' }) },
+      );
   });
 });
 
@@ -324,11 +372,11 @@ describe('a stack without the migration Job (GPU_DEV_MIGRATION_JOB=false)', () =
     const { json, stack } = synthStack({ GPU_DEV_MIGRATION_JOB: 'false' });
     const suffix = stack.migration.bundle.hash.slice(0, 12);
     expect(json.resource.kubernetes_job_v1).toBeUndefined();
-    expect(Object.values<any>(json.resource.kubernetes_config_map_v1).map((cm) => cm.metadata.name).sort()).toEqual([
-      `database-fixtures-${suffix}`,
-      `database-schema-${suffix}`,
-      'gpu-dev-deploy-owner',
-    ]);
+    expect(
+      Object.values<any>(json.resource.kubernetes_config_map_v1)
+        .map((cm) => cm.metadata.name)
+        .sort(),
+    ).toEqual([`database-fixtures-${suffix}`, `database-schema-${suffix}`, 'gpu-dev-deploy-owner']);
     expect(only(json, 'kubernetes_deployment_v1').depends_on).toEqual([addressOf(json, 'kubernetes_config_map_v1', 'gpu-dev-deploy-owner')]);
     expect(Object.keys(json.output)).toEqual(['bundle_hash']);
   });
@@ -368,7 +416,9 @@ describe('the constructs on their own', () => {
 
   it('when the runner comes from a ConfigMap and holds any bytes, then its ConfigMap carries exactly them (binaryData, base64), mounted where the Job runs it on the Node image', () => {
     let migration: DatabaseMigration | undefined;
-    const text = Testing.synthScope((scope) => (migration = new DatabaseMigration(scope, 'm', { runnerSource: 'configmap', runnerBytes: Buffer.from([0x63, 0xff, 0x24, 0x7b]) })));
+    const text = Testing.synthScope(
+      (scope) => (migration = new DatabaseMigration(scope, 'm', { runnerSource: 'configmap', runnerBytes: Buffer.from([0x63, 0xff, 0x24, 0x7b]) })),
+    );
     const name = `database-migration-runner-${migration?.bundle.hash.slice(0, 12)}`;
     const runner = Object.values<any>(JSON.parse(text).resource.kubernetes_config_map_v1).find((cm) => cm.metadata.name === name);
     expect(runner.binary_data).toEqual({ 'gpu-dev-db.js': Buffer.from([0x63, 0xff, 0x24, 0x7b]).toString('base64') });
@@ -381,24 +431,39 @@ describe('the constructs on their own', () => {
   });
 
   it.each([
-    [() => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), backoffLimit: 42 }), 'DatabaseMigration m prop backoffLimit = 42: must be a whole number from 0 to 10'],
-    [() => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), timeout: Duration.parse('5m') }), 'DatabaseMigration m prop timeout = "5m": must be longer than activeDeadline (10m)'],
+    [
+      () => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), backoffLimit: 42 }),
+      'DatabaseMigration m prop backoffLimit = 42: must be a whole number from 0 to 10',
+    ],
+    [
+      () => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), timeout: Duration.parse('5m') }),
+      'DatabaseMigration m prop timeout = "5m": must be longer than activeDeadline (10m)',
+    ],
     [
       () => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), activeDeadline: Duration.parse('20m') }),
       'DatabaseMigration m prop timeout = "15m": must be longer than activeDeadline (20m), or Terraform stops waiting while the Job may still run',
     ],
-    [() => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), ttl: Duration.parse('1500ms') }), 'DatabaseMigration m prop ttl = "1500ms": must be a whole number of seconds, such as 90s or 15m'],
+    [
+      () => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), ttl: Duration.parse('1500ms') }),
+      'DatabaseMigration m prop ttl = "1500ms": must be a whole number of seconds, such as 90s or 15m',
+    ],
     [
       () => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), activeDeadline: Duration.parse('0.5s') }),
       'DatabaseMigration m prop activeDeadline = "0.5s": must be a whole number of seconds',
     ],
-    [() => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), image: 'Node 20' }), 'DatabaseMigration m prop image = "Node 20": must be an image reference'],
+    [
+      () => new DatabaseMigration(testApp(), 'm', { runnerBytes: runnerBytes(), image: 'Node 20' }),
+      'DatabaseMigration m prop image = "Node 20": must be an image reference',
+    ],
     [() => new ApiService(testApp(), 'a', { port: 80 }), 'ApiService a prop port = 80: must be a whole number from 1024 to 65535'],
     [
       () => new ApiService(testApp(), 'a', { resources: { cpuRequest: '2', cpuLimit: '500m', memoryRequest: '1Gi', memoryLimit: '2Gi' } }),
       'ApiService a prop resources.cpuRequest = "2": must not exceed the CPU limit 500m',
     ],
-    [() => new ManagedPostgres(testApp(), 'p', { user: 'Admin-User' }), 'ManagedPostgres p prop user = "Admin-User": must be a lower-case PostgreSQL identifier'],
+    [
+      () => new ManagedPostgres(testApp(), 'p', { user: 'Admin-User' }),
+      'ManagedPostgres p prop user = "Admin-User": must be a lower-case PostgreSQL identifier',
+    ],
     [() => new ManagedPostgres(testApp(), 'p', { storage: '10 GB' }), 'ManagedPostgres p prop storage = "10 GB": must be a positive memory quantity'],
   ])('when a construct gets a bad prop (%#), then it refuses, naming the prop, the value and the rule', (build, message) => {
     expect(build).toThrow(message);

@@ -42,7 +42,7 @@ describe('synth-time guards', () => {
     for (const c of summary.configMaps) expect(c.bytes).toBeLessThanOrEqual(1_000_000);
   });
 
-  it('when a SQL file name breaks NNN_name.sql, then synth refuses with the runner\'s own message and writes nothing', async () => {
+  it("when a SQL file name breaks NNN_name.sql, then synth refuses with the runner's own message and writes nothing", async () => {
     const dirs = copyOfDatabaseFolders();
     writeFileSync(join(dirs.schemaDir, '5_Extra.sql'), 'SELECT 1;');
     await expectRefusedWithNothingWritten(dirs, `${join(dirs.schemaDir, '5_Extra.sql')}: file name does not match NNN_name.sql (three or more digits`);
@@ -57,7 +57,10 @@ describe('synth-time guards', () => {
   it('when a file reads a server file (pg_read_file), then synth refuses it naming file, line and the setting that allows it', async () => {
     const dirs = copyOfDatabaseFolders();
     writeFileSync(join(dirs.fixturesDir, '002_from_file.sql'), "SELECT pg_read_file('/etc/hostname');\n");
-    await expectRefusedWithNothingWritten(dirs, `${join(dirs.fixturesDir, '002_from_file.sql')}:1:1: pg_read_file() is not allowed: it reaches files on the database server; migrations are reviewed as SQL`);
+    await expectRefusedWithNothingWritten(
+      dirs,
+      `${join(dirs.fixturesDir, '002_from_file.sql')}:1:1: pg_read_file() is not allowed: it reaches files on the database server; migrations are reviewed as SQL`,
+    );
   });
 
   it('when the Job name would not be a DNS-1123 label, then the construct refuses naming the prop and the name', () => {

@@ -17,10 +17,20 @@ import { runnerBytes } from '../support/stack';
  * knows how the stack builds them.
  */
 
-async function synthesizeToDisk(dirs: { schemaDir: string; fixturesDir: string }, options: { configMapLimitBytes?: number; env?: NodeJS.ProcessEnv } = {}): Promise<SynthesizedJob> {
+async function synthesizeToDisk(
+  dirs: { schemaDir: string; fixturesDir: string },
+  options: { configMapLimitBytes?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<SynthesizedJob> {
   const outdir = join(mkdtempSync(join(tmpdir(), 'gpu-dev-synth-')), 'cdktf.out');
   const config = loadStackConfig({ env: options.env ?? {} });
-  const summary = await synthesize({ outdir, config, schemaDir: dirs.schemaDir, fixturesDir: dirs.fixturesDir, runnerBytes: runnerBytes(), configMapLimitBytes: options.configMapLimitBytes });
+  const summary = await synthesize({
+    outdir,
+    config,
+    schemaDir: dirs.schemaDir,
+    fixturesDir: dirs.fixturesDir,
+    runnerBytes: runnerBytes(),
+    configMapLimitBytes: options.configMapLimitBytes,
+  });
   return readSynthesizedJob(join(outdir, 'stacks', summary.stackName, 'cdk.tf.json'));
 }
 

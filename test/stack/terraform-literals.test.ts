@@ -52,8 +52,10 @@ describe('literal strings in cdk.tf.json (Terraform template syntax)', () => {
   it('when a file is not NFC-normalized, then synth refuses naming the file, line and column, since Terraform would change its bytes', () => {
     const dirs = copyOfDatabaseFolders();
     // "é" as e + combining acute accent (NFD): Terraform would store the one-character NFC form.
-    writeFileSync(join(dirs.schemaDir, '006_accents.sql'), "SELECT 1;\n-- caf\u0065\u0301\n");
-    expect(() => synthStack({}, dirs)).toThrow(/^file schema\/006_accents\.sql line 2 column 7 = "e\u0301\\n": is not in Unicode normal form NFC: Terraform normalizes every string to NFC/);
+    writeFileSync(join(dirs.schemaDir, '006_accents.sql'), 'SELECT 1;\n-- caf\u0065\u0301\n');
+    expect(() => synthStack({}, dirs)).toThrow(
+      /^file schema\/006_accents\.sql line 2 column 7 = "e\u0301\\n": is not in Unicode normal form NFC: Terraform normalizes every string to NFC/,
+    );
   });
 
   it("when a file holds cdktf's token marker, then synth refuses naming the file, since cdktf would turn it into a reference", () => {

@@ -13,7 +13,7 @@ import { createTestDatabase, type TestDatabase } from './database';
 import { copyOfDatabaseFolders, folderArgs, runRunner } from './runner';
 
 // What the bench and `npm run local` share with the tests lives in src/dev/.
-export { installPgmqStandIn, PGMQ_STAND_IN } from '../../src/dev/pgmq';
+export { installPgmqStandIn } from '../../src/dev/pgmq';
 export { createUserWithKey, insertReservation } from '../../src/dev/seed';
 
 /** Applies the product's database/ folders with the real runner, as the migration Job does. */
@@ -42,7 +42,10 @@ export interface TestApi {
 export async function startTestApi(db: Pick<TestDatabase, 'url'>, env: Record<string, string> = {}): Promise<TestApi> {
   const logs: Record<string, unknown>[] = [];
   const config = loadConfig({ DATABASE_URL: db.url, PORT: '0', ...env });
-  const api = await startApi(config, jsonLogger((line) => logs.push(JSON.parse(line))));
+  const api = await startApi(
+    config,
+    jsonLogger((line) => logs.push(JSON.parse(line))),
+  );
   return {
     url: `http://127.0.0.1:${api.port}`,
     logs,
@@ -84,7 +87,11 @@ export async function call(
 }
 
 /** `call`, timed: for the tests that bound how quickly an answer comes. */
-export async function timedCall(url: string, key: string | null, init: Parameters<typeof call>[2] = {}): Promise<Awaited<ReturnType<typeof call>> & { ms: number }> {
+export async function timedCall(
+  url: string,
+  key: string | null,
+  init: Parameters<typeof call>[2] = {},
+): Promise<Awaited<ReturnType<typeof call>> & { ms: number }> {
   const started = performance.now();
   const response = await call(url, key, init);
   return { ...response, ms: performance.now() - started };

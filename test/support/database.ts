@@ -9,7 +9,7 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-export function adminUrl(): string {
+function adminUrl(): string {
   return process.env.TEST_PG_ADMIN_URL as string;
 }
 

@@ -39,7 +39,16 @@ export function rawRequest(port: number, request: Buffer, options: { head?: bool
       if (response) finish(response);
     });
     socket.on('error', (e) => (error ??= e.message));
-    socket.on('close', () => finish(parseResponse(received, options.head ?? false, true) ?? { status: null, headers: {}, body: received.toString('utf8'), error: error ?? 'closed without a whole response' }));
+    socket.on('close', () =>
+      finish(
+        parseResponse(received, options.head ?? false, true) ?? {
+          status: null,
+          headers: {},
+          body: received.toString('utf8'),
+          error: error ?? 'closed without a whole response',
+        },
+      ),
+    );
   });
 }
 

@@ -11,7 +11,7 @@ export { copyOfDatabaseFolders } from '../../src/dev/database-folders';
 let bundlePath: string | undefined;
 
 /** The bundled runner, the very bytes the Job runs, written once per test file. */
-export function runnerBundlePath(): string {
+function runnerBundlePath(): string {
   if (!bundlePath) {
     bundlePath = join(mkdtempSync(join(tmpdir(), 'gpu-dev-runner-')), 'gpu-dev-db.js');
     writeFileSync(bundlePath, buildRunnerBundle());
@@ -28,11 +28,11 @@ export interface RunResult {
 
 /** Starts `node gpu-dev-db.js ARGS` with only the given environment (plus PATH). */
 export function spawnRunner(args: readonly string[], env: Record<string, string>, timeoutMs = 60_000): { child: ChildProcess; result: Promise<RunResult> } {
-  const child = execFile(
-    process.execPath,
-    [runnerBundlePath(), ...args],
-    { env: { PATH: process.env.PATH ?? '', ...env }, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
-  );
+  const child = execFile(process.execPath, [runnerBundlePath(), ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    timeout: timeoutMs,
+    maxBuffer: 16 * 1024 * 1024,
+  });
   const result = new Promise<RunResult>((resolve) => {
     let stdout = '';
     let stderr = '';
@@ -60,7 +60,8 @@ export function smallSchema(files: Record<string, string>): { schemaDir: string;
   const dirs = { schemaDir: join(root, 'schema'), fixturesDir: join(root, 'fixtures') };
   mkdirSync(dirs.schemaDir);
   mkdirSync(dirs.fixturesDir);
-  for (const [name, sql] of Object.entries(files)) writeFileSync(join(name.startsWith('fixtures/') ? dirs.fixturesDir : dirs.schemaDir, name.replace(/^\w+\//, '')), sql);
+  for (const [name, sql] of Object.entries(files))
+    writeFileSync(join(name.startsWith('fixtures/') ? dirs.fixturesDir : dirs.schemaDir, name.replace(/^\w+\//, '')), sql);
   return dirs;
 }
 
@@ -72,7 +73,9 @@ export function smallSchema(files: Record<string, string>): { schemaDir: string;
 export async function killRunnerDuring(observer: Client, args: readonly string[], env: Record<string, string>, fragment: string): Promise<RunResult> {
   const { child, result } = spawnRunner(args, env);
   await waitFor(`the runner to run ${fragment}`, async () => {
-    const { rows } = await observer.query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE '%' || $1 || '%' AND state = 'active' AND pid <> pg_backend_pid()`, [fragment]);
+    const { rows } = await observer.query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE '%' || $1 || '%' AND state = 'active' AND pid <> pg_backend_pid()`, [
+      fragment,
+    ]);
     return rows.length === 1;
   });
   child.kill('SIGKILL');

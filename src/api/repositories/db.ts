@@ -15,7 +15,7 @@ export interface TransactionalDb extends Db {
 /** Node's errors for a host it cannot reach or resolve, beyond what isConnectionLost covers. */
 const UNREACHABLE = ['EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'];
 
-export function isDatabaseUnavailable(error: unknown): boolean {
+function isDatabaseUnavailable(error: unknown): boolean {
   const e = error as { code?: string; message?: string };
   return (
     isConnectionLost(error) ||

@@ -14,10 +14,9 @@ export async function sendMessage(db: Db, queue: string, message: Record<string,
 
 /** Which of `names` exist as queues. */
 export async function existingQueues(db: Db, names: readonly string[]): Promise<string[]> {
-  const { rows } = await db.query<{ queue_name: string }>(
-    `SELECT queue_name::text AS queue_name FROM pgmq.list_queues() WHERE queue_name = ANY($1::text[])`,
-    [names],
-  );
+  const { rows } = await db.query<{ queue_name: string }>(`SELECT queue_name::text AS queue_name FROM pgmq.list_queues() WHERE queue_name = ANY($1::text[])`, [
+    names,
+  ]);
   return rows.map((r) => r.queue_name);
 }
 

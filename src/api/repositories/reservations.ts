@@ -35,10 +35,12 @@ export async function listReservations(
 ): Promise<{ rows: ReservationRow[]; total: number }> {
   const where = `user_id = $1 AND ($2::text[] IS NULL OR status = ANY($2::text[]))`;
   const [page, count] = await Promise.all([
-    db.query<ReservationRow>(
-      `SELECT ${COLUMNS} FROM reservations WHERE ${where} ORDER BY created_at DESC, reservation_id LIMIT $3 OFFSET $4`,
-      [owner, filter.statuses, filter.limit, filter.offset],
-    ),
+    db.query<ReservationRow>(`SELECT ${COLUMNS} FROM reservations WHERE ${where} ORDER BY created_at DESC, reservation_id LIMIT $3 OFFSET $4`, [
+      owner,
+      filter.statuses,
+      filter.limit,
+      filter.offset,
+    ]),
     db.query<{ total: number }>(`SELECT count(*)::int AS total FROM reservations WHERE ${where}`, [owner, filter.statuses]),
   ]);
   return { rows: page.rows, total: count.rows[0].total };

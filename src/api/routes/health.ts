@@ -8,7 +8,14 @@ import { existingQueues } from '../repositories/queue';
 /** Liveness must answer within the probe's timeout even when the database hangs. */
 const HEALTH_PROBE_TIMEOUT_MS = 1000;
 
-export function healthRouter(deps: { pool: Pool; queueNames: readonly string[]; databaseDescription: string; namespace: string; lifecycle: Lifecycle; log: ApiLogger }): Router {
+export function healthRouter(deps: {
+  pool: Pool;
+  queueNames: readonly string[];
+  databaseDescription: string;
+  namespace: string;
+  lifecycle: Lifecycle;
+  log: ApiLogger;
+}): Router {
   async function probe(): Promise<{ database: string; queue: string }> {
     try {
       const queues = await existingQueues(deps.pool, deps.queueNames);
@@ -36,7 +43,7 @@ export function healthRouter(deps: { pool: Pool; queueNames: readonly string[]; 
         return;
       }
       // The same one-query check as start-up: a schema broken after start takes the pod out of service.
-      let report;
+      let report: Awaited<ReturnType<typeof checkContract>>;
       try {
         const client = await deps.pool.connect();
         try {

@@ -29,7 +29,12 @@ function listFilter(query: unknown) {
   const f = new Fields('query', query);
   const status = f.optionalString('status', { maxLength: 1000 });
   const filter = {
-    statuses: status ? status.split(',').map((s) => s.trim()).filter(Boolean) : null,
+    statuses: status
+      ? status
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : null,
     limit: f.integerOr('limit', 50, { min: 1, max: 500 }),
     offset: f.integerOr('offset', 0, { min: 0 }),
   };
@@ -61,9 +66,24 @@ export function jobsRouter(jobs: JobsService): Router {
       path.check();
       res.json(await jobs.get(callerOf(res), jobId));
     })
-    .post('/jobs/:job_id/cancel', action(() => ({ action: 'cancel' })))
-    .post('/jobs/:job_id/extend', action((body) => ({ action: 'extend', extension_hours: body.requiredInteger('extension_hours', HOURS) })))
-    .post('/jobs/:job_id/jupyter/enable', action(() => ({ action: 'enable_jupyter' })))
-    .post('/jobs/:job_id/jupyter/disable', action(() => ({ action: 'disable_jupyter' })))
-    .post('/jobs/:job_id/users', action((body) => ({ action: 'add_user', github_username: body.requiredString('github_username', { pattern: GITHUB_USERNAME }) })));
+    .post(
+      '/jobs/:job_id/cancel',
+      action(() => ({ action: 'cancel' })),
+    )
+    .post(
+      '/jobs/:job_id/extend',
+      action((body) => ({ action: 'extend', extension_hours: body.requiredInteger('extension_hours', HOURS) })),
+    )
+    .post(
+      '/jobs/:job_id/jupyter/enable',
+      action(() => ({ action: 'enable_jupyter' })),
+    )
+    .post(
+      '/jobs/:job_id/jupyter/disable',
+      action(() => ({ action: 'disable_jupyter' })),
+    )
+    .post(
+      '/jobs/:job_id/users',
+      action((body) => ({ action: 'add_user', github_username: body.requiredString('github_username', { pattern: GITHUB_USERNAME }) })),
+    );
 }

@@ -15,7 +15,10 @@ export function capacityService(deps: { db: Db }) {
   async function byGpuType(): Promise<Record<string, GpuTypeAvailability>> {
     const rows = await gpuTypeUsage(deps.db);
     return Object.fromEntries(
-      rows.map((r) => [r.gpu_type, { gpu_type: r.gpu_type, total: r.total, available: Math.max(0, r.total - r.in_use), in_use: r.in_use, queued: r.queued, max_per_node: r.max_per_node }]),
+      rows.map((r) => [
+        r.gpu_type,
+        { gpu_type: r.gpu_type, total: r.total, available: Math.max(0, r.total - r.in_use), in_use: r.in_use, queued: r.queued, max_per_node: r.max_per_node },
+      ]),
     );
   }
 

@@ -2,7 +2,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { ApiConfig } from '../config';
 import { forbidden } from '../errors';
 import type { TransactionalDb } from '../repositories/db';
-import { insertKey, lockUserKeys, revokeActiveKey, revokeKeyAndRotations, revokeOldestActiveKeys, rotatedFromDescription, type RevokedKey } from '../repositories/keys';
+import {
+  insertKey,
+  lockUserKeys,
+  revokeActiveKey,
+  revokeKeyAndRotations,
+  revokeOldestActiveKeys,
+  rotatedFromDescription,
+  type RevokedKey,
+} from '../repositories/keys';
 
 /** What a client sees exactly once, when a key is made. */
 export interface IssuedKey {

@@ -62,7 +62,13 @@ async function scratchPostgres(): Promise<ScratchDatabase> {
   const port = await freePort();
   let server: Awaited<ReturnType<typeof startPostgres>>;
   try {
-    server = await startPostgres({ dataDir: join(root, 'data'), port, password: 'review-only-password', persistent: false, flags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off'] });
+    server = await startPostgres({
+      dataDir: join(root, 'data'),
+      port,
+      password: 'review-only-password',
+      persistent: false,
+      flags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off'],
+    });
   } catch (cause) {
     throw new Error(`the scratch PostgreSQL 18 did not start on port ${port}: ${(cause as Error).message}`, { cause });
   }
@@ -73,9 +79,8 @@ async function scratchPostgres(): Promise<ScratchDatabase> {
 }
 
 async function main(): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
+  const parse = () =>
+    parseArgs({
       options: {
         base: { type: 'string' },
         'base-dir': { type: 'string' },
@@ -86,7 +91,10 @@ async function main(): Promise<number> {
         output: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
-    }));
+    });
+  let values: ReturnType<typeof parse>['values'];
+  try {
+    ({ values } = parse());
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
     return 2;
@@ -113,7 +121,10 @@ async function main(): Promise<number> {
       log.info(`review: base ${baseCommit.ref} is ${baseCommit.summary}; extracting it with git archive`);
       extractCommit(headRoot, baseCommit.commit, join(folder, 'tree'));
       const asked = values.base ?? 'merge-base HEAD main';
-      base = { label: baseCommit.commit.startsWith(asked) ? `base ${baseCommit.summary}` : `base ${asked} (${baseCommit.summary})`, root: join(folder, 'tree') };
+      base = {
+        label: baseCommit.commit.startsWith(asked) ? `base ${baseCommit.summary}` : `base ${asked} (${baseCommit.summary})`,
+        root: join(folder, 'tree'),
+      };
     }
     const review = await reviewChange({
       base,

@@ -9,7 +9,6 @@ import { Timings } from '../timings';
 import { parseSettings, USAGE } from './settings';
 import { terminationSummary, writeTerminationMessage } from './termination-message';
 
-
 /**
  * The runner's entry point: the Job, `npx gpu-dev-db` and the tests all run this. Returns the
  * exit code instead of exiting, so it can be driven in-process too.
@@ -37,7 +36,11 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, runn
     const result = await run[settings.command](context);
     const outcome = typeof result.report.outcome === 'string' ? `${result.report.outcome} ` : '';
     const bundle = typeof result.report.bundleHash === 'string' ? `bundle ${result.report.bundleHash}` : settings.command;
-    writeTerminationMessage(env, log, terminationSummary(result.exitCode as ExitCodeValue, EXIT_NAMES[result.exitCode], `${settings.command}: ${outcome}${bundle}`));
+    writeTerminationMessage(
+      env,
+      log,
+      terminationSummary(result.exitCode as ExitCodeValue, EXIT_NAMES[result.exitCode], `${settings.command}: ${outcome}${bundle}`),
+    );
     if (settings.timings) log.info(`timings: ${timings.describe()}`);
     const report = settings.timings ? { ...result.report, timings } : result.report;
     if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

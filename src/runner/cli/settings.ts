@@ -131,7 +131,8 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
   const drift = value('drift');
   if (drift && drift.text !== 'fail' && drift.text !== 'warn') throw usage(`${drift.source} must be fail or warn, got "${drift.text}"`);
   const converge = value('converge');
-  if (converge && !(CONVERGE_MODES as readonly string[]).includes(converge.text)) throw usage(`${converge.source} must be ${CONVERGE_MODES.join(' or ')}, got "${converge.text}"`);
+  if (converge && !(CONVERGE_MODES as readonly string[]).includes(converge.text))
+    throw usage(`${converge.source} must be ${CONVERGE_MODES.join(' or ')}, got "${converge.text}"`);
   const lockTimeoutMs = duration('lock-timeout', DEFAULT_TIMEOUTS.lockTimeoutMs);
   const statementTimeoutMs = duration('statement-timeout', DEFAULT_TIMEOUTS.statementTimeoutMs);
   const idleTimeoutMs = duration('idle-timeout', DEFAULT_TIMEOUTS.idleTimeoutMs);
@@ -144,7 +145,11 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
     runnerImage: value('runner-image')?.text,
     timeouts: { lockTimeoutMs, statementTimeoutMs, idleTimeoutMs },
     lockRetry: { ...DEFAULT_LOCK_RETRY, retries: count('lock-retries', DEFAULT_LOCK_RETRY.retries, 0, 100) },
-    lockWait: { ...DEFAULT_LOCK_WAIT, timeoutMs: duration('lock-wait', DEFAULT_LOCK_WAIT.timeoutMs), namespace: podNamespace(env) ?? DEFAULT_LOCK_WAIT.namespace },
+    lockWait: {
+      ...DEFAULT_LOCK_WAIT,
+      timeoutMs: duration('lock-wait', DEFAULT_LOCK_WAIT.timeoutMs),
+      namespace: podNamespace(env) ?? DEFAULT_LOCK_WAIT.namespace,
+    },
     connectRetry: { ...DEFAULT_CONNECT_RETRY, attempts: count('connect-attempts', DEFAULT_CONNECT_RETRY.attempts, 1, 1000) },
     force: parsed.values.force ?? false,
     json: parsed.values.json ?? false,

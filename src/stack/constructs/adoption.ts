@@ -47,12 +47,21 @@ export class Adoption extends Construct {
   constructor(scope: Construct, id: string, props: AdoptionProps) {
     super(scope, id);
     const stack = TerraformStack.of(this);
-    const resources = stack.node.findAll().filter((node): node is TerraformResource => node instanceof TerraformResource && node.terraformResourceType in KINDS);
+    const resources = stack.node
+      .findAll()
+      .filter((node): node is TerraformResource => node instanceof TerraformResource && node.terraformResourceType in KINDS);
     const lists = new Map<string, DataKubernetesResources>();
     const listOf = (type: string): string => {
       const { apiVersion, kind, namespaced } = KINDS[type];
       if (!lists.has(kind)) {
-        lists.set(kind, new DataKubernetesResources(this, `existing-${kind.toLowerCase()}`, namespaced ? { apiVersion, kind, namespace: props.namespace } : { apiVersion, kind, fieldSelector: `metadata.name=${props.namespace}` }));
+        lists.set(
+          kind,
+          new DataKubernetesResources(
+            this,
+            `existing-${kind.toLowerCase()}`,
+            namespaced ? { apiVersion, kind, namespace: props.namespace } : { apiVersion, kind, fieldSelector: `metadata.name=${props.namespace}` },
+          ),
+        );
       }
       return `data.kubernetes_resources.${(lists.get(kind) as DataKubernetesResources).friendlyUniqueId}`;
     };
@@ -65,10 +74,12 @@ export class Adoption extends Construct {
       const name = literalName(resource);
       const { namespaced } = KINDS[resource.terraformResourceType];
       const condition =
-        resource === props.owner ? ours
-        : namespaced ? `local.gpu_dev_owner_is_ours && o.metadata.name == ${json(name)}`
-        // A namespace of ours carries the part-of label; a namespace someone else made is never adopted (destroy would delete it).
-        : `o.metadata.name == ${json(name)} && try(o.metadata.labels[${json(PART_OF)}], "") == "gpu-dev" && (local.gpu_dev_owner_is_ours || !local.gpu_dev_owner_exists)`;
+        resource === props.owner
+          ? ours
+          : namespaced
+            ? `local.gpu_dev_owner_is_ours && o.metadata.name == ${json(name)}`
+            : // A namespace of ours carries the part-of label; a namespace someone else made is never adopted (destroy would delete it).
+              `o.metadata.name == ${json(name)} && try(o.metadata.labels[${json(PART_OF)}], "") == "gpu-dev" && (local.gpu_dev_owner_is_ours || !local.gpu_dev_owner_exists)`;
       return {
         for_each: `\${{ for o in ${listOf(resource.terraformResourceType)}.objects : o.metadata.name => true if ${condition} }}`,
         to: `${resource.terraformResourceType}.${resource.friendlyUniqueId}`,

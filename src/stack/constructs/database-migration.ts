@@ -38,10 +38,10 @@ import {
 } from './pod-spec';
 
 /** Kubernetes refuses a ConfigMap whose data (keys + values) passes 1 MiB. */
-export const CONFIGMAP_MAX_BYTES = 1024 * 1024;
+const CONFIGMAP_MAX_BYTES = 1024 * 1024;
 /** What one ConfigMap may carry by default: under the limit, with room for metadata. */
-export const DEFAULT_CONFIGMAP_LIMIT_BYTES = 1_000_000;
-export const MIGRATION_LABELS = { app: 'database-migration' } as const;
+const DEFAULT_CONFIGMAP_LIMIT_BYTES = 1_000_000;
+const MIGRATION_LABELS = { app: 'database-migration' } as const;
 export const RUNNER_FILE = 'gpu-dev-db.js';
 /**
  * Where the Job's runner comes from. `image`: the product image carries it at RUNNER_IN_IMAGE
@@ -56,7 +56,7 @@ export const RUNNER_IN_IMAGE = `/app/dist/${RUNNER_FILE}`;
 /** The image the runner runs on when a ConfigMap carries it: any Node.js 20+ image with uid 1000. */
 export const NODE_IMAGE = 'node:20-bookworm-slim';
 /** Where the pod sees the runner and the SQL. */
-export const MOUNT_ROOT = '/opt/gpu-dev-db';
+const MOUNT_ROOT = '/opt/gpu-dev-db';
 /** The stock Node images' unprivileged user. */
 const NODE_UID = 1000;
 /** Where the kubelet reads a container's termination message (its default path). */
@@ -206,7 +206,11 @@ export class DatabaseMigration extends Construct {
     });
     const jobNamePrefix = props.jobNamePrefix ?? 'db-migration';
     this.jobName = `${jobNamePrefix}-${this.bundle.hash.slice(0, 12)}`;
-    check(subject('jobNamePrefix'), jobNamePrefix, () => dns1123Label(this.jobName) && `makes the Job name "${this.jobName}", which ${dns1123Label(this.jobName)}`);
+    check(
+      subject('jobNamePrefix'),
+      jobNamePrefix,
+      () => dns1123Label(this.jobName) && `makes the Job name "${this.jobName}", which ${dns1123Label(this.jobName)}`,
+    );
     this.image = image;
 
     // Every ConfigMap of the migration is the bundle's own, named and addressed with its hash, like

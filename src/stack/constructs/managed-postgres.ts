@@ -72,7 +72,7 @@ export const MANAGED_POSTGRES_PROPS = {
 } as const satisfies PropSpecs<ManagedPostgresProps>;
 
 /** The `resources` prop's default. */
-export const POSTGRES_RESOURCES: ContainerResources = { cpuRequest: '250m', memoryRequest: '256Mi', cpuLimit: '1', memoryLimit: '1Gi' };
+const POSTGRES_RESOURCES: ContainerResources = { cpuRequest: '250m', memoryRequest: '256Mi', cpuLimit: '1', memoryLimit: '1Gi' };
 
 /**
  * A self-contained PostgreSQL for a cluster without one: a generated password (random_password:
