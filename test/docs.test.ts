@@ -39,10 +39,10 @@ const MARKDOWN = ['README.md', ...docsPages()];
 
 describe('the docs and the code they document', () => {
   it.each(docsPages())(
-    'when %s is regenerated (npm run docs), then it is unchanged: its contents list and tables are what its headings and rules say',
-    (file) => {
+    'when %s is regenerated (npm run docs), then it is unchanged: its contents list, tables and samples are what its headings, rules and code say',
+    async (file) => {
       const text = read(file);
-      expect(text).toBe(generated(file, text));
+      expect(text).toBe(await generated(file, text));
     },
   );
 
