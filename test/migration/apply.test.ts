@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from 'pg';
 import { createTestDatabase, snapshot, type TestDatabase } from '../support/database';
-import { copyOfDatabaseFolders, folderArgs, runRunner } from '../support/runner';
+import { copyOfDatabaseFolders, folderArgs, PRODUCT_FILES, runRunner } from '../support/runner';
 
 const SPEC_INDEXES = [
   'idx_api_keys_hash',
@@ -94,14 +94,7 @@ describe('gpu-dev-db apply on the product bundle', () => {
     const history = await client.query(`SELECT bundle_hash, file_count, forced FROM schema_migrations`);
     expect(history.rows).toEqual([{ bundle_hash: expect.stringMatching(/^[0-9a-f]{64}$/), file_count: 6, forced: false }]);
     const files = await client.query(`SELECT folder || '/' || file_name AS f FROM schema_migration_files ORDER BY position`);
-    expect(files.rows.map((r) => r.f)).toEqual([
-      'schema/001_users_and_keys.sql',
-      'schema/002_reservations.sql',
-      'schema/003_disks.sql',
-      'schema/004_gpu_types.sql',
-      'schema/005_users_and_keys_as_deployed.sql',
-      'fixtures/001_initial_gpu_types.sql',
-    ]);
+    expect(files.rows.map((r) => r.f)).toEqual(PRODUCT_FILES);
   });
 
   it('when the same bundle is applied again, then it does nothing and the database is unchanged', async () => {

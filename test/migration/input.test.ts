@@ -1,7 +1,7 @@
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTestDatabase, snapshot, type TestDatabase } from '../support/database';
-import { copyOfDatabaseFolders, folderArgs, runRunner } from '../support/runner';
+import { copyOfDatabaseFolders, folderArgs, PRODUCT_FILES, runRunner } from '../support/runner';
 
 /** A database URL nothing listens on: reaching it would take the can't-connect path. */
 const NOWHERE = 'postgres://nobody:secret-value@127.0.0.1:9/none';
@@ -134,14 +134,7 @@ describe('gpu-dev-db with an expected bundle hash', () => {
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout);
     expect(report).toMatchObject({ command: 'apply', outcome: 'applied', bundleHash });
-    expect(report.files.map((f: { file: string }) => f.file)).toEqual([
-      'schema/001_users_and_keys.sql',
-      'schema/002_reservations.sql',
-      'schema/003_disks.sql',
-      'schema/004_gpu_types.sql',
-      'schema/005_users_and_keys_as_deployed.sql',
-      'fixtures/001_initial_gpu_types.sql',
-    ]);
+    expect(report.files.map((f: { file: string }) => f.file)).toEqual(PRODUCT_FILES);
   });
 });
 

@@ -19,6 +19,16 @@ function runnerBundlePath(): string {
   return bundlePath;
 }
 
+/** The product bundle's files in the order the runner applies them: schema, then fixtures. */
+export const PRODUCT_FILES = [
+  'schema/001_users_and_keys.sql',
+  'schema/002_reservations.sql',
+  'schema/003_disks.sql',
+  'schema/004_gpu_types.sql',
+  'schema/005_users_and_keys_as_deployed.sql',
+  'fixtures/001_initial_gpu_types.sql',
+];
+
 export interface RunResult {
   readonly code: number;
   readonly signal?: NodeJS.Signals | null;

@@ -205,7 +205,9 @@ export class DatabaseMigration extends Construct {
       runnerImage: image,
     });
     const jobNamePrefix = props.jobNamePrefix ?? 'db-migration';
-    this.jobName = `${jobNamePrefix}-${this.bundle.hash.slice(0, 12)}`;
+    // The bundle's own objects (the Job, its ConfigMaps) carry this in their names and addresses.
+    const suffix = this.bundle.hash.slice(0, 12);
+    this.jobName = `${jobNamePrefix}-${suffix}`;
     check(
       subject('jobNamePrefix'),
       jobNamePrefix,
@@ -218,7 +220,6 @@ export class DatabaseMigration extends Construct {
     // place and Terraform need not delete the old Job first (it deletes a dependent before it
     // updates what it depends on); the old Job and its ConfigMaps go meanwhile. A pod of the old
     // Job never sees the new files.
-    const suffix = this.bundle.hash.slice(0, 12);
     const shards: Record<string, ConfigMapShard[]> = {
       schema: shardFolder('schema', this.bundle.files, limit, suffix),
       fixtures: shardFolder('fixtures', this.bundle.files, limit, suffix),
@@ -233,7 +234,7 @@ export class DatabaseMigration extends Construct {
     if (props.runJob === false) return;
     // One address per bundle: a Job a killed deploy left out of the state is adopted at its own
     // address (constructs/adoption.ts), never at one the state still gives the previous Job.
-    this.job = new JobV1(this, `job-${this.bundle.hash.slice(0, 12)}`, {
+    this.job = new JobV1(this, `job-${suffix}`, {
       metadata: { name: this.jobName, namespace, labels: MIGRATION_LABELS, annotations: { [BUNDLE_HASH_ANNOTATION]: this.bundle.hash } },
       spec: {
         backoffLimit,
