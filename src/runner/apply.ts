@@ -10,7 +10,7 @@ import { Convergence, GeneratedStatementError, type GeneratedStatement } from '.
 import { checkDrift, describeDrift, type DriftProblem, type DriftReport } from './drift';
 import { MigrationError } from './errors';
 import { beginRun, guardSession, guardTransaction, type SessionBaseline } from './guard';
-import { ensureHistoryTables, findStaleness, latestRun, recordRun, type FileRun } from './history';
+import { appliedThisBundle, ensureHistoryTables, findStaleness, latestRun, readHistory, recordRun, type FileRun } from './history';
 import { describeRetry, isPermanentSqlState, LOCK_NOT_AVAILABLE, QUERY_CANCELED } from './sqlstate';
 import type { Timings } from './timings';
 
@@ -68,9 +68,17 @@ export async function applyBundle(client: Client, options: ApplyOptions): Promis
   // Read while the history query is on its way: re-running an applied bundle is the common case.
   const declarations = readDeclarations(bundle);
   const latest = await latestQuery;
-  if (latest?.bundleHash === bundle.hash && !options.force) {
+  // Another hash may still be this bundle, applied by a Job (whose hash covers its image) with
+  // this runner build: only then are that run's files read and compared.
+  const alreadyApplied =
+    latest?.bundleHash === bundle.hash ||
+    (latest !== undefined &&
+      bundle.runnerImage === undefined &&
+      latest.runnerDigest === bundle.runnerDigest &&
+      appliedThisBundle((await readHistory(client, 1))[0], bundle));
+  if (latest && alreadyApplied && !options.force) {
     timings?.mark('history read');
-    const applied = `bundle ${bundle.hash} was already applied by ${latest.appliedBy} at ${latest.appliedAt.toISOString()}`;
+    const applied = `bundle ${latest.bundleHash} was already applied by ${latest.appliedBy} at ${latest.appliedAt.toISOString()}`;
     // Applied, but the database may have changed since: the same check, as catalog reads only
     // (no DDL, no lock on a user table), under the migration lock this run holds.
     enforceDrift(await checkDrift(client, bundle, declarations, { readOnly: true }), options, {

@@ -9,7 +9,7 @@ import { readDeclarations } from './declarations';
 import { checkDrift } from './drift';
 import { MigrationError } from './errors';
 import { startSession, type RunTimeouts } from './guard';
-import { compareWithRun, readHistory } from './history';
+import { appliedThisBundle, compareWithRun, readHistory } from './history';
 import { withMigrationLock, type LockWaitPolicy } from './migration-lock';
 import { describePlan, planBundle, planExitCode } from './plan';
 import type { Timings } from './timings';
@@ -146,7 +146,7 @@ export async function runStatus(context: CommandContext): Promise<CommandResult>
     const history = await readHistory(client, 5);
     const latest = history[0];
     const comparison = compareWithRun(bundle, latest);
-    const applied = latest?.bundleHash === bundle.hash;
+    const applied = appliedThisBundle(latest, bundle);
     const report = latest ? await checkDrift(client, bundle, readDeclarations(bundle), { readOnly: true }) : undefined;
     // Until this bundle is applied, what it declares beyond the applied files is what apply would add, not drift.
     const drift = (report?.errors ?? []).filter((problem) => applied || problem.changedOutsideMigrations);

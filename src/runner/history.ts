@@ -196,6 +196,19 @@ export async function latestRun(client: ClientBase): Promise<RunSummary | undefi
   }
 }
 
+/**
+ * Whether `run` applied this bundle: the same bundle hash; or, for a runner outside a Job, the
+ * same runner build and the same files byte for byte. A Job's hash also covers the image it ran
+ * on (MIGRATION_RUNNER_IMAGE), which a runner run by hand does not know.
+ */
+export function appliedThisBundle(run: RecordedRun | undefined, bundle: Bundle): boolean {
+  if (!run) return false;
+  if (run.bundleHash === bundle.hash) return true;
+  if (bundle.runnerImage !== undefined || run.runnerDigest !== bundle.runnerDigest) return false;
+  const { files, missingOnDisk } = compareWithRun(bundle, run);
+  return missingOnDisk.length === 0 && files.every((file) => file.state === 'unchanged');
+}
+
 export type FileState = 'unchanged' | 'changed' | 'new';
 
 /** How each file on disk compares with what the last run applied, and what that run had that disk lacks. */

@@ -9,7 +9,7 @@ import { Convergence, type GeneratedStatement } from './converge';
 import { declaredBy, type Declarations } from './declarations';
 import { checkDrift, type DriftReport } from './drift';
 import { beginRun, guardTransaction, type SessionBaseline } from './guard';
-import { findStaleness, readHistory, type RecordedRun } from './history';
+import { appliedThisBundle, findStaleness, readHistory, type RecordedRun } from './history';
 import { RunObserver, type RunObservation } from './table-locks';
 
 interface FixtureRows {
@@ -74,7 +74,8 @@ export async function planBundle(
 ): Promise<Plan> {
   const { bundle, log } = options;
   const [latest] = await readHistory(client, 1);
-  const staleReasons = latest?.bundleHash === bundle.hash ? [] : await findStaleness(client, bundle);
+  const applied = appliedThisBundle(latest, bundle);
+  const staleReasons = applied ? [] : await findStaleness(client, bundle);
   const before = await readCatalog(client);
   const notRun = bundle.files.filter((file) => !file.transactional).map(displayName);
   const { changes, fixtures, drift, observation, converged } = await withLockRetry(client, options, async () => {
@@ -119,7 +120,7 @@ export async function planBundle(
       await client.query('ROLLBACK').catch(() => undefined);
     }
   });
-  const decision: PlanDecision = latest?.bundleHash === bundle.hash ? 'skip' : staleReasons.length > 0 ? 'refuse' : 'apply';
+  const decision: PlanDecision = applied ? 'skip' : staleReasons.length > 0 ? 'refuse' : 'apply';
   return {
     bundleHash: bundle.hash,
     lastApplied: latest ?? null,

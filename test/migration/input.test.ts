@@ -138,6 +138,39 @@ describe('gpu-dev-db with an expected bundle hash', () => {
   });
 });
 
+describe("gpu-dev-db by hand on a database a Job migrated (the Job's hash covers its image)", () => {
+  let db: TestDatabase;
+  let dirs: ReturnType<typeof copyOfDatabaseFolders>;
+  const runs = async () => Number((await (await db.connect()).query('SELECT count(*)::int AS n FROM schema_migrations')).rows[0].n);
+  beforeAll(async () => {
+    db = await createTestDatabase('by_hand');
+    dirs = copyOfDatabaseFolders();
+    const job = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url, MIGRATION_RUNNER_IMAGE: 'gpu-dev-api:0.1.0' });
+    expect(job.code).toBe(0);
+  });
+  afterAll(() => db.drop());
+
+  it('when the same files are planned, then apply would skip them: already applied', async () => {
+    const plan = await runRunner(['plan', ...folderArgs(dirs)], { DATABASE_URL: db.url });
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toContain('apply would: skip (already applied)');
+  });
+
+  it('when the same files are applied, then nothing runs and no run is recorded', async () => {
+    const apply = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url });
+    expect(apply.code).toBe(0);
+    expect(apply.stdout).toContain('was already applied by');
+    expect(await runs()).toBe(1);
+  });
+
+  it('when a file differs, then apply would apply', async () => {
+    const changed = copyOfDatabaseFolders();
+    writeFileSync(join(changed.fixturesDir, '002_more.sql'), 'SELECT 1;\n');
+    const plan = await runRunner(['plan', ...folderArgs(changed)], { DATABASE_URL: db.url });
+    expect(plan.stdout).toContain('apply would: apply');
+  });
+});
+
 describe('bundle folders as Kubernetes mounts them', () => {
   it('when a folder outside a pod holds a file named like a kubelet entry (..005_x.sql), then it exits 3 naming it, where a pod would have skipped it', async () => {
     const dirs = copyOfDatabaseFolders();
