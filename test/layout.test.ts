@@ -5,9 +5,9 @@ import { REPO_ROOT } from '../src/build/repository';
 /**
  * The floor plan: which code may import which. One row per place, the longest matching path
  * wins. `imports` are repository paths: `dir/` is the folder and everything under it, `dir/*`
- * only the files directly in it, anything else one file. Each src/ folder's README.md says the
- * same in its `May import:` line (this test checks that too). Nothing here lists test/: code
- * outside test/ never imports it.
+ * only the files directly in it, anything else one file. Each row's folder has a README.md that
+ * says the same in its `May import:` line (this test checks that too). Only test/ may import
+ * test/support/, and no test file imports another.
  */
 const RULES: Record<string, { readonly imports: readonly string[]; readonly packages: readonly string[] | 'any' }> = {
   'src/kernel/': { imports: ['src/kernel/'], packages: ['node:', 'pg', 'libpg-query'] },
@@ -27,7 +27,14 @@ const RULES: Record<string, { readonly imports: readonly string[]; readonly pack
   'bench/': { imports: ['src/', 'bench/', 'harness/'], packages: 'any' },
   'harness/': { imports: ['src/', 'harness/'], packages: 'any' },
   'main.ts': { imports: ['src/'], packages: 'any' },
+  'test/': { imports: ['src/', 'scripts/', 'test/support/'], packages: 'any' },
+  'test/support/': { imports: ['src/', 'test/support/'], packages: 'any' },
+  'test/cluster/': { imports: ['src/', 'harness/', 'test/support/'], packages: 'any' },
+  'test/harness/': { imports: ['src/', 'harness/'], packages: 'any' },
 };
+
+/** Folders whose README.md has a table of everything in them, one name (or several) per row. */
+const LISTED_FOLDERS = ['bench', 'scripts', 'harness', 'test'];
 
 const CODE = /\.(ts|mts|mjs)$/;
 
@@ -81,11 +88,23 @@ function mayImportLine(rule: (typeof RULES)[string]): string {
   return `May import: ${paths}; ${packages}.`;
 }
 
-const codeFiles = ['src', 'scripts', 'bench', 'harness', 'main.ts'].flatMap(filesUnder).filter((file) => CODE.test(file));
+// This file is left out: its samples of import lines are text, not imports.
+const codeFiles = ['src', 'scripts', 'bench', 'harness', 'test', 'main.ts']
+  .flatMap(filesUnder)
+  .filter((file) => CODE.test(file) && file !== 'test/layout.test.ts');
+
+/** The names in the first cell of each row of a README's tables: `a.ts`, `b/`. */
+function listedNames(readme: string): string[] {
+  return readme
+    .split('\n')
+    .filter((line) => line.startsWith('| `'))
+    .flatMap((line) => [...line.split('|')[1].matchAll(/`([^`]+)`/g)].map((m) => m[1]));
+}
 
 describe('the layout', () => {
-  it('when any code outside test/ imports, then it imports only what its folder may (RULES), and never test/', () => {
-    expect(codeFiles.length).toBeGreaterThan(60);
+  it('when any code imports, then it imports only what its folder may (RULES): product code never test/, a test file never another', () => {
+    expect(codeFiles.length).toBeGreaterThan(120);
+    expect(codeFiles.filter((file) => file.startsWith('test/')).length).toBeGreaterThan(60);
     const broken: string[] = [];
     for (const file of codeFiles) {
       const found = ruleFor(file);
@@ -102,7 +121,8 @@ describe('the layout', () => {
         }
         const target = resolveRelative(file, specifier);
         if (target === undefined) broken.push(`${file} imports '${specifier}', which is no file of this repository`);
-        else if (target.startsWith('test/')) broken.push(`${file} imports '${specifier}' (${target}): nothing outside test/ may import test/`);
+        else if (target.startsWith('test/') && !file.startsWith('test/'))
+          broken.push(`${file} imports '${specifier}' (${target}): nothing outside test/ may import test/`);
         else if (!rule.imports.some((entry) => allows(entry, target)))
           broken.push(`${file} imports '${specifier}' (${target}): ${area} may import only ${rule.imports.join(', ')}`);
       }
@@ -130,7 +150,34 @@ describe('the layout', () => {
     expect(missing).toEqual([]);
   });
 
-  it('when the rules check imports, then they catch a wrong-way import (the API or the kernel importing the stack, product code importing test/ or src/dev/)', () => {
+  it('when a folder has a row in RULES, then its README.md carries that row as its "May import:" line', () => {
+    const folderRows = Object.keys(RULES).filter((key) => key.endsWith('/'));
+    expect(folderRows.length).toBeGreaterThan(14);
+    const wrong = folderRows
+      .filter(
+        (key) =>
+          !readFileSync(join(REPO_ROOT, key, 'README.md'), 'utf8')
+            .split('\n')
+            .includes(mayImportLine(RULES[key])),
+      )
+      .map((key) => `${key}README.md: want the line "${mayImportLine(RULES[key])}"`);
+    expect(wrong).toEqual([]);
+  });
+
+  it("when a folder's README has a table of its files, then it names every file and folder there, and nothing that is not", () => {
+    const wrong: string[] = [];
+    for (const folder of LISTED_FOLDERS) {
+      const listed = listedNames(readFileSync(join(REPO_ROOT, folder, 'README.md'), 'utf8'));
+      const present = readdirSync(join(REPO_ROOT, folder), { withFileTypes: true })
+        .filter((entry) => entry.name !== 'README.md')
+        .map((entry) => (entry.isDirectory() ? `${entry.name}/` : entry.name));
+      for (const name of present.filter((n) => !listed.includes(n))) wrong.push(`${folder}/README.md does not list ${name}`);
+      for (const name of listed.filter((n) => !present.includes(n))) wrong.push(`${folder}/README.md lists ${name}, which is not there`);
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('when the rules check imports, then they catch a wrong-way import (the API or the kernel importing the stack, product code importing test/ or src/dev/, a test importing another or the harness)', () => {
     const verdict = (file: string, target: string) => (ruleFor(file) as [string, (typeof RULES)[string]])[1].imports.some((entry) => allows(entry, target));
     expect(verdict('src/api/server.ts', 'src/stack/config.ts')).toBe(false);
     expect(verdict('src/kernel/bundle.ts', 'src/stack/validation.ts')).toBe(false);
@@ -138,6 +185,11 @@ describe('the layout', () => {
     expect(verdict('src/stack/constructs/api-service.ts', 'src/stack/config.ts')).toBe(false);
     expect(verdict('src/stack/synth.ts', 'src/dev/pgmq.ts')).toBe(false);
     expect(verdict('bench/run.ts', 'test/support/api.ts')).toBe(false);
+    expect(verdict('test/api/jobs.test.ts', 'test/migration/apply.test.ts')).toBe(false);
+    expect(verdict('test/api/jobs.test.ts', 'harness/project.ts')).toBe(false);
+    expect(verdict('test/support/api.ts', 'harness/project.ts')).toBe(false);
+    expect(verdict('test/cluster/deploy.test.ts', 'harness/project.ts')).toBe(true);
+    expect(listedNames('| file | what |\n| --- | --- |\n| `a.ts`, `b/` | x `c.ts` |\n')).toEqual(['a.ts', 'b/']);
     expect(verdict('src/runner/cli/main.ts', 'src/runner/commands.ts')).toBe(true);
     expect(specifiers(`import a from './a';\nexport { b } from '../b';\nimport './c';\nconst d = await import('./d.mjs');\nrequire('e');`)).toEqual([
       './a',
