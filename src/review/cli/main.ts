@@ -15,8 +15,9 @@ import { lineLogger } from '../../kernel/log';
 import { ReviewInputError } from '../errors';
 import { extractCommit, resolveBase, type BaseCommit } from '../git';
 import { toJson, toMarkdown } from '../report';
-import { reviewChange, type ScratchDatabase } from '../review';
+import { reviewChange } from '../review';
 import type { SideSpec } from '../sides';
+import { scratchPostgres } from './scratch';
 
 const USAGE = `Usage: npm run -s review [-- options] > review.md
   --base REF            git ref to compare with (default: git merge-base HEAD main)
@@ -52,30 +53,6 @@ function headEnv(assignments: readonly string[]): Record<string, string | undefi
     env[match[1]] = match[2];
   }
   return env;
-}
-
-/** An embedded PostgreSQL 18 of the review's own, in a temporary folder. */
-async function scratchPostgres(): Promise<ScratchDatabase> {
-  const { freePort, startPostgres } = await import('../../dev/postgres.mjs');
-  const root = mkdtempSync(join(tmpdir(), 'gpu-dev-review-pg-'));
-  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
-  const port = await freePort();
-  let server: Awaited<ReturnType<typeof startPostgres>>;
-  try {
-    server = await startPostgres({
-      dataDir: join(root, 'data'),
-      port,
-      password: 'review-only-password',
-      persistent: false,
-      flags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off'],
-    });
-  } catch (cause) {
-    throw new Error(`the scratch PostgreSQL 18 did not start on port ${port}: ${(cause as Error).message}`, { cause });
-  }
-  let stopped: Promise<void> | undefined;
-  const stop = () => (stopped ??= server.stop());
-  cleanups.push(stop);
-  return { url: server.url('postgres'), release: stop };
 }
 
 async function main(): Promise<number> {
@@ -130,7 +107,7 @@ async function main(): Promise<number> {
       base,
       head,
       ...(baseCommit ? { baseCommit } : {}),
-      scratch: scratchPostgres,
+      scratch: () => scratchPostgres((cleanup) => cleanups.push(cleanup)),
       ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
       ...(values['tofu-plan'] ? { tofuPlan: values['tofu-plan'] } : {}),
       log,
