@@ -5,7 +5,7 @@
  * session started first (startSession), and printing only in cli/.
  */
 export { applyBundle, DEFAULT_LOCK_RETRY, runFile } from './apply';
-export { runApply } from './commands';
+export { runApply, runPlan } from './commands';
 export { Convergence, CONVERGE_RULES, type GeneratedStatement } from './converge';
 export { readDeclarations } from './declarations';
 export { beginRun, DEFAULT_TIMEOUTS, startSession, type RunTimeouts, type SessionBaseline } from './guard';
