@@ -92,29 +92,60 @@ describe('API authentication', () => {
     expect(row.rows).toEqual([{ last_used_at: null }]);
   });
 
-  it('when a key is rotated, then a new 86-character key is returned once, stored as its sha256 with its prefix and the configured TTL, and the old key is revoked at once', async () => {
-    const old = await newKey('rotating_user');
-    const response = await call(`${api.url}/v1/keys/rotate`, old.api_key, { method: 'POST' });
-    expect(response.status).toBe(200);
-    const { api_key: fresh, key_prefix, user_id, username, expires_at } = response.body;
-    keysUsed.push(fresh);
-    expect(fresh).toMatch(/^[A-Za-z0-9_-]{86}$/);
-    expect({ key_prefix, user_id, username }).toEqual({ key_prefix: fresh.slice(0, 8), user_id: old.user_id, username: 'rotating_user' });
-    const { rows } = await client.query(
-      `SELECT key_hash, key_prefix, extract(epoch FROM expires_at - created_at) AS ttl_seconds, expires_at, is_active
-         FROM api_keys WHERE user_id = $1 AND key_prefix = $2`,
-      [old.user_id, key_prefix],
-    );
-    expect(rows).toHaveLength(1);
-    expect(rows[0].key_hash).toBe(createHash('sha256').update(fresh).digest('hex'));
-    expect(Math.round(Number(rows[0].ttl_seconds))).toBe(5 * 3600);
-    expect(rows[0].expires_at.toISOString()).toBe(expires_at);
-    expect(JSON.stringify(rows)).not.toContain(fresh);
-    expect((await availability(fresh)).status).toBe(200);
-    expect(await availability(old.api_key)).toMatchObject({ status: 403, body: { detail: 'API key has been revoked' } });
-    expect(await call(`${api.url}/v1/keys/rotate`, old.api_key, { method: 'POST' })).toMatchObject({
-      status: 403,
-      body: { detail: 'API key has been revoked' },
+  describe('when a key is rotated', () => {
+    let old: Awaited<ReturnType<typeof newKey>>;
+    let response: Awaited<ReturnType<typeof call>>;
+    let fresh: string;
+    let rows: Record<string, any>[];
+    let freshAnswer: Awaited<ReturnType<typeof call>>;
+    let oldAnswer: Awaited<ReturnType<typeof call>>;
+    let oldRotation: Awaited<ReturnType<typeof call>>;
+
+    beforeAll(async () => {
+      old = await newKey('rotating_user');
+      response = await call(`${api.url}/v1/keys/rotate`, old.api_key, { method: 'POST' });
+      fresh = response.body.api_key;
+      keysUsed.push(fresh);
+      rows = (
+        await client.query(
+          `SELECT key_hash, key_prefix, extract(epoch FROM expires_at - created_at) AS ttl_seconds, expires_at, is_active
+             FROM api_keys WHERE user_id = $1 AND key_prefix = $2`,
+          [old.user_id, response.body.key_prefix],
+        )
+      ).rows;
+      freshAnswer = await availability(fresh);
+      oldAnswer = await availability(old.api_key);
+      oldRotation = await call(`${api.url}/v1/keys/rotate`, old.api_key, { method: 'POST' });
+    });
+
+    it('then 200 with a new 86-character key, its prefix, the user id and the username', () => {
+      expect(response.status).toBe(200);
+      const { key_prefix, user_id, username } = response.body;
+      expect(fresh).toMatch(/^[A-Za-z0-9_-]{86}$/);
+      expect({ key_prefix, user_id, username }).toEqual({ key_prefix: fresh.slice(0, 8), user_id: old.user_id, username: 'rotating_user' });
+    });
+
+    it('then the key is stored as its sha256 with its prefix and the configured TTL', () => {
+      expect(rows).toHaveLength(1);
+      expect(rows[0].key_hash).toBe(createHash('sha256').update(fresh).digest('hex'));
+      expect(Math.round(Number(rows[0].ttl_seconds))).toBe(5 * 3600);
+      expect(rows[0].expires_at.toISOString()).toBe(response.body.expires_at);
+    });
+
+    it('then the key itself is not stored, so it is returned once', () => {
+      expect(JSON.stringify(rows)).not.toContain(fresh);
+    });
+
+    it('then the new key works', () => {
+      expect(freshAnswer.status).toBe(200);
+    });
+
+    it('then the old key is refused at once with 403 "API key has been revoked"', () => {
+      expect(oldAnswer).toMatchObject({ status: 403, body: { detail: 'API key has been revoked' } });
+    });
+
+    it('then the old key cannot rotate again', () => {
+      expect(oldRotation).toMatchObject({ status: 403, body: { detail: 'API key has been revoked' } });
     });
   });
 

@@ -38,16 +38,38 @@ describe('API GPU availability and cluster status', () => {
     await db.drop();
   });
 
-  it('when reservations are active, preparing, queued and pending, then availability counts GPUs per active type and never goes below 0', async () => {
-    const response = await call(`${api.url}/v1/gpu/availability`, key);
-    expect(response.status).toBe(200);
-    const { availability, timestamp } = response.body;
-    expect(Object.keys(availability)).toEqual(['a100', 'a10g', 'b200', 'cpu-x86', 'h100', 'h200', 'l4', 't4', 't4-small']);
-    expect(availability.h100).toEqual({ gpu_type: 'h100', total: 16, available: 2, in_use: 14, queued: 6, max_per_node: 8 });
-    expect(availability.a100).toEqual({ gpu_type: 'a100', total: 16, available: 0, in_use: 24, queued: 0, max_per_node: 8 });
-    expect(availability.t4).toEqual({ gpu_type: 't4', total: 8, available: 8, in_use: 0, queued: 0, max_per_node: 4 });
-    expect(availability['cpu-x86']).toEqual({ gpu_type: 'cpu-x86', total: 0, available: 0, in_use: 0, queued: 0, max_per_node: 0 });
-    expect(Math.abs(Date.now() - Date.parse(timestamp))).toBeLessThan(5000);
+  describe('when reservations are active, preparing, queued and pending', () => {
+    let response: Awaited<ReturnType<typeof call>>;
+    let answeredAt: number;
+    let availability: Record<string, unknown>;
+
+    beforeAll(async () => {
+      response = await call(`${api.url}/v1/gpu/availability`, key);
+      answeredAt = Date.now();
+      availability = response.body.availability;
+    });
+
+    it('then availability answers 200 with one entry per active GPU type', () => {
+      expect(response.status).toBe(200);
+      expect(Object.keys(availability)).toEqual(['a100', 'a10g', 'b200', 'cpu-x86', 'h100', 'h200', 'l4', 't4', 't4-small']);
+    });
+
+    it('then active and preparing GPUs count as in use, queued and pending ones as queued', () => {
+      expect(availability.h100).toEqual({ gpu_type: 'h100', total: 16, available: 2, in_use: 14, queued: 6, max_per_node: 8 });
+    });
+
+    it('then available never goes below 0', () => {
+      expect(availability.a100).toEqual({ gpu_type: 'a100', total: 16, available: 0, in_use: 24, queued: 0, max_per_node: 8 });
+    });
+
+    it('then a type without reservations is all available', () => {
+      expect(availability.t4).toEqual({ gpu_type: 't4', total: 8, available: 8, in_use: 0, queued: 0, max_per_node: 4 });
+      expect(availability['cpu-x86']).toEqual({ gpu_type: 'cpu-x86', total: 0, available: 0, in_use: 0, queued: 0, max_per_node: 0 });
+    });
+
+    it('then the timestamp is now', () => {
+      expect(Math.abs(answeredAt - Date.parse(response.body.timestamp))).toBeLessThan(5000);
+    });
   });
 
   it('when the cluster status is asked for, then its totals add up over the GPU types and it counts reservations per status', async () => {

@@ -60,76 +60,171 @@ describe('API disks', () => {
     });
   });
 
-  it("when the caller gets a disk, then 200 with its fields (a deleted one shows its deletion date); someone else's or a missing one is 404", async () => {
-    expect(await get('/disks/data')).toMatchObject({ status: 200, body: { disk_name: 'data', size_gb: 100, snapshot_count: 3 } });
-    expect(await get('/disks/old')).toMatchObject({ status: 200, body: { is_deleted: true, delete_date: '2030-01-15' } });
-    expect(await get('/disks/bobs')).toMatchObject({ status: 404, body: { detail: "Disk 'bobs' not found" } });
-    expect(await get('/disks/nope')).toMatchObject({ status: 404, body: { detail: "Disk 'nope' not found" } });
+  describe('when the caller gets a disk', () => {
+    let own: Awaited<ReturnType<typeof get>>;
+    let deleted: Awaited<ReturnType<typeof get>>;
+    let others: Awaited<ReturnType<typeof get>>;
+    let missing: Awaited<ReturnType<typeof get>>;
+
+    beforeAll(async () => {
+      own = await get('/disks/data');
+      deleted = await get('/disks/old');
+      others = await get('/disks/bobs');
+      missing = await get('/disks/nope');
+    });
+
+    it('then their disk answers 200 with its fields', () => {
+      expect(own).toMatchObject({ status: 200, body: { disk_name: 'data', size_gb: 100, snapshot_count: 3 } });
+    });
+
+    it('then their deleted disk answers 200 with its deletion date', () => {
+      expect(deleted).toMatchObject({ status: 200, body: { is_deleted: true, delete_date: '2030-01-15' } });
+    });
+
+    it("then someone else's disk is 404", () => {
+      expect(others).toMatchObject({ status: 404, body: { detail: "Disk 'bobs' not found" } });
+    });
+
+    it('then a missing disk is 404', () => {
+      expect(missing).toMatchObject({ status: 404, body: { detail: "Disk 'nope' not found" } });
+    });
   });
 
-  it('when an operation is polled, then its status, error and completion come back; an unknown operation is 404, a malformed id 422', async () => {
-    expect((await get(`/disks/data/operations/${DATA_OPERATION.toUpperCase()}`)).body).toEqual({
-      operation_id: DATA_OPERATION,
-      disk_name: 'data',
-      status: 'completed',
-      error: null,
-      completed: true,
-      is_deleted: false,
-      delete_date: null,
-      created_at: expect.any(String),
-      last_updated: expect.any(String),
+  describe('when an operation is polled', () => {
+    let completed: Awaited<ReturnType<typeof get>>;
+    let inProgress: Awaited<ReturnType<typeof get>>;
+    let otherDisk: Awaited<ReturnType<typeof get>>;
+    let malformed: Awaited<ReturnType<typeof get>>;
+
+    beforeAll(async () => {
+      completed = await get(`/disks/data/operations/${DATA_OPERATION.toUpperCase()}`);
+      inProgress = await get(`/disks/scratch/operations/${SCRATCH_OPERATION}`);
+      otherDisk = await get(`/disks/data/operations/${SCRATCH_OPERATION}`);
+      malformed = await get('/disks/data/operations/not-a-uuid');
     });
-    expect((await get(`/disks/scratch/operations/${SCRATCH_OPERATION}`)).body).toMatchObject({ status: 'in_progress', completed: false });
-    expect(await get(`/disks/data/operations/${SCRATCH_OPERATION}`)).toMatchObject({
-      status: 404,
-      body: { detail: `Operation '${SCRATCH_OPERATION}' not found for disk 'data'` },
+
+    it('then a completed one comes back with its status, error and completion (the id matched in any case)', () => {
+      expect(completed.body).toEqual({
+        operation_id: DATA_OPERATION,
+        disk_name: 'data',
+        status: 'completed',
+        error: null,
+        completed: true,
+        is_deleted: false,
+        delete_date: null,
+        created_at: expect.any(String),
+        last_updated: expect.any(String),
+      });
     });
-    expect((await get('/disks/data/operations/not-a-uuid')).body.detail).toEqual([
-      { loc: ['path', 'operation_id'], msg: expect.stringMatching(/^String should match pattern/), type: 'string_pattern_mismatch' },
-    ]);
+
+    it('then one in progress is not completed', () => {
+      expect(inProgress.body).toMatchObject({ status: 'in_progress', completed: false });
+    });
+
+    it('then an operation unknown for that disk is 404', () => {
+      expect(otherDisk).toMatchObject({
+        status: 404,
+        body: { detail: `Operation '${SCRATCH_OPERATION}' not found for disk 'data'` },
+      });
+    });
+
+    it('then a malformed id is 422', () => {
+      expect(malformed.body.detail).toEqual([
+        { loc: ['path', 'operation_id'], msg: expect.stringMatching(/^String should match pattern/), type: 'string_pattern_mismatch' },
+      ]);
+    });
   });
 
-  it('when a disk is created, then exactly one create_disk message with a new operation id is queued', async () => {
-    const response = await call(`${api.url}/v1/disks`, alice, { method: 'POST', body: { disk_name: 'new-disk_2', size_gb: 500 } });
-    expect(response.status).toBe(200);
-    expect(response.body).toEqual({
-      operation_id: expect.stringMatching(UUID),
-      disk_name: 'new-disk_2',
-      action: 'create',
-      message: 'Disk creation request queued',
-      requested_at: expect.any(String),
+  describe('when a disk is created', () => {
+    let response: Awaited<ReturnType<typeof call>>;
+    let messages: Record<string, unknown>[];
+
+    beforeAll(async () => {
+      response = await call(`${api.url}/v1/disks`, alice, { method: 'POST', body: { disk_name: 'new-disk_2', size_gb: 500 } });
+      messages = await readMessages(client, 'disk_operations');
     });
-    expect(await readMessages(client, 'disk_operations')).toEqual([
-      {
-        action: 'create_disk',
-        operation_id: response.body.operation_id,
-        user_id: 'alice',
+
+    it('then 200 with a new operation id', () => {
+      expect(response.status).toBe(200);
+      expect(response.body).toEqual({
+        operation_id: expect.stringMatching(UUID),
         disk_name: 'new-disk_2',
-        size_gb: 500,
-        requested_at: response.body.requested_at,
-      },
-    ]);
-    const withoutSize = await call(`${api.url}/v1/disks`, alice, { method: 'POST', body: { disk_name: 'tiny' } });
-    expect(withoutSize.status).toBe(200);
-    expect((await readMessages(client, 'disk_operations'))[0]).toMatchObject({ disk_name: 'tiny', size_gb: null });
+        action: 'create',
+        message: 'Disk creation request queued',
+        requested_at: expect.any(String),
+      });
+    });
+
+    it('then exactly one create_disk message with that operation id is queued', () => {
+      expect(messages).toEqual([
+        {
+          action: 'create_disk',
+          operation_id: response.body.operation_id,
+          user_id: 'alice',
+          disk_name: 'new-disk_2',
+          size_gb: 500,
+          requested_at: response.body.requested_at,
+        },
+      ]);
+    });
+
+    describe('when no size is given', () => {
+      let withoutSize: Awaited<ReturnType<typeof call>>;
+      let queued: Record<string, unknown>[];
+
+      beforeAll(async () => {
+        withoutSize = await call(`${api.url}/v1/disks`, alice, { method: 'POST', body: { disk_name: 'tiny' } });
+        queued = await readMessages(client, 'disk_operations');
+      });
+
+      it('then 200', () => {
+        expect(withoutSize.status).toBe(200);
+      });
+
+      it('then the message carries no size', () => {
+        expect(queued[0]).toMatchObject({ disk_name: 'tiny', size_gb: null });
+      });
+    });
   });
 
-  it('when the name is taken (even by a disk pending deletion) or invalid, then 409 or 422 and nothing is queued', async () => {
-    expect(await call(`${api.url}/v1/disks`, alice, { method: 'POST', body: { disk_name: 'data' } })).toMatchObject({
-      status: 409,
-      body: { detail: "Disk 'data' already exists" },
+  describe('when the name is taken (even by a disk pending deletion) or invalid', () => {
+    let taken: Awaited<ReturnType<typeof call>>;
+    let pendingDeletion: Awaited<ReturnType<typeof call>>;
+    let invalid: Awaited<ReturnType<typeof call>>;
+    let messages: Record<string, unknown>[];
+
+    beforeAll(async () => {
+      taken = await call(`${api.url}/v1/disks`, alice, { method: 'POST', body: { disk_name: 'data' } });
+      pendingDeletion = await call(`${api.url}/v1/disks`, alice, { method: 'POST', body: { disk_name: 'old' } });
+      invalid = await call(`${api.url}/v1/disks`, alice, { method: 'POST', body: { disk_name: 'my disk!', size_gb: 5 } });
+      messages = await readMessages(client, 'disk_operations');
     });
-    expect(await call(`${api.url}/v1/disks`, alice, { method: 'POST', body: { disk_name: 'old' } })).toMatchObject({
-      status: 409,
-      body: { detail: "Disk 'old' is marked for deletion (on 2030-01-15); choose another name" },
+
+    it('then a taken name is 409', () => {
+      expect(taken).toMatchObject({
+        status: 409,
+        body: { detail: "Disk 'data' already exists" },
+      });
     });
-    const invalid = await call(`${api.url}/v1/disks`, alice, { method: 'POST', body: { disk_name: 'my disk!', size_gb: 5 } });
-    expect(invalid.status).toBe(422);
-    expect(invalid.body.detail.map((d: { loc: string[] }) => d.loc)).toEqual([
-      ['body', 'disk_name'],
-      ['body', 'size_gb'],
-    ]);
-    expect(await readMessages(client, 'disk_operations')).toEqual([]);
+
+    it('then the name of a disk pending deletion is 409 naming the deletion date', () => {
+      expect(pendingDeletion).toMatchObject({
+        status: 409,
+        body: { detail: "Disk 'old' is marked for deletion (on 2030-01-15); choose another name" },
+      });
+    });
+
+    it('then an invalid name and size are 422 naming both', () => {
+      expect(invalid.status).toBe(422);
+      expect(invalid.body.detail.map((d: { loc: string[] }) => d.loc)).toEqual([
+        ['body', 'disk_name'],
+        ['body', 'size_gb'],
+      ]);
+    });
+
+    it('then nothing is queued', () => {
+      expect(messages).toEqual([]);
+    });
   });
 
   it('when a disk is deleted, then one delete_disk message carries the deletion date 30 days out', async () => {
@@ -156,12 +251,40 @@ describe('API disks', () => {
     ]);
   });
 
-  it('when the disk is in use, missing, already deleted or badly named, then 409, 404 or 422 and nothing is queued', async () => {
-    const del = (name: string) => call(`${api.url}/v1/disks/${name}`, alice, { method: 'DELETE' });
-    expect(await del('scratch')).toMatchObject({ status: 409, body: { detail: "Disk 'scratch' is in use by reservation res-1; cancel it first" } });
-    expect(await del('nope')).toMatchObject({ status: 404 });
-    expect(await del('old')).toMatchObject({ status: 404, body: { detail: "Disk 'old' not found (already marked for deletion)" } });
-    expect(await del('bad%20name')).toMatchObject({ status: 422 });
-    expect(await readMessages(client, 'disk_operations')).toEqual([]);
+  describe('when the disk is in use, missing, already deleted or badly named', () => {
+    let inUse: Awaited<ReturnType<typeof call>>;
+    let missing: Awaited<ReturnType<typeof call>>;
+    let alreadyDeleted: Awaited<ReturnType<typeof call>>;
+    let badlyNamed: Awaited<ReturnType<typeof call>>;
+    let messages: Record<string, unknown>[];
+
+    beforeAll(async () => {
+      const del = (name: string) => call(`${api.url}/v1/disks/${name}`, alice, { method: 'DELETE' });
+      inUse = await del('scratch');
+      missing = await del('nope');
+      alreadyDeleted = await del('old');
+      badlyNamed = await del('bad%20name');
+      messages = await readMessages(client, 'disk_operations');
+    });
+
+    it('then a disk in use is 409 naming the reservation', () => {
+      expect(inUse).toMatchObject({ status: 409, body: { detail: "Disk 'scratch' is in use by reservation res-1; cancel it first" } });
+    });
+
+    it('then a missing disk is 404', () => {
+      expect(missing).toMatchObject({ status: 404 });
+    });
+
+    it('then a disk already marked for deletion is 404 saying so', () => {
+      expect(alreadyDeleted).toMatchObject({ status: 404, body: { detail: "Disk 'old' not found (already marked for deletion)" } });
+    });
+
+    it('then a badly named disk is 422', () => {
+      expect(badlyNamed).toMatchObject({ status: 422 });
+    });
+
+    it('then nothing is queued', () => {
+      expect(messages).toEqual([]);
+    });
   });
 });

@@ -369,53 +369,103 @@ describe(`API under a hostile corpus (seed ${SEED})`, () => {
     return JSON.stringify(tables);
   }
 
-  it('when every request of the corpus is sent to a running API, then none answers 500, every one has a status, every error has a JSON detail, and every status is in docs/api.md', async () => {
-    const cases = corpus(SEED);
-    const documented = documentedStatuses();
-    expect([...documented]).toEqual(expect.arrayContaining([400, 401, 404, 422, 500, 503]));
-    const before = await rows();
-    const failures: string[] = [];
+  describe('when every request of the corpus is sent to a running API', () => {
+    let documented: Set<number>;
+    let before: string;
+    let after: string;
+    /** What broke the contract, by kind; each names its index, the seed and its bytes. */
+    const failures: Record<Breach, string[]> = { 'no status': [], 'server error': [], 'undocumented status': [], 'error without JSON detail': [] };
     const seen = new Set<number>();
 
-    for (const [i, req] of cases.entries()) {
-      const bytes = serialize(req, key);
-      const response: RawResponse = await rawRequest(api.api.port, bytes, { head: req.method === 'HEAD' });
-      const problem = judge(req, response, documented);
-      if (problem)
-        failures.push(`#${i} (seed ${SEED}): ${problem}\n  request: ${printable(bytes)}\n  response: ${response.status} ${response.body.slice(0, 300)}`);
-      if (response.status !== null) seen.add(response.status);
-      // A rotation that succeeded revoked the key it was called with: carry on with the new one.
-      if (req.method === 'POST' && req.target.startsWith('/v1/keys/rotate') && response.status === 200) {
-        key = JSON.parse(response.body).api_key;
-        keys.push(key);
-      }
-    }
-    // The corpus gets past every layer (parser, guards, authentication, validation, services), not only to the first refusal.
-    expect([...seen]).toEqual(expect.arrayContaining([200, 400, 401, 404, 405, 413, 415, 422, 431]));
-    // The first 20 are enough to reproduce from: each names its index, the seed and its bytes.
-    expect({ failed: failures.length, first: failures.slice(0, 20) }).toEqual({ failed: 0, first: [] });
-
-    expect(await rows()).toBe(before);
-    const active = await client.query(`SELECT count(*)::int AS n FROM api_keys WHERE is_active`);
-    expect(active.rows).toEqual([{ n: 1 }]);
-    const logs = JSON.stringify(api.logs);
-    for (const used of keys) expect(logs).not.toContain(used);
-    expect(api.logs.filter((l) => l.level === 'error')).toEqual([]);
     // Some 2,700 requests one after another (a rotation changes the key the next one uses): minutes on a busy machine.
-  }, 600_000);
+    beforeAll(async () => {
+      const cases = corpus(SEED);
+      documented = documentedStatuses();
+      before = await rows();
+
+      for (const [i, req] of cases.entries()) {
+        const bytes = serialize(req, key);
+        const response: RawResponse = await rawRequest(api.api.port, bytes, { head: req.method === 'HEAD' });
+        const breach = judge(req, response, documented);
+        if (breach)
+          failures[breach.kind].push(
+            `#${i} (seed ${SEED}): ${breach.problem}\n  request: ${printable(bytes)}\n  response: ${response.status} ${response.body.slice(0, 300)}`,
+          );
+        if (response.status !== null) seen.add(response.status);
+        // A rotation that succeeded revoked the key it was called with: carry on with the new one.
+        if (req.method === 'POST' && req.target.startsWith('/v1/keys/rotate') && response.status === 200) {
+          key = JSON.parse(response.body).api_key;
+          keys.push(key);
+        }
+      }
+      after = await rows();
+    }, 600_000);
+
+    /** The first 20 of a kind are enough to reproduce from. */
+    const expectNone = (breach: Breach) => expect({ failed: failures[breach].length, first: failures[breach].slice(0, 20) }).toEqual({ failed: 0, first: [] });
+
+    it('then docs/api.md documents the statuses the API answers with', () => {
+      expect([...documented]).toEqual(expect.arrayContaining([400, 401, 404, 422, 500, 503]));
+    });
+
+    it('then every request gets a status', () => {
+      expectNone('no status');
+    });
+
+    it('then none answers 500 or another 5xx', () => {
+      expectNone('server error');
+    });
+
+    it('then every status is in docs/api.md', () => {
+      expectNone('undocumented status');
+    });
+
+    it('then every error has a JSON body with a detail', () => {
+      expectNone('error without JSON detail');
+    });
+
+    // The corpus gets past every layer (parser, guards, authentication, validation, services), not only to the first refusal.
+    it('then the corpus reaches every layer', () => {
+      expect([...seen]).toEqual(expect.arrayContaining([200, 400, 401, 404, 405, 413, 415, 422, 431]));
+    });
+
+    it('then no row changes', () => {
+      expect(after).toBe(before);
+    });
+
+    it('then the caller has one active key', async () => {
+      const active = await client.query(`SELECT count(*)::int AS n FROM api_keys WHERE is_active`);
+      expect(active.rows).toEqual([{ n: 1 }]);
+    });
+
+    it('then no log line contains a key', () => {
+      const logs = JSON.stringify(api.logs);
+      expect(keys.length).toBeGreaterThan(0);
+      for (const used of keys) expect(logs).not.toContain(used);
+    });
+
+    it('then the log has no error line', () => {
+      expect(api.logs.filter((l) => l.level === 'error')).toEqual([]);
+    });
+  });
 });
 
+/** The ways a response can break the contract, in the order they are checked. */
+type Breach = 'no status' | 'server error' | 'undocumented status' | 'error without JSON detail';
+
 /** Why a response breaks the contract, or undefined. */
-function judge(req: FuzzRequest, response: RawResponse, documented: Set<number>): string | undefined {
-  if (response.status === null) return `no status (${response.error})`;
-  if (response.status >= 500) return `status ${response.status}`;
-  if (!documented.has(response.status)) return `status ${response.status} is not in docs/api.md's table`;
+function judge(req: FuzzRequest, response: RawResponse, documented: Set<number>): { kind: Breach; problem: string } | undefined {
+  if (response.status === null) return { kind: 'no status', problem: `no status (${response.error})` };
+  if (response.status >= 500) return { kind: 'server error', problem: `status ${response.status}` };
+  if (!documented.has(response.status)) return { kind: 'undocumented status', problem: `status ${response.status} is not in docs/api.md's table` };
   if (response.status < 400 || req.method === 'HEAD') return undefined;
-  if (!/^application\/json/.test(response.headers['content-type'] ?? '')) return `error without a JSON body (content-type ${response.headers['content-type']})`;
+  const json = (problem: string) => ({ kind: 'error without JSON detail' as const, problem });
+  if (!/^application\/json/.test(response.headers['content-type'] ?? ''))
+    return json(`error without a JSON body (content-type ${response.headers['content-type']})`);
   try {
-    if (!('detail' in JSON.parse(response.body))) return 'error without "detail"';
+    if (!('detail' in JSON.parse(response.body))) return json('error without "detail"');
   } catch {
-    return 'error body is not JSON';
+    return json('error body is not JSON');
   }
   return undefined;
 }

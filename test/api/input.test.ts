@@ -55,13 +55,38 @@ describe('API input that PostgreSQL cannot store, and requests that cannot be re
     expect(response.body.detail).toEqual([issue('body', 'extra', ...Array(1001).fill(0))]);
   });
 
-  it('when a query or path parameter decodes to NUL, then 422 naming it, before the key is even checked', async () => {
-    expect(await call(`${api.url}/v1/jobs?status=%00`, key)).toMatchObject({ status: 422, body: { detail: [{ loc: ['query', 'status'], msg: UNSTORABLE }] } });
-    expect(await call(`${api.url}/v1/jobs?status=active&%00=1`, key)).toMatchObject({ status: 422, body: { detail: [{ loc: ['query', '\u0000'] }] } });
+  describe('when a query or path parameter decodes to NUL', () => {
     const pathNul = { status: 422, body: { detail: [{ loc: ['path'], msg: 'URL path should not contain NUL characters', type: 'string_unstorable' }] } };
-    expect(await call(`${api.url}/v1/jobs/%00`, key)).toMatchObject(pathNul);
-    expect(await call(`${api.url}/v1/disks/a%00b`, key, { method: 'DELETE' })).toMatchObject(pathNul);
-    expect(await call(`${api.url}/v1/jobs/%00/cancel`, null, { method: 'POST' })).toMatchObject(pathNul);
+    let queryValue: Awaited<ReturnType<typeof call>>;
+    let queryName: Awaited<ReturnType<typeof call>>;
+    let jobPath: Awaited<ReturnType<typeof call>>;
+    let diskPath: Awaited<ReturnType<typeof call>>;
+    let withoutKey: Awaited<ReturnType<typeof call>>;
+
+    beforeAll(async () => {
+      queryValue = await call(`${api.url}/v1/jobs?status=%00`, key);
+      queryName = await call(`${api.url}/v1/jobs?status=active&%00=1`, key);
+      jobPath = await call(`${api.url}/v1/jobs/%00`, key);
+      diskPath = await call(`${api.url}/v1/disks/a%00b`, key, { method: 'DELETE' });
+      withoutKey = await call(`${api.url}/v1/jobs/%00/cancel`, null, { method: 'POST' });
+    });
+
+    it('then a NUL in a query value is 422 naming the parameter', () => {
+      expect(queryValue).toMatchObject({ status: 422, body: { detail: [{ loc: ['query', 'status'], msg: UNSTORABLE }] } });
+    });
+
+    it('then a NUL in a query parameter name is 422 naming it', () => {
+      expect(queryName).toMatchObject({ status: 422, body: { detail: [{ loc: ['query', '\u0000'] }] } });
+    });
+
+    it('then a NUL in the path is 422 naming the path', () => {
+      expect(jobPath).toMatchObject(pathNul);
+      expect(diskPath).toMatchObject(pathNul);
+    });
+
+    it('then it is refused before the key is even checked', () => {
+      expect(withoutKey).toMatchObject(pathNul);
+    });
   });
 
   it('when the path has malformed percent-encoding (invalid hex, overlong UTF-8, an encoded surrogate), then 400 naming the segment', async () => {

@@ -152,13 +152,30 @@ describe('API jobs', () => {
       expect(response.body).toMatchObject({ total: 3, limit: 50, offset: 0 });
     });
 
-    it('when filtered by status and paged, then the filter, limit and offset apply and total counts the filtered rows', async () => {
-      const filtered = await get('/jobs?status=active,%20queued', alice);
-      expect(filtered.body.jobs.map((j: { job_id: string }) => j.job_id)).toEqual(['res-queued', 'res-active']);
-      expect(filtered.body.total).toBe(2);
-      const page = await get('/jobs?limit=1&offset=1', alice);
-      expect(page.body).toMatchObject({ total: 3, limit: 1, offset: 1 });
-      expect(page.body.jobs.map((j: { job_id: string }) => j.job_id)).toEqual(['res-active']);
+    describe('when filtered by status and paged', () => {
+      let filtered: Awaited<ReturnType<typeof get>>;
+      let page: Awaited<ReturnType<typeof get>>;
+
+      beforeAll(async () => {
+        filtered = await get('/jobs?status=active,%20queued', alice);
+        page = await get('/jobs?limit=1&offset=1', alice);
+      });
+
+      it('then only jobs of the listed statuses come back', () => {
+        expect(filtered.body.jobs.map((j: { job_id: string }) => j.job_id)).toEqual(['res-queued', 'res-active']);
+      });
+
+      it('then total counts the filtered rows', () => {
+        expect(filtered.body.total).toBe(2);
+      });
+
+      it('then the page echoes its limit and offset, with the total of all rows', () => {
+        expect(page.body).toMatchObject({ total: 3, limit: 1, offset: 1 });
+      });
+
+      it('then limit and offset pick the page', () => {
+        expect(page.body.jobs.map((j: { job_id: string }) => j.job_id)).toEqual(['res-active']);
+      });
     });
 
     it('when limit or offset is out of range or not a number, then 422 names each', async () => {
@@ -271,16 +288,40 @@ describe('API jobs', () => {
       ]);
     });
 
-    it('when an action body is invalid, then 422 names the field and nothing is queued', async () => {
-      expect((await post('/jobs/res-active/extend', alice)).body.detail).toEqual([
-        { loc: ['body', 'extension_hours'], msg: 'Field required', type: 'missing' },
-      ]);
-      expect((await post('/jobs/res-active/extend', alice, { extension_hours: 0 })).body.detail[0].type).toBe('greater_than_equal');
-      expect((await post('/jobs/res-active/users', alice, { github_username: 'x/../../etc' })).status).toBe(422);
-      expect((await post(`/jobs/${'j'.repeat(256)}/cancel`, alice)).body.detail).toEqual([
-        { loc: ['path', 'job_id'], msg: 'String should have at most 255 characters', type: 'string_too_long' },
-      ]);
-      expect(await readMessages(client, 'gpu_reservations')).toEqual([]);
+    describe('when an action body is invalid', () => {
+      let missing: Awaited<ReturnType<typeof post>>;
+      let zero: Awaited<ReturnType<typeof post>>;
+      let badUser: Awaited<ReturnType<typeof post>>;
+      let longId: Awaited<ReturnType<typeof post>>;
+      let messages: Record<string, unknown>[];
+
+      beforeAll(async () => {
+        missing = await post('/jobs/res-active/extend', alice);
+        zero = await post('/jobs/res-active/extend', alice, { extension_hours: 0 });
+        badUser = await post('/jobs/res-active/users', alice, { github_username: 'x/../../etc' });
+        longId = await post(`/jobs/${'j'.repeat(256)}/cancel`, alice);
+        messages = await readMessages(client, 'gpu_reservations');
+      });
+
+      it('then a missing extension_hours is 422 naming the field', () => {
+        expect(missing.body.detail).toEqual([{ loc: ['body', 'extension_hours'], msg: 'Field required', type: 'missing' }]);
+      });
+
+      it('then an extension of 0 hours is 422 naming the bound', () => {
+        expect(zero.body.detail[0].type).toBe('greater_than_equal');
+      });
+
+      it('then a GitHub username that is not one is 422', () => {
+        expect(badUser.status).toBe(422);
+      });
+
+      it('then a job id over 255 characters is 422 naming the path parameter', () => {
+        expect(longId.body.detail).toEqual([{ loc: ['path', 'job_id'], msg: 'String should have at most 255 characters', type: 'string_too_long' }]);
+      });
+
+      it('then nothing is queued', () => {
+        expect(messages).toEqual([]);
+      });
     });
   });
 });

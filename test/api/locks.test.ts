@@ -35,26 +35,46 @@ describe('API behind a migration holding ACCESS EXCLUSIVE on reservations', () =
     await migration.query('LOCK TABLE reservations IN ACCESS EXCLUSIVE MODE');
   }
 
-  it('when the lock is held, then every endpoint reading reservations answers 503 with Retry-After within the bound, and the log has warnings only', async () => {
-    await holdLock();
-    try {
-      const responses = await Promise.all([
-        timedCall(`${api.url}/v1/jobs`, key),
-        timedCall(`${api.url}/v1/jobs/res-1`, key),
-        timedCall(`${api.url}/v1/jobs/res-1/cancel`, key, { method: 'POST' }),
-        timedCall(`${api.url}/v1/gpu/availability`, key),
-        timedCall(`${api.url}/v1/cluster/status`, key),
-      ]);
-      for (const response of responses) {
-        expect(response).toMatchObject({ status: 503, body: LOCKED });
-        expect(response.headers.get('retry-after')).toBe('5');
-        expect(response.ms).toBeLessThan(ANSWER_WITHIN_MS);
+  describe('when the lock is held and the endpoints reading reservations are called', () => {
+    let responses: Awaited<ReturnType<typeof timedCall>>[];
+
+    beforeAll(async () => {
+      await holdLock();
+      try {
+        responses = await Promise.all([
+          timedCall(`${api.url}/v1/jobs`, key),
+          timedCall(`${api.url}/v1/jobs/res-1`, key),
+          timedCall(`${api.url}/v1/jobs/res-1/cancel`, key, { method: 'POST' }),
+          timedCall(`${api.url}/v1/gpu/availability`, key),
+          timedCall(`${api.url}/v1/cluster/status`, key),
+        ]);
+      } finally {
+        await migration.query('ROLLBACK');
       }
-    } finally {
-      await migration.query('ROLLBACK');
-    }
-    expect(api.logs.filter((l) => l.level === 'error')).toEqual([]);
-    expect(api.logs).toContainEqual(expect.objectContaining({ level: 'warn', msg: 'lock timeout', error: 'canceling statement due to lock timeout' }));
+    });
+
+    it('then every one answers 503 saying a schema change holds a lock', () => {
+      expect(responses).toHaveLength(5);
+      for (const response of responses) expect(response).toMatchObject({ status: 503, body: LOCKED });
+    });
+
+    it('then every one sends Retry-After', () => {
+      expect(responses).toHaveLength(5);
+      for (const response of responses) expect(response.headers.get('retry-after')).toBe('5');
+    });
+
+    it('then every one answers within the bound', () => {
+      expect(responses).toHaveLength(5);
+      for (const response of responses) expect(response.ms).toBeLessThan(ANSWER_WITHIN_MS);
+    });
+
+    it('then the log has no error line', () => {
+      expect(api.logs.filter((l) => l.level === 'error')).toEqual([]);
+    });
+
+    it('then the log warns of the lock timeout', () => {
+      expect(api.logs).toContainEqual(expect.objectContaining({ level: 'warn', msg: 'lock timeout', error: 'canceling statement due to lock timeout' }));
+    });
   });
 
   it('when the lock is held, then /ready and /health stay 200 and endpoints not reading reservations still answer 200', async () => {

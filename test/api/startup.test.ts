@@ -1,5 +1,15 @@
 import { createTestDatabase, type TestDatabase } from '../support/database';
-import { applyProductSchema, call, createApiDatabase, createUserWithKey, installPgmqStandIn, readMessages, spawnApi, startTestApi } from '../support/api';
+import {
+  applyProductSchema,
+  call,
+  createApiDatabase,
+  createUserWithKey,
+  installPgmqStandIn,
+  readMessages,
+  spawnApi,
+  startTestApi,
+  type TestApi,
+} from '../support/api';
 
 const KUBECTL_JOBS = 'kubectl get jobs -n gpu-controlplane | grep db-migration';
 const KUBECTL_LOGS = 'kubectl logs -n gpu-controlplane -l app=database-migration';
@@ -15,19 +25,46 @@ describe('API start-up', () => {
     return rows.map((r) => r.queue_name);
   }
 
-  it('when the database is empty, then it exits 9 with one message naming all five tables, PGMQ and the kubectl commands', async () => {
-    const db = track(await createTestDatabase('api_empty'));
-    const api = spawnApi({ DATABASE_URL: db.url, PORT: '0' });
-    expect(await api.exited).toBe(9);
-    const stderr = api.stderr();
-    expect(stderr.match(/did not start/g)).toHaveLength(1);
-    expect(stderr).toContain(`gpu-dev API did not start: the database postgres@127.0.0.1:${new URL(db.url).port}/${db.name} lacks what the API needs:`);
-    expect(stderr).toContain('missing tables: api_users, api_keys, reservations, disks, gpu_types');
-    expect(stderr).toContain('PGMQ is not available');
-    expect(stderr).toContain(KUBECTL_JOBS);
-    expect(stderr).toContain(KUBECTL_LOGS);
-    expect(stderr).toMatch(/exit code 9\n$/);
-    expect(api.stdout()).not.toContain('listening');
+  describe('when the database is empty', () => {
+    let db: TestDatabase;
+    let code: number | null;
+    let stderr: string;
+    let stdout: string;
+
+    beforeAll(async () => {
+      db = track(await createTestDatabase('api_empty'));
+      const api = spawnApi({ DATABASE_URL: db.url, PORT: '0' });
+      code = await api.exited;
+      stderr = api.stderr();
+      stdout = api.stdout();
+    });
+
+    it('then it exits 9', () => {
+      expect(code).toBe(9);
+    });
+
+    it('then stderr has one message naming the database and ending with the exit code', () => {
+      expect(stderr.match(/did not start/g)).toHaveLength(1);
+      expect(stderr).toContain(`gpu-dev API did not start: the database postgres@127.0.0.1:${new URL(db.url).port}/${db.name} lacks what the API needs:`);
+      expect(stderr).toMatch(/exit code 9\n$/);
+    });
+
+    it('then the message names all five missing tables', () => {
+      expect(stderr).toContain('missing tables: api_users, api_keys, reservations, disks, gpu_types');
+    });
+
+    it('then the message says PGMQ is not available', () => {
+      expect(stderr).toContain('PGMQ is not available');
+    });
+
+    it('then the message gives the kubectl commands for the migration Job', () => {
+      expect(stderr).toContain(KUBECTL_JOBS);
+      expect(stderr).toContain(KUBECTL_LOGS);
+    });
+
+    it('then it never listens', () => {
+      expect(stdout).not.toContain('listening');
+    });
   });
 
   it('when the pod runs in another namespace (POD_NAMESPACE), then the kubectl commands name that namespace', async () => {
@@ -93,35 +130,96 @@ describe('API start-up', () => {
     expect(api.stdout()).not.toContain('start-up: database');
   });
 
-  it('when the queues do not exist, then the first start creates both and a second start finds them', async () => {
-    const db = track(await createApiDatabase('api_queues'));
-    expect(await queues(db)).toEqual([]);
-    const first = await startTestApi(db);
-    expect(first.logs.map((l) => l.msg)).toContain('start-up: created PGMQ queues gpu_reservations, disk_operations');
-    expect((await call(`${first.url}/ready`, null)).status).toBe(200);
-    await first.stop();
+  describe('when the queues do not exist and the API starts', () => {
+    let db: TestDatabase;
+    let before: string[];
+    let first: TestApi;
+    let firstReady: number;
 
-    const second = await startTestApi(db);
-    expect(second.logs.map((l) => l.msg)).toContain('start-up: PGMQ queues gpu_reservations, disk_operations exist');
-    expect((await call(`${second.url}/ready`, null)).status).toBe(200);
-    await second.stop();
-    expect(await queues(db)).toEqual(['disk_operations', 'gpu_reservations']);
+    beforeAll(async () => {
+      db = track(await createApiDatabase('api_queues'));
+      before = await queues(db);
+      first = await startTestApi(db);
+      try {
+        firstReady = (await call(`${first.url}/ready`, null)).status;
+      } finally {
+        await first.stop();
+      }
+    });
+
+    it('then it creates both queues, saying so', () => {
+      expect(before).toEqual([]);
+      expect(first.logs.map((l) => l.msg)).toContain('start-up: created PGMQ queues gpu_reservations, disk_operations');
+    });
+
+    it('then it is ready', () => {
+      expect(firstReady).toBe(200);
+    });
+
+    describe('when it starts a second time', () => {
+      let second: TestApi;
+      let secondReady: number;
+      let after: string[];
+
+      beforeAll(async () => {
+        second = await startTestApi(db);
+        try {
+          secondReady = (await call(`${second.url}/ready`, null)).status;
+        } finally {
+          await second.stop();
+        }
+        after = await queues(db);
+      });
+
+      it('then it finds both queues, saying so', () => {
+        expect(second.logs.map((l) => l.msg)).toContain('start-up: PGMQ queues gpu_reservations, disk_operations exist');
+      });
+
+      it('then it is ready', () => {
+        expect(secondReady).toBe(200);
+      });
+
+      it('then the database has the two queues', () => {
+        expect(after).toEqual(['disk_operations', 'gpu_reservations']);
+      });
+    });
   });
 
-  it('when 4 instances start at once on a fresh database, then all become ready and the queues are created once', async () => {
-    const db = track(await createApiDatabase('api_replicas'));
-    const started = await Promise.allSettled(Array.from({ length: 4 }, () => startTestApi(db)));
-    const apis = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-    try {
+  describe('when 4 instances start at once on a fresh database', () => {
+    let db: TestDatabase;
+    let started: PromiseSettledResult<TestApi>[];
+    let apis: TestApi[];
+    let ready: number[];
+    let after: string[];
+
+    beforeAll(async () => {
+      db = track(await createApiDatabase('api_replicas'));
+      started = await Promise.allSettled(Array.from({ length: 4 }, () => startTestApi(db)));
+      apis = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+      try {
+        ready = (await Promise.all(apis.map((a) => call(`${a.url}/ready`, null)))).map((r) => r.status);
+        after = await queues(db);
+      } finally {
+        await Promise.all(apis.map((a) => a.stop()));
+      }
+    });
+
+    it('then all four start', () => {
       expect(started.filter((s) => s.status === 'rejected')).toEqual([]);
-      const ready = await Promise.all(apis.map((a) => call(`${a.url}/ready`, null)));
-      expect(ready.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    });
+
+    it('then all four are ready', () => {
+      expect(ready).toEqual([200, 200, 200, 200]);
+    });
+
+    it('then exactly one of them creates the queues', () => {
       const creators = apis.filter((a) => a.logs.some((l) => String(l.msg).startsWith('start-up: created PGMQ queues')));
       expect(creators).toHaveLength(1);
-      expect(await queues(db)).toEqual(['disk_operations', 'gpu_reservations']);
-    } finally {
-      await Promise.all(apis.map((a) => a.stop()));
-    }
+    });
+
+    it('then the database has the two queues', () => {
+      expect(after).toEqual(['disk_operations', 'gpu_reservations']);
+    });
   });
 
   it('when PGMQ is a 1.0-1.4 release (send has a delay default, no two-argument send), then it starts and sends', async () => {
