@@ -10,6 +10,7 @@ import {
   startTestApi,
   type TestApi,
 } from '../support/api';
+import { docsSample } from '../support/docs';
 
 const KUBECTL_JOBS = 'kubectl get jobs -n gpu-controlplane | grep db-migration';
 const KUBECTL_LOGS = 'kubectl logs -n gpu-controlplane -l app=database-migration';
@@ -64,6 +65,11 @@ describe('API start-up', () => {
 
     it('then it never listens', () => {
       expect(stdout).not.toContain('listening');
+    });
+
+    it("then docs/api.md's sample is this message, line for line, but for the database's address", () => {
+      const address = `postgres@127.0.0.1:${new URL(db.url).port}/${db.name}`;
+      expect(docsSample('api.md', 'API start-up sample')).toEqual(stderr.trimEnd().replace(address, 'gpudev@postgres-primary:5432/gpudev').split('\n'));
     });
   });
 
