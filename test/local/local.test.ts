@@ -32,54 +32,157 @@ function postgresProcessesFor(localDir: string): number {
   return ps.split('\n').filter((line) => line.includes('postgres') && line.includes(localDir)).length;
 }
 
+/**
+ * Stops what `startLocal` started, by its process group's PID, if it is still running: Ctrl-C
+ * first so that it stops its PostgreSQL, SIGKILL if it does not end within 30 s.
+ */
+async function stopLocal(local: ReturnType<typeof startLocal> | undefined): Promise<void> {
+  if (local === undefined || local.child.exitCode !== null || local.child.signalCode !== null) return;
+  const pid = local.child.pid as number;
+  process.kill(-pid, 'SIGINT');
+  const ended = await Promise.race([local.exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 30_000).unref())]);
+  if (!ended) process.kill(-pid, 'SIGKILL');
+}
+
 describe('npm run local', () => {
-  it('when started, then it prints a working API URL and key, and Ctrl-C stops the API and PostgreSQL', async () => {
-    const localDir = localFolder();
-    const local = startLocal(localDir, ['--port', '0', '--db-port', '0']);
-    await waitFor('the local stack to print its summary', async () => local.output().includes('stop: Ctrl-C'), 90_000);
-    const out = local.output();
-    expect(out).toContain('PostgreSQL 18: created and started');
-    expect(out).toContain('PGMQ: the stand-in');
-    expect(out).toMatch(/applied 6 files \(\d+ statements\)/);
-    const api = /API {7}(http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
-    const key = /API key {3}(\S{86})/.exec(out)?.[1];
-    expect(out).toMatch(/bundle {4}[0-9a-f]{64} \(Job db-migration-[0-9a-f]{12}\)/);
-    const response = await fetch(`${api}/v1/gpu/availability`, { headers: { Authorization: `Bearer ${key}` } });
-    expect(response.status).toBe(200);
-    expect(Object.keys(((await response.json()) as { availability: object }).availability)).toHaveLength(10);
-    expect(postgresProcessesFor(localDir)).toBeGreaterThan(0);
+  describe('when started', () => {
+    let localDir: string;
+    let local: ReturnType<typeof startLocal> | undefined;
+    let out: string;
+    let postgresRunning: number;
 
-    process.kill(-(local.child.pid as number), 'SIGINT');
-    expect(await local.exited).toBe(0);
-    expect(local.output()).toContain('stopped: API and PostgreSQL are down');
-    expect(postgresProcessesFor(localDir)).toBe(0);
+    beforeAll(async () => {
+      localDir = localFolder();
+      local = startLocal(localDir, ['--port', '0', '--db-port', '0']);
+      const started = local;
+      await waitFor('the local stack to print its summary', async () => started.output().includes('stop: Ctrl-C'), 90_000);
+      out = started.output();
+      postgresRunning = postgresProcessesFor(localDir);
+    });
+    // Stopped by its PID also when a step failed before the Ctrl-C below.
+    afterAll(() => stopLocal(local));
+
+    it('then it says PostgreSQL 18 was created and started', () => {
+      expect(out).toContain('PostgreSQL 18: created and started');
+    });
+
+    it('then it says it uses the PGMQ stand-in', () => {
+      expect(out).toContain('PGMQ: the stand-in');
+    });
+
+    it('then it applies the 6 files', () => {
+      expect(out).toMatch(/applied 6 files \(\d+ statements\)/);
+    });
+
+    it('then it prints the bundle hash and the Job it would be', () => {
+      expect(out).toMatch(/bundle {4}[0-9a-f]{64} \(Job db-migration-[0-9a-f]{12}\)/);
+    });
+
+    it('then the printed API URL and key answer with the 10 GPU types', async () => {
+      const api = /API {7}(http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
+      const key = /API key {3}(\S{86})/.exec(out)?.[1];
+      const response = await fetch(`${api}/v1/gpu/availability`, { headers: { Authorization: `Bearer ${key}` } });
+      expect(response.status).toBe(200);
+      expect(Object.keys(((await response.json()) as { availability: object }).availability)).toHaveLength(10);
+    });
+
+    it('then its PostgreSQL runs', () => {
+      expect(postgresRunning).toBeGreaterThan(0);
+    });
+
+    describe('when Ctrl-C is pressed', () => {
+      let code: number | null;
+
+      beforeAll(async () => {
+        const running = local as ReturnType<typeof startLocal>;
+        process.kill(-(running.child.pid as number), 'SIGINT');
+        code = await running.exited;
+      });
+
+      it('then it exits 0', () => {
+        expect(code).toBe(0);
+      });
+
+      it('then it says the API and PostgreSQL are down', () => {
+        expect((local as ReturnType<typeof startLocal>).output()).toContain('stopped: API and PostgreSQL are down');
+      });
+
+      it('then no PostgreSQL of it is left', () => {
+        expect(postgresProcessesFor(localDir)).toBe(0);
+      });
+    });
   });
 
-  it("when the migration fails, then it shows the runner's error, exits with its code and does not start the API", async () => {
-    const localDir = localFolder();
-    const dirs = copyOfDatabaseFolders();
-    writeFileSync(join(dirs.schemaDir, '006_broken.sql'), 'CREATE TABLE IF NOT EXISTS broken (id txet);\n');
-    const local = startLocal(localDir, ['--port', '0', '--db-port', '0', '--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir]);
-    expect(await local.exited).toBe(13);
-    const out = local.output();
-    expect(out).toContain('ERROR: schema/006_broken.sql line 1, column 39: type "txet" does not exist (SQLSTATE 42704)');
-    expect(out).toContain('the migration failed (exit 13, see above): the API was not started');
-    expect(out).not.toContain('listening on port');
-    // PostgreSQL ran (the positive control), and is gone.
-    expect(out).toContain('PostgreSQL 18: created and started');
-    expect(postgresProcessesFor(localDir)).toBe(0);
+  describe('when the migration fails', () => {
+    let local: ReturnType<typeof startLocal> | undefined;
+    let code: number | null;
+    let out: string;
+    let postgresLeft: number;
+
+    beforeAll(async () => {
+      const localDir = localFolder();
+      const dirs = copyOfDatabaseFolders();
+      writeFileSync(join(dirs.schemaDir, '006_broken.sql'), 'CREATE TABLE IF NOT EXISTS broken (id txet);\n');
+      local = startLocal(localDir, ['--port', '0', '--db-port', '0', '--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir]);
+      code = await local.exited;
+      out = local.output();
+      postgresLeft = postgresProcessesFor(localDir);
+    });
+    afterAll(() => stopLocal(local));
+
+    it("then it exits with the runner's code, 13", () => {
+      expect(code).toBe(13);
+    });
+
+    it("then it shows the runner's error", () => {
+      expect(out).toContain('ERROR: schema/006_broken.sql line 1, column 39: type "txet" does not exist (SQLSTATE 42704)');
+    });
+
+    it('then it does not start the API, and says so', () => {
+      expect(out).toContain('the migration failed (exit 13, see above): the API was not started');
+      expect(out).not.toContain('listening on port');
+    });
+
+    it('then the PostgreSQL it started is gone', () => {
+      // PostgreSQL ran (the positive control), and is gone.
+      expect(out).toContain('PostgreSQL 18: created and started');
+      expect(postgresLeft).toBe(0);
+    });
   });
 
-  it("when a file is one the runner refuses (a syntax error), then synth refuses it in the runner's words, exit 3, and the API is not started", async () => {
-    const localDir = localFolder();
-    const dirs = copyOfDatabaseFolders();
-    writeFileSync(join(dirs.schemaDir, '006_broken.sql'), 'CREATE TABLE IF NOT EXISTS broken (id int,);\n');
-    const local = startLocal(localDir, ['--port', '0', '--db-port', '0', '--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir]);
-    expect(await local.exited).toBe(3);
-    const out = local.output();
-    expect(out).toContain(`ERROR: ${join(dirs.schemaDir, '006_broken.sql')}:1:43: PostgreSQL's parser refuses this file: syntax error at or near ")"`);
-    expect(out).toContain('the migration failed (exit 3, see above): the API was not started');
-    expect(out).not.toContain('listening on port');
-    expect(postgresProcessesFor(localDir)).toBe(0);
+  describe('when a file is one the runner refuses (a syntax error)', () => {
+    let local: ReturnType<typeof startLocal> | undefined;
+    let dirs: ReturnType<typeof copyOfDatabaseFolders>;
+    let code: number | null;
+    let out: string;
+    let postgresLeft: number;
+
+    beforeAll(async () => {
+      const localDir = localFolder();
+      dirs = copyOfDatabaseFolders();
+      writeFileSync(join(dirs.schemaDir, '006_broken.sql'), 'CREATE TABLE IF NOT EXISTS broken (id int,);\n');
+      local = startLocal(localDir, ['--port', '0', '--db-port', '0', '--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir]);
+      code = await local.exited;
+      out = local.output();
+      postgresLeft = postgresProcessesFor(localDir);
+    });
+    afterAll(() => stopLocal(local));
+
+    it('then it exits 3', () => {
+      expect(code).toBe(3);
+    });
+
+    it("then synth refuses the file in the runner's words", () => {
+      expect(out).toContain(`ERROR: ${join(dirs.schemaDir, '006_broken.sql')}:1:43: PostgreSQL's parser refuses this file: syntax error at or near ")"`);
+    });
+
+    it('then it does not start the API, and says so', () => {
+      expect(out).toContain('the migration failed (exit 3, see above): the API was not started');
+      expect(out).not.toContain('listening on port');
+    });
+
+    it('then no PostgreSQL of it is left', () => {
+      expect(postgresLeft).toBe(0);
+    });
   });
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Client } from 'pg';
 import { applyProductSchema } from '../support/api';
 import { createTestDatabase, snapshot, type TestDatabase } from '../support/database';
-import { copyOfDatabaseFolders, folderArgs, runRunner, spawnRunner } from '../support/runner';
+import { copyOfDatabaseFolders, folderArgs, type RunResult, runRunner, spawnRunner } from '../support/runner';
 import { waitFor } from '../support/wait';
 
 /**
@@ -196,44 +196,90 @@ describe('what a file sets lasts for that file only', () => {
 });
 
 describe("what the rules cannot see, the run's guard catches", () => {
-  const { db, client } = appliedDatabase('guard', 'each');
+  describe('when dynamic SQL releases the migration lock', () => {
+    const { db, client } = appliedDatabase('guard', 'all');
+    const runs: { command: string; rolledBack: string; result: RunResult }[] = [];
+    let before: string;
+    let after: string;
 
-  it('when dynamic SQL releases the migration lock, then apply and plan exit 12, roll back, and say so', async () => {
-    const dirs = bundleWith({
-      'schema/006_unlock.sql': "CREATE TABLE IF NOT EXISTS sneaky (id int);\nDO $$ BEGIN EXECUTE 'SELECT pg_advisory_unlock_all()'; END $$;\n",
+    beforeAll(async () => {
+      const dirs = bundleWith({
+        'schema/006_unlock.sql': "CREATE TABLE IF NOT EXISTS sneaky (id int);\nDO $$ BEGIN EXECUTE 'SELECT pg_advisory_unlock_all()'; END $$;\n",
+      });
+      before = await snapshot(client());
+      for (const [command, rolledBack] of [
+        ['apply', 'The run was rolled back: the database is as it was before'],
+        ['plan', 'The plan was rolled back: the database is unchanged'],
+      ]) {
+        runs.push({ command, rolledBack, result: await runRunner([command, ...folderArgs(dirs)], { DATABASE_URL: db().url }) });
+      }
+      after = await snapshot(client());
     });
-    const before = await snapshot(client());
-    for (const [command, rolledBack] of [
-      ['apply', 'The run was rolled back: the database is as it was before'],
-      ['plan', 'The plan was rolled back: the database is unchanged'],
-    ]) {
-      const result = await runRunner([command, ...folderArgs(dirs)], { DATABASE_URL: db().url });
-      expect(result.code).toBe(12);
-      expect(result.stderr).toContain('after schema/006_unlock.sql ran, this runner no longer held the migration lock');
-      expect(result.stderr).toContain(rolledBack);
-      expect(result.stderr).toContain('exit code 12 (guardFailed)');
-    }
-    expect(await snapshot(client())).toBe(before);
+
+    it('then apply and plan exit 12 (guardFailed)', () => {
+      expect(runs.map((r) => r.command)).toEqual(['apply', 'plan']);
+      for (const { command, result } of runs) {
+        expect({ command, code: result.code }).toEqual({ command, code: 12 });
+        expect(result.stderr).toContain('exit code 12 (guardFailed)');
+      }
+    });
+
+    it('then they say the file left the runner without the migration lock', () => {
+      expect(runs).toHaveLength(2);
+      for (const { result } of runs) expect(result.stderr).toContain('after schema/006_unlock.sql ran, this runner no longer held the migration lock');
+    });
+
+    it('then they say the run was rolled back', () => {
+      expect(runs).toHaveLength(2);
+      for (const { result, rolledBack } of runs) expect(result.stderr).toContain(rolledBack);
+    });
+
+    it('then the database is unchanged', () => {
+      expect(after).toBe(before);
+    });
   });
 
-  it('when dynamic SQL changes the role, then apply exits 12 and nothing is owned by that role', async () => {
-    const role = `other_${db().name}`;
-    await client().query(`CREATE ROLE ${role}`);
-    try {
+  describe('when dynamic SQL changes the role', () => {
+    let role: string | undefined;
+    // Declared before the database so that it runs first: the role goes while the database is still there.
+    afterAll(async () => {
+      if (role === undefined) return;
+      await client().query(`REVOKE ALL ON SCHEMA public FROM ${role}`);
+      await client().query(`DROP ROLE ${role}`);
+    });
+    const { db, client } = appliedDatabase('guard', 'all');
+    let result: RunResult;
+    let before: string;
+    let after: string;
+
+    beforeAll(async () => {
+      const name = `other_${db().name}`;
+      await client().query(`CREATE ROLE ${name}`);
+      role = name;
       await client().query(`GRANT CREATE ON SCHEMA public TO ${role}`);
       const dirs = bundleWith({
         'schema/006_role.sql': `DO $$ BEGIN EXECUTE 'SET ROLE ${role}'; END $$;\nCREATE TABLE IF NOT EXISTS owned_by_other (id int);\n`,
       });
-      const before = await snapshot(client());
-      const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db().url });
+      before = await snapshot(client());
+      result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db().url });
+      after = await snapshot(client());
+    });
+
+    it('then apply exits 12', () => {
       expect(result.code).toBe(12);
+    });
+
+    it('then it names the role the session ran as instead of its own', () => {
       expect(result.stderr).toMatch(new RegExp(`after schema/006_role.sql ran, the session ran as ${role} \\(session user \\w+\\) instead of \\w+`));
+    });
+
+    it('then it says the run was rolled back', () => {
       expect(result.stderr).toContain('The run was rolled back: the database is as it was before');
-      expect(await snapshot(client())).toBe(before);
-    } finally {
-      await client().query(`REVOKE ALL ON SCHEMA public FROM ${role}`);
-      await client().query(`DROP ROLE ${role}`);
-    }
+    });
+
+    it('then nothing is owned by that role: the database is unchanged', () => {
+      expect(after).toBe(before);
+    });
   });
 });
 
@@ -253,61 +299,123 @@ describe('statements PostgreSQL accepts, the runner splits as PostgreSQL does', 
     '',
   ];
 
-  it('when a file has BEGIN ATOMIC, a two-action rule and a non-ASCII dollar tag, then apply and plan run it, and an error after them names its real line', async () => {
-    const good = bundleWith({ 'schema/006_tricky.sql': tricky.join('\n') });
-    const plan = await runRunner(['plan', ...folderArgs(good)], { DATABASE_URL: db().url });
-    expect(plan.stderr).not.toContain('ERROR');
-    expect(plan.code).toBe(0);
-    expect((await runRunner(['apply', ...folderArgs(good)], { DATABASE_URL: db().url })).code).toBe(0);
-    await client().query('INSERT INTO audit_a VALUES (10)');
-    expect((await client().query('SELECT n FROM audit_b ORDER BY n')).rows).toEqual([{ n: 10 }, { n: 11 }]);
-    expect((await client().query('SELECT atomic_total() AS n')).rows).toEqual([{ n: 10 }]);
+  describe('when a file has BEGIN ATOMIC, a two-action rule and a non-ASCII dollar tag', () => {
+    let plan: RunResult;
+    let apply: RunResult;
 
-    const bad = bundleWith({ 'schema/006_tricky.sql': tricky.join('\n'), 'schema/007_after.sql': `${tricky.join('\n')}SELECT 1/0;\n` });
-    const before = await snapshot(client());
-    const result = await runRunner(['apply', ...folderArgs(bad)], { DATABASE_URL: db().url });
-    expect(result.code).toBe(13);
-    expect(result.stderr).toContain('schema/007_after.sql line 10, column 1: division by zero (SQLSTATE 22012)');
-    expect(result.stderr).toContain('statement 6 of 6, from line 10');
-    expect(await snapshot(client())).toBe(before);
+    beforeAll(async () => {
+      const good = bundleWith({ 'schema/006_tricky.sql': tricky.join('\n') });
+      plan = await runRunner(['plan', ...folderArgs(good)], { DATABASE_URL: db().url });
+      apply = await runRunner(['apply', ...folderArgs(good)], { DATABASE_URL: db().url });
+    });
+
+    it('then plan runs it', () => {
+      expect(plan.stderr).not.toContain('ERROR');
+      expect(plan.code).toBe(0);
+    });
+
+    it('then apply runs it', () => {
+      expect(apply.code).toBe(0);
+    });
+
+    it('then a row inserted into audit_a reaches audit_b through both actions of the rule', async () => {
+      await client().query('INSERT INTO audit_a VALUES (10)');
+      expect((await client().query('SELECT n FROM audit_b ORDER BY n')).rows).toEqual([{ n: 10 }, { n: 11 }]);
+    });
+
+    it('then the BEGIN ATOMIC function answers', async () => {
+      expect((await client().query('SELECT atomic_total() AS n')).rows).toEqual([{ n: 10 }]);
+    });
+
+    describe('when a later file fails after the same statements', () => {
+      let result: RunResult;
+      let before: string;
+      let after: string;
+
+      beforeAll(async () => {
+        const bad = bundleWith({ 'schema/006_tricky.sql': tricky.join('\n'), 'schema/007_after.sql': `${tricky.join('\n')}SELECT 1/0;\n` });
+        before = await snapshot(client());
+        result = await runRunner(['apply', ...folderArgs(bad)], { DATABASE_URL: db().url });
+        after = await snapshot(client());
+      });
+
+      it('then apply exits 13', () => {
+        expect(result.code).toBe(13);
+      });
+
+      it('then the error names its real line and statement number', () => {
+        expect(result.stderr).toContain('schema/007_after.sql line 10, column 1: division by zero (SQLSTATE 22012)');
+        expect(result.stderr).toContain('statement 6 of 6, from line 10');
+      });
+
+      it('then the database is unchanged', () => {
+        expect(after).toBe(before);
+      });
+    });
   });
 });
 
 describe('when a runner hangs inside its transaction (SIGSTOP)', () => {
+  let frozen: ReturnType<typeof spawnRunner> | undefined;
+  // The stopped runner is killed by its PID, also when a step failed; declared before the
+  // database so that it runs before the database is dropped.
+  afterAll(async () => {
+    if (frozen === undefined) return;
+    frozen.child.kill('SIGKILL');
+    await frozen.result;
+  });
   const { db, client } = appliedDatabase('frozen', 'all');
+  let dirs: Dirs;
+  let heldWhenStopped: number;
+  let freedAfterMs: number;
 
-  it('then its session, the migration lock and its table locks end within the idle timeout, and the next runner applies', async () => {
-    const dirs = bundleWith({ 'schema/006_hold.sql': 'LOCK TABLE reservations IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(1);\n' });
-    const frozen = spawnRunner(['apply', ...folderArgs(dirs), '--idle-timeout', '2s'], { DATABASE_URL: db().url });
-    try {
-      await waitFor('the runner to hold reservations', async () => {
-        const { rows } = await client().query(
-          `SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(1)%' AND state = 'active' AND pid <> pg_backend_pid()`,
-        );
-        return rows.length === 1;
-      });
-      frozen.child.kill('SIGSTOP');
-      const stoppedAt = Date.now();
-      const held = async () =>
-        (
-          await client().query(
-            `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-            WHERE a.application_name LIKE 'gpu-dev-db%' AND (l.locktype = 'advisory' OR l.relation = 'reservations'::regclass)`,
-          )
-        ).rows[0].n;
-      expect(await held()).toBeGreaterThan(0);
-      // pg_sleep(1) ends, the session sits idle in its transaction, and 2 s later PostgreSQL ends it.
-      await waitFor("the frozen runner's locks to be freed", async () => (await held()) === 0, 20_000);
-      expect(Date.now() - stoppedAt).toBeGreaterThan(2000);
-      const next = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db().url });
+  const held = async () =>
+    (
+      await client().query(
+        `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE a.application_name LIKE 'gpu-dev-db%' AND (l.locktype = 'advisory' OR l.relation = 'reservations'::regclass)`,
+      )
+    ).rows[0].n;
+
+  beforeAll(async () => {
+    dirs = bundleWith({ 'schema/006_hold.sql': 'LOCK TABLE reservations IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(1);\n' });
+    frozen = spawnRunner(['apply', ...folderArgs(dirs), '--idle-timeout', '2s'], { DATABASE_URL: db().url });
+    await waitFor('the runner to hold reservations', async () => {
+      const { rows } = await client().query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(1)%' AND state = 'active' AND pid <> pg_backend_pid()`);
+      return rows.length === 1;
+    });
+    frozen.child.kill('SIGSTOP');
+    const stoppedAt = Date.now();
+    heldWhenStopped = await held();
+    // pg_sleep(1) ends, the session sits idle in its transaction, and 2 s later PostgreSQL ends it.
+    await waitFor("the frozen runner's locks to be freed", async () => (await held()) === 0, 20_000);
+    freedAfterMs = Date.now() - stoppedAt;
+  });
+
+  it('then, stopped, it holds the migration lock and its table lock', () => {
+    expect(heldWhenStopped).toBeGreaterThan(0);
+  });
+
+  it('then its session, the migration lock and its table locks end after the idle timeout', () => {
+    expect(freedAfterMs).toBeGreaterThan(2000);
+  });
+
+  describe('when the next runner applies', () => {
+    let next: RunResult;
+
+    beforeAll(async () => {
+      next = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db().url });
+    });
+
+    it('then it exits 0', () => {
       expect(next.code).toBe(0);
+    });
+
+    it('then its bundle is recorded once', async () => {
       expect(
         (await client().query('SELECT count(*)::int AS n FROM schema_migrations WHERE bundle_hash = $1', [/bundle ([0-9a-f]{64})/.exec(next.stdout)?.[1]]))
           .rows[0].n,
       ).toBe(1);
-    } finally {
-      frozen.child.kill('SIGKILL');
-      await frozen.result;
-    }
+    });
   });
 });

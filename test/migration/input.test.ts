@@ -1,7 +1,7 @@
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTestDatabase, snapshot, type TestDatabase } from '../support/database';
-import { copyOfDatabaseFolders, folderArgs, PRODUCT_FILES, runRunner } from '../support/runner';
+import { copyOfDatabaseFolders, folderArgs, PRODUCT_FILES, type RunResult, runRunner } from '../support/runner';
 
 /** A database URL nothing listens on: reaching it would take the can't-connect path. */
 const NOWHERE = 'postgres://nobody:secret-value@127.0.0.1:9/none';
@@ -69,20 +69,39 @@ describe('gpu-dev-db before it connects', () => {
     expect(result.stderr).toContain('set DATABASE_URL, or POSTGRES_USER, POSTGRES_PASSWORD and POSTGRES_DB (missing: POSTGRES_PASSWORD, POSTGRES_DB)');
   });
 
-  it('when the database cannot be reached, then it retries a bounded number of times, logs each, and exits 4 without printing the password', async () => {
-    const started = Date.now();
-    const result = await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders()), '--connect-attempts', '3'], { DATABASE_URL: NOWHERE });
-    const elapsed = Date.now() - started;
-    expect(result.code).toBe(4);
-    expect(result.stderr).toMatch(
-      /WARNING: connect: nobody@127\.0\.0\.1:9\/none not reachable \(attempt 1\/3\): connect ECONNREFUSED 127\.0\.0\.1:9; next attempt in 0\.5s/,
-    );
-    expect(result.stderr).toMatch(/attempt 2\/3\).*next attempt in 1\.0s/);
-    expect(result.stderr).toContain('ERROR: cannot connect to nobody@127.0.0.1:9/none after 3 attempts');
-    expect(result.stderr).toContain('exit code 4 (cannotConnect)');
-    expect(result.stdout + result.stderr).not.toContain('secret-value');
-    // 0.5s + 1s of back-off: bounded, not an endless loop.
-    expect(elapsed).toBeLessThan(15_000);
+  describe('when the database cannot be reached', () => {
+    let result: RunResult;
+    let elapsed: number;
+    beforeAll(async () => {
+      const started = Date.now();
+      result = await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders()), '--connect-attempts', '3'], { DATABASE_URL: NOWHERE });
+      elapsed = Date.now() - started;
+    });
+
+    it('then it exits 4 (cannotConnect)', () => {
+      expect(result.code).toBe(4);
+      expect(result.stderr).toContain('exit code 4 (cannotConnect)');
+    });
+
+    it('then it logs each failed attempt with the wait before the next', () => {
+      expect(result.stderr).toMatch(
+        /WARNING: connect: nobody@127\.0\.0\.1:9\/none not reachable \(attempt 1\/3\): connect ECONNREFUSED 127\.0\.0\.1:9; next attempt in 0\.5s/,
+      );
+      expect(result.stderr).toMatch(/attempt 2\/3\).*next attempt in 1\.0s/);
+    });
+
+    it('then it gives up after 3 attempts, saying so', () => {
+      expect(result.stderr).toContain('ERROR: cannot connect to nobody@127.0.0.1:9/none after 3 attempts');
+    });
+
+    it('then it prints the password nowhere', () => {
+      expect(result.stdout + result.stderr).not.toContain('secret-value');
+    });
+
+    it('then it stops within its bounded back-off', () => {
+      // 0.5s + 1s of back-off: bounded, not an endless loop.
+      expect(elapsed).toBeLessThan(15_000);
+    });
   });
 });
 

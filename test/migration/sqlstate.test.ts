@@ -4,7 +4,7 @@ import type { Client } from 'pg';
 import { describeRetry, isPermanentSqlState, SQLSTATE_RULES } from '../../src/runner/sqlstate';
 import { applyProductSchema } from '../support/api';
 import { createTestDatabase, snapshot, type TestDatabase } from '../support/database';
-import { copyOfDatabaseFolders, folderArgs, runRunner } from '../support/runner';
+import { copyOfDatabaseFolders, folderArgs, type RunResult, runRunner } from '../support/runner';
 
 /** Every SQLSTATE the task and README.md name, with what a retry can do about it. */
 const CLASSIFIED: [string, 'permanent' | 'transient'][] = [
@@ -126,21 +126,40 @@ describe('gpu-dev-db apply when PostgreSQL refuses a statement', () => {
     ],
   ];
 
-  it.each(permanent)(
-    'when a file has %s, then apply and plan exit 13 naming file, line and SQLSTATE, say it is permanent, and the database is unchanged',
-    async (_, files, message) => {
+  describe.each(permanent)('when a file has %s', (_, files, message) => {
+    const runs: { command: string; result: RunResult }[] = [];
+    let before: string;
+    let after: string;
+    beforeAll(async () => {
       const dirs = bundleWith(files);
-      const before = await snapshot(client);
-      for (const command of ['apply', 'plan']) {
-        const result = await runRunner([command, ...folderArgs(dirs)], { DATABASE_URL: db.url });
+      before = await snapshot(client);
+      for (const command of ['apply', 'plan']) runs.push({ command, result: await runRunner([command, ...folderArgs(dirs)], { DATABASE_URL: db.url }) });
+      after = await snapshot(client);
+    });
+
+    it('then apply and plan exit 13 (sqlPermanent)', () => {
+      expect(runs.map((r) => r.command)).toEqual(['apply', 'plan']);
+      for (const { command, result } of runs) {
         expect({ command, code: result.code }).toEqual({ command, code: 13 });
-        expect(result.stderr).toContain(`ERROR: ${message}`);
-        expect(result.stderr).toMatch(/\n {2}permanent \(SQLSTATE class \w\w, [^)]+\): a retry would fail the same way: fix the file\n/);
         expect(result.stderr).toContain('exit code 13 (sqlPermanent)');
       }
-      expect(await snapshot(client)).toBe(before);
-    },
-  );
+    });
+
+    it('then they name file, line and SQLSTATE', () => {
+      expect(runs).toHaveLength(2);
+      for (const { result } of runs) expect(result.stderr).toContain(`ERROR: ${message}`);
+    });
+
+    it('then they say it is permanent: fix the file', () => {
+      expect(runs).toHaveLength(2);
+      for (const { result } of runs)
+        expect(result.stderr).toMatch(/\n {2}permanent \(SQLSTATE class \w\w, [^)]+\): a retry would fail the same way: fix the file\n/);
+    });
+
+    it('then the database is unchanged', () => {
+      expect(after).toBe(before);
+    });
+  });
 
   const transient: [string, string, string][] = [
     ['40001', 'serialization failure', 'transient (SQLSTATE class 40, transaction rollback): it may succeed on a retry'],
@@ -148,9 +167,11 @@ describe('gpu-dev-db apply when PostgreSQL refuses a statement', () => {
     ['P0001', 'a check in the file failed', 'SQLSTATE P0001 is not one the runner classifies, so it counts as transient: it may succeed on a retry'],
   ];
 
-  it.each(transient)(
-    'when a statement fails with SQLSTATE %s (%s), then apply exits 7, says a retry may succeed, and the database is unchanged',
-    async (code, text, sentence) => {
+  describe.each(transient)('when a statement fails with SQLSTATE %s (%s)', (code, text, sentence) => {
+    let result: RunResult;
+    let before: string;
+    let after: string;
+    beforeAll(async () => {
       const dirs = bundleWith({
         'schema/006_raise.sql': [
           'CREATE TABLE IF NOT EXISTS raise_marker (id int);',
@@ -158,13 +179,26 @@ describe('gpu-dev-db apply when PostgreSQL refuses a statement', () => {
           '',
         ].join('\n'),
       });
-      const before = await snapshot(client);
-      const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url });
+      before = await snapshot(client);
+      result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url });
+      after = await snapshot(client);
+    });
+
+    it('then apply exits 7 (sqlFailure)', () => {
       expect(result.code).toBe(7);
-      expect(result.stderr).toContain(`ERROR: schema/006_raise.sql line 2, column 1: ${text} (SQLSTATE ${code})`);
-      expect(result.stderr).toContain(`\n  ${sentence}\n  the run was rolled back: the database is as it was before`);
       expect(result.stderr).toContain('exit code 7 (sqlFailure)');
-      expect(await snapshot(client)).toBe(before);
-    },
-  );
+    });
+
+    it('then it names file, line and SQLSTATE', () => {
+      expect(result.stderr).toContain(`ERROR: schema/006_raise.sql line 2, column 1: ${text} (SQLSTATE ${code})`);
+    });
+
+    it('then it says a retry may succeed and the run was rolled back', () => {
+      expect(result.stderr).toContain(`\n  ${sentence}\n  the run was rolled back: the database is as it was before`);
+    });
+
+    it('then the database is unchanged', () => {
+      expect(after).toBe(before);
+    });
+  });
 });
