@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { terminationSummary } from '../../src/runner/cli/termination-message';
 import { createTestDatabase, type TestDatabase } from '../support/database';
+import { docsSample } from '../support/docs';
 import { copyOfDatabaseFolders, folderArgs, runRunner } from '../support/runner';
 
 /** The summary the runner leaves where the kubelet reads a container's termination message. */
@@ -13,18 +14,35 @@ describe('the termination message (MIGRATION_TERMINATION_LOG)', () => {
 
   const messageFile = () => join(mkdtempSync(join(tmpdir(), 'gpu-dev-termination-')), 'termination-log');
 
-  it('when a file fails with a permanent error, then the message names the exit code, file, line, SQLSTATE and what to do', async () => {
-    const dirs = copyOfDatabaseFolders();
-    writeFileSync(join(dirs.schemaDir, '006_broken.sql'), 'SELECT 1;\nSELECT count(*) FROM table_that_does_not_exist;\n');
-    const file = messageFile();
-    const result = await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: db.url, MIGRATION_TERMINATION_LOG: file });
-    expect(result.code).toBe(13);
-    const message = readFileSync(file, 'utf8');
-    expect(message.split('\n')[0]).toBe(
-      'exit 13 (sqlPermanent): schema/006_broken.sql line 2, column 22: relation "table_that_does_not_exist" does not exist (SQLSTATE 42P01)',
-    );
-    expect(message).toMatch(/\nwhat to do: fix the file: a retry would fail the same way\n$/);
-    expect(Buffer.byteLength(message)).toBeLessThanOrEqual(4096);
+  describe('when a file fails with a permanent error', () => {
+    let failed: TestDatabase;
+    let code: number | null;
+    let message: string;
+    beforeAll(async () => {
+      failed = await createTestDatabase('termination_failed');
+      const dirs = copyOfDatabaseFolders();
+      writeFileSync(join(dirs.schemaDir, '006_broken.sql'), 'SELECT 1;\nSELECT count(*) FROM table_that_does_not_exist;\n');
+      const file = messageFile();
+      code = (await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: failed.url, MIGRATION_TERMINATION_LOG: file })).code;
+      message = readFileSync(file, 'utf8');
+    });
+    afterAll(() => failed?.drop());
+
+    it('then the run exits 13', () => {
+      expect(code).toBe(13);
+    });
+
+    it('then the message names the exit code, file, line, SQLSTATE and what to do, within the 4096 bytes the kubelet keeps', () => {
+      expect(message.split('\n')[0]).toBe(
+        'exit 13 (sqlPermanent): schema/006_broken.sql line 2, column 22: relation "table_that_does_not_exist" does not exist (SQLSTATE 42P01)',
+      );
+      expect(message).toMatch(/\nwhat to do: fix the file: a retry would fail the same way\n$/);
+      expect(Buffer.byteLength(message)).toBeLessThanOrEqual(4096);
+    });
+
+    it("then docs/deploy.md's sample is this message, line for line", () => {
+      expect(docsSample('deploy.md', 'termination message sample')).toEqual(message.trimEnd().split('\n'));
+    });
   });
 
   it('when the run succeeds, then the message says what was applied', async () => {
