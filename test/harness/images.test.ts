@@ -120,22 +120,40 @@ describe('the API image assembled without docker (harness/images.ts)', () => {
 });
 
 describe('the runner image and the tar writer (harness/images.ts, tar.ts)', () => {
-  it('when the Node base is assembled, then it has this Node, its libraries, uid/gid 1000 node and a /tmp for everyone', () => {
-    const base = nodeBaseRecipe();
-    const files = paths(base, 0);
+  describe('when the Node base is assembled', () => {
+    let base: ImageRecipe;
+    let files: Map<string, TarEntry>;
+    beforeAll(() => {
+      base = nodeBaseRecipe();
+      files = paths(base, 0);
+    });
     const text = (path: string) => {
       const entry = files.get(path);
       return entry?.type === 'file' ? entry.data.toString() : undefined;
     };
-    expect(text('/etc/passwd')).toContain(`node:x:${NODE_UID}:${NODE_UID}:`);
-    expect(text('/etc/group')).toContain(`node:x:${NODE_UID}:`);
-    expect(files.get('/tmp')).toMatchObject({ type: 'dir', mode: 0o1777 });
-    expect(files.get('/home/node')).toMatchObject({ type: 'dir', uid: NODE_UID, gid: NODE_UID });
-    expect(files.get('/usr/local/bin/node')).toMatchObject({ type: 'copy', source: process.execPath });
-    expect(base.config.Env).toContain(`NODE_VERSION=${process.version.slice(1)}`);
-    // Each library resolves in the image as on the host: a copy, or links on the way to one.
-    for (const library of sharedLibraries(process.execPath))
-      expect(files.has(library) || [...files.keys()].some((p) => library.startsWith(`${p}/`) && files.get(p)?.type === 'symlink')).toBe(true);
+
+    it('then it has this Node, and says which version', () => {
+      expect(files.get('/usr/local/bin/node')).toMatchObject({ type: 'copy', source: process.execPath });
+      expect(base.config.Env).toContain(`NODE_VERSION=${process.version.slice(1)}`);
+    });
+
+    it("then it has Node's libraries", () => {
+      // Each library resolves in the image as on the host: a copy, or links on the way to one.
+      const libraries = sharedLibraries(process.execPath);
+      expect(libraries).not.toEqual([]);
+      for (const library of libraries)
+        expect(files.has(library) || [...files.keys()].some((p) => library.startsWith(`${p}/`) && files.get(p)?.type === 'symlink')).toBe(true);
+    });
+
+    it('then it has the user and group node, uid and gid 1000, with a home', () => {
+      expect(text('/etc/passwd')).toContain(`node:x:${NODE_UID}:${NODE_UID}:`);
+      expect(text('/etc/group')).toContain(`node:x:${NODE_UID}:`);
+      expect(files.get('/home/node')).toMatchObject({ type: 'dir', uid: NODE_UID, gid: NODE_UID });
+    });
+
+    it('then it has a /tmp for everyone', () => {
+      expect(files.get('/tmp')).toMatchObject({ type: 'dir', mode: 0o1777 });
+    });
   });
 
   it('when an archive has long names, owners and modes, then GNU tar lists them as written', () => {

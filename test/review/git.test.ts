@@ -38,60 +38,99 @@ function commitAll(repo: string, message: string): void {
 }
 
 describe('npm run review against a git ref', () => {
-  it("when the base is a commit whose code differs, then it is extracted, synthesized by its own code, and the review sees the head's new file", async () => {
-    const repo = repository();
-    const stackFile = join(repo, 'src', 'stack', 'stack.ts');
-    const original = readFileSync(stackFile, 'utf8');
-    appendFileSync(stackFile, '\n// the base commit differs from this checkout here\n');
-    commitAll(repo, 'base: a comment in the stack');
-    writeFileSync(stackFile, original);
-    writeFileSync(
-      join(repo, 'database', 'schema', '006_audit_log.sql'),
-      '-- 006_audit_log.sql\nCREATE TABLE IF NOT EXISTS audit_log (audit_id BIGSERIAL PRIMARY KEY, action TEXT NOT NULL);\n',
-    );
+  describe('when the base is a commit whose code differs', () => {
+    let repo: string;
+    let base: ReturnType<typeof resolveBase>;
+    let mergeBase: ReturnType<typeof resolveBase>;
+    let headCommit: string;
+    let tree: string;
+    let treeHasHeadFile: boolean;
+    let treeStack: string;
+    let review: Awaited<ReturnType<typeof reviewChange>>;
+    beforeAll(async () => {
+      repo = repository();
+      const stackFile = join(repo, 'src', 'stack', 'stack.ts');
+      const original = readFileSync(stackFile, 'utf8');
+      appendFileSync(stackFile, '\n// the base commit differs from this checkout here\n');
+      commitAll(repo, 'base: a comment in the stack');
+      writeFileSync(stackFile, original);
+      writeFileSync(
+        join(repo, 'database', 'schema', '006_audit_log.sql'),
+        '-- 006_audit_log.sql\nCREATE TABLE IF NOT EXISTS audit_log (audit_id BIGSERIAL PRIMARY KEY, action TEXT NOT NULL);\n',
+      );
 
-    const base = resolveBase(repo, 'HEAD');
-    expect(base).toEqual({
-      ref: 'HEAD',
-      commit: gitIn(repo, 'rev-parse', 'HEAD').trim(),
-      summary: expect.stringMatching(/^[0-9a-f]{7,} base: a comment in the stack$/),
-    });
-    expect(resolveBase(repo)).toMatchObject({ ref: 'merge-base HEAD main', commit: base.commit });
-    const tree = join(temporaryFolder('gpu-dev-review-base-'), 'tree');
-    extractCommit(repo, base.commit, tree);
-    expect(existsSync(join(tree, 'database', 'schema', '006_audit_log.sql'))).toBe(false);
-    expect(readFileSync(join(tree, 'src', 'stack', 'stack.ts'), 'utf8')).toContain('the base commit differs');
+      base = resolveBase(repo, 'HEAD');
+      headCommit = gitIn(repo, 'rev-parse', 'HEAD').trim();
+      mergeBase = resolveBase(repo);
+      tree = join(temporaryFolder('gpu-dev-review-base-'), 'tree');
+      extractCommit(repo, base.commit, tree);
+      // What the extracted tree holds before the review runs on it.
+      treeHasHeadFile = existsSync(join(tree, 'database', 'schema', '006_audit_log.sql'));
+      treeStack = readFileSync(join(tree, 'src', 'stack', 'stack.ts'), 'utf8');
 
-    const review = await reviewChange({
-      base: { label: 'base HEAD', root: tree, env: {} },
-      head: { label: 'head (working tree)', root: repo, env: {} },
-      baseCommit: base,
-      scratch: async () => {
-        const db = await createTestDatabase('review_git');
-        return { url: db.url, release: () => db.drop() };
-      },
-      log: silent,
+      review = await reviewChange({
+        base: { label: 'base HEAD', root: tree, env: {} },
+        head: { label: 'head (working tree)', root: repo, env: {} },
+        baseCommit: base,
+        scratch: async () => {
+          const db = await createTestDatabase('review_git');
+          return { url: db.url, release: () => db.drop() };
+        },
+        log: silent,
+      });
     });
-    expect(review.base.synthesizedBy).toBe('its own code');
-    expect(review.base.notes).toEqual(["synthesized by its own code (its src differs from this checkout's), with this checkout's node_modules"]);
-    expect(existsSync(join(tree, 'node_modules'))).toBe(false);
-    // The head's code is this checkout's, unless someone edits this checkout's src/ meanwhile.
-    expect(review.head.synthesizedBy).toBe(differingCode(repo, REPO_ROOT).length === 0 ? 'this checkout' : 'its own code');
-    // Its runner code is this checkout's, so this checkout's synth of its folders names the same Job:
-    // with node_modules through a symlink, the bundler would see other paths and name another.
-    const expected = await synthesize({
-      outdir: join(tree, '..', 'expected'),
-      schemaDir: join(tree, 'database', 'schema'),
-      fixturesDir: join(tree, 'database', 'fixtures'),
+
+    it('then HEAD, and where HEAD left main, resolve to the base commit', () => {
+      expect(base).toEqual({
+        ref: 'HEAD',
+        commit: headCommit,
+        summary: expect.stringMatching(/^[0-9a-f]{7,} base: a comment in the stack$/),
+      });
+      expect(mergeBase).toMatchObject({ ref: 'merge-base HEAD main', commit: base.commit });
     });
-    expect(review.base.jobName).toBe(expected.jobName);
-    expect(review.head.jobName).not.toBe(review.base.jobName);
-    expect(review.sql.files).toEqual([{ file: 'schema/006_audit_log.sql', change: 'added' }]);
-    expect(review.deploy.effect?.sentences[0]).toBe(
-      `The migration Job is replaced (${review.base.jobName} → ${review.head.jobName}): the bundle runs on the next apply.`,
-    );
-    expect(review.sql.scratch?.plan?.changes).toContainEqual(expect.objectContaining({ kind: 'table', name: 'audit_log', change: 'create' }));
-    expect(review.verdict.level).toBe('pass');
+
+    it("then the extracted tree is the base commit's: its code, without the head's new file", () => {
+      expect(treeHasHeadFile).toBe(false);
+      expect(treeStack).toContain('the base commit differs');
+    });
+
+    it("then the base is synthesized by its own code, with this checkout's node_modules, leaving none in its tree", () => {
+      expect(review.base.synthesizedBy).toBe('its own code');
+      expect(review.base.notes).toEqual(["synthesized by its own code (its src differs from this checkout's), with this checkout's node_modules"]);
+      expect(existsSync(join(tree, 'node_modules'))).toBe(false);
+    });
+
+    it("then the head is synthesized by this checkout's code", () => {
+      // The head's code is this checkout's, unless someone edits this checkout's src/ meanwhile.
+      expect(review.head.synthesizedBy).toBe(differingCode(repo, REPO_ROOT).length === 0 ? 'this checkout' : 'its own code');
+    });
+
+    it("then the base's Job is named as this checkout's synth of its folders names it, and the head's Job differs", async () => {
+      // Its runner code is this checkout's, so this checkout's synth of its folders names the same Job:
+      // with node_modules through a symlink, the bundler would see other paths and name another.
+      const expected = await synthesize({
+        outdir: join(tree, '..', 'expected'),
+        schemaDir: join(tree, 'database', 'schema'),
+        fixturesDir: join(tree, 'database', 'fixtures'),
+      });
+      expect(review.base.jobName).toBe(expected.jobName);
+      expect(review.head.jobName).not.toBe(review.base.jobName);
+    });
+
+    it("then the review sees the head's new file, and the plan creates its table", () => {
+      expect(review.sql.files).toEqual([{ file: 'schema/006_audit_log.sql', change: 'added' }]);
+      expect(review.sql.scratch?.plan?.changes).toContainEqual(expect.objectContaining({ kind: 'table', name: 'audit_log', change: 'create' }));
+    });
+
+    it('then the migration Job is replaced: the bundle runs on the next apply', () => {
+      expect(review.deploy.effect?.sentences[0]).toBe(
+        `The migration Job is replaced (${review.base.jobName} → ${review.head.jobName}): the bundle runs on the next apply.`,
+      );
+    });
+
+    it('then the review passes', () => {
+      expect(review.verdict.level).toBe('pass');
+    });
   });
 
   it('when the ref, the repository, main or a folder is not there, then the error names it', () => {

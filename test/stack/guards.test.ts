@@ -83,23 +83,42 @@ describe('synth-time guards', () => {
     expect(readdirSync(place.parent)).toEqual(['cdktf.out']);
   });
 
-  it('when a setting is invalid, then `npm run synth` exits 1 with one line naming the setting, the value and the rule, and writes nothing', async () => {
-    const { parent, outdir } = outputPlace();
-    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        join(REPO_ROOT, 'node_modules', '.bin', 'tsx'),
-        ['main.ts'],
-        { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', CDKTF_OUTDIR: outdir, GPU_DEV_NAMESPACE: 'GPU_Controlplane' } },
-        (error, stdout, stderr) => resolve({ code: error ? (error.code as number) : 0, stdout, stderr }),
+  describe('when a setting is invalid and `npm run synth` runs', () => {
+    let place: ReturnType<typeof outputPlace>;
+    let result: { code: number | null; stdout: string; stderr: string };
+    beforeAll(async () => {
+      place = outputPlace();
+      result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          join(REPO_ROOT, 'node_modules', '.bin', 'tsx'),
+          ['main.ts'],
+          {
+            cwd: REPO_ROOT,
+            env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', CDKTF_OUTDIR: place.outdir, GPU_DEV_NAMESPACE: 'GPU_Controlplane' },
+          },
+          (error, stdout, stderr) => resolve({ code: error ? (error.code as number) : 0, stdout, stderr }),
+        );
+      });
+    });
+
+    it('then it exits 1', () => {
+      expect(result.code).toBe(1);
+    });
+
+    it('then it prints nothing on stdout', () => {
+      expect(result.stdout).toBe('');
+    });
+
+    it('then stderr is one line naming the setting, the value and the rule', () => {
+      expect(result.stderr).toBe(
+        'synth refused, nothing written: GPU_DEV_NAMESPACE (setting namespace) = "GPU_Controlplane": must be a DNS-1123 label: ' +
+          'lower-case letters, digits and "-", starting and ending with a letter or digit, at most 63 characters\n',
       );
     });
-    expect(result.code).toBe(1);
-    expect(result.stdout).toBe('');
-    expect(result.stderr).toBe(
-      'synth refused, nothing written: GPU_DEV_NAMESPACE (setting namespace) = "GPU_Controlplane": must be a DNS-1123 label: ' +
-        'lower-case letters, digits and "-", starting and ending with a letter or digit, at most 63 characters\n',
-    );
-    expect(existsSync(outdir)).toBe(false);
-    expect(readdirSync(parent)).toEqual([]);
+
+    it('then it writes nothing', () => {
+      expect(existsSync(place.outdir)).toBe(false);
+      expect(readdirSync(place.parent)).toEqual([]);
+    });
   });
 });

@@ -68,34 +68,72 @@ describe('running what the stack synthesizes', () => {
   };
   afterAll(() => Promise.all(databases.map((db) => db.drop())));
 
-  it('when the synthesized Job runs, then it creates the schema and the ten GPU types, and a fixture edit renames the Job and updates the row', async () => {
-    const { db, client } = await fresh();
-    const dirs = copyOfDatabaseFolders();
-    const first = await synthesizeToDisk(dirs);
+  describe('when the synthesized Job runs', () => {
+    let client: Client;
+    let db: TestDatabase;
+    let dirs: ReturnType<typeof copyOfDatabaseFolders>;
+    let first: SynthesizedJob;
+    let run: RunResult;
+    beforeAll(async () => {
+      ({ db, client } = await fresh());
+      dirs = copyOfDatabaseFolders();
+      first = await synthesizeToDisk(dirs);
+      run = await runJob(first, db);
+    });
 
-    const run = await runJob(first, db);
-    expect(run.stderr).toBe('');
-    expect(run.code).toBe(0);
-    expect(run.stdout).toContain(first.job.spec.template.spec.container[0].args.at(-1));
-    expect(await tables(client)).toEqual(PRODUCT_TABLES);
-    expect((await client.query('SELECT count(*)::int AS n FROM gpu_types')).rows[0].n).toBe(10);
-    const history = await client.query('SELECT bundle_hash, applied_by FROM schema_migrations');
-    expect(history.rows).toEqual([{ bundle_hash: first.job.metadata.annotations['gpu-dev/bundle-hash'], applied_by: first.job.metadata.name }]);
+    it('then it succeeds, with nothing on stderr', () => {
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+    });
 
-    const fixture = join(dirs.fixturesDir, '001_initial_gpu_types.sql');
-    writeFileSync(fixture, readFileSync(fixture, 'utf8').replace("'NVIDIA H100 80 GB, 8 per node'", "'NVIDIA H100 80 GB HBM3, 8 per node'"));
-    const second = await synthesizeToDisk(dirs);
-    expect(second.job.metadata.name).toMatch(/^db-migration-[0-9a-f]{12}$/);
-    expect(second.job.metadata.name).not.toBe(first.job.metadata.name);
+    it('then its output names the bundle hash it was given', () => {
+      expect(run.stdout).toContain(first.job.spec.template.spec.container[0].args.at(-1));
+    });
 
-    const rerun = await runJob(second, db);
-    expect(rerun.code).toBe(0);
-    const h100 = await client.query(`SELECT description FROM gpu_types WHERE gpu_type = 'h100'`);
-    expect(h100.rows).toEqual([{ description: 'NVIDIA H100 80 GB HBM3, 8 per node' }]);
-    expect((await client.query('SELECT applied_by FROM schema_migrations ORDER BY run_id')).rows.map((r) => r.applied_by)).toEqual([
-      first.job.metadata.name,
-      second.job.metadata.name,
-    ]);
+    it('then it creates the schema', async () => {
+      expect(await tables(client)).toEqual(PRODUCT_TABLES);
+    });
+
+    it('then it loads the ten GPU types', async () => {
+      expect((await client.query('SELECT count(*)::int AS n FROM gpu_types')).rows[0].n).toBe(10);
+    });
+
+    it('then the history records the bundle and the Job that applied it', async () => {
+      const history = await client.query('SELECT bundle_hash, applied_by FROM schema_migrations');
+      expect(history.rows).toEqual([{ bundle_hash: first.job.metadata.annotations['gpu-dev/bundle-hash'], applied_by: first.job.metadata.name }]);
+    });
+
+    describe('when a fixture is edited, and the Job synthesized again runs', () => {
+      let second: SynthesizedJob;
+      let rerun: RunResult;
+      beforeAll(async () => {
+        const fixture = join(dirs.fixturesDir, '001_initial_gpu_types.sql');
+        writeFileSync(fixture, readFileSync(fixture, 'utf8').replace("'NVIDIA H100 80 GB, 8 per node'", "'NVIDIA H100 80 GB HBM3, 8 per node'"));
+        second = await synthesizeToDisk(dirs);
+        rerun = await runJob(second, db);
+      });
+
+      it('then the Job has a new name', () => {
+        expect(second.job.metadata.name).toMatch(/^db-migration-[0-9a-f]{12}$/);
+        expect(second.job.metadata.name).not.toBe(first.job.metadata.name);
+      });
+
+      it('then it exits 0', () => {
+        expect(rerun.code).toBe(0);
+      });
+
+      it('then the row is updated', async () => {
+        const h100 = await client.query(`SELECT description FROM gpu_types WHERE gpu_type = 'h100'`);
+        expect(h100.rows).toEqual([{ description: 'NVIDIA H100 80 GB HBM3, 8 per node' }]);
+      });
+
+      it('then the history records both Jobs, in order', async () => {
+        expect((await client.query('SELECT applied_by FROM schema_migrations ORDER BY run_id')).rows.map((r) => r.applied_by)).toEqual([
+          first.job.metadata.name,
+          second.job.metadata.name,
+        ]);
+      });
+    });
   });
 
   it('when a ConfigMap of the Job holds other files than its hash names (edited by hand), then the runner refuses the mismatched bundle (exit 8) and changes nothing', async () => {
@@ -110,26 +148,48 @@ describe('running what the stack synthesizes', () => {
     expect(await tables(client)).toEqual([]);
   });
 
-  it('when the schema is split over several ConfigMaps, then they are projected into one folder and the Job applies it all', async () => {
-    const { db, client } = await fresh();
-    const split = await synthesizeToDisk(copyOfDatabaseFolders(), { configMapLimitBytes: 3000 });
-    const schemaVolume = split.job.spec.template.spec.volume.find((v: any) => v.name === 'schema');
-    const sources = schemaVolume.projected[0].sources.map((s: any) => s.config_map[0].name);
-    const base = `database-schema-${split.job.metadata.annotations['gpu-dev/bundle-hash'].slice(0, 12)}`;
-    expect(sources).toEqual([base, `${base}-2`, `${base}-3`, `${base}-4`]);
-    for (const name of sources) {
-      const cm = Object.values(split.json.resource.kubernetes_config_map_v1).find((c: any) => c.metadata.name === name) as any;
-      const bytes = Object.entries(cm.data as Record<string, string>).reduce((sum, [k, v]) => sum + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
-      expect(bytes).toBeLessThanOrEqual(3000);
-    }
-    // Five ConfigMaps of SQL and the stack's owner ConfigMap.
-    expect(split.job.depends_on).toHaveLength(6);
+  describe('when the schema is split over several ConfigMaps', () => {
+    let client: Client;
+    let split: SynthesizedJob;
+    let sources: string[];
+    let run: RunResult;
+    beforeAll(async () => {
+      let db: TestDatabase;
+      ({ db, client } = await fresh());
+      split = await synthesizeToDisk(copyOfDatabaseFolders(), { configMapLimitBytes: 3000 });
+      const schemaVolume = split.job.spec.template.spec.volume.find((v: any) => v.name === 'schema');
+      sources = schemaVolume.projected[0].sources.map((s: any) => s.config_map[0].name);
+      run = await runJob(split, db);
+    });
 
-    const run = await runJob(split, db);
-    expect(run.stderr).toBe('');
-    expect(run.code).toBe(0);
-    expect(await tables(client)).toEqual(PRODUCT_TABLES);
-    expect((await client.query('SELECT count(*)::int AS n FROM gpu_types')).rows[0].n).toBe(10);
+    it('then they are projected into one folder, in order', () => {
+      const base = `database-schema-${split.job.metadata.annotations['gpu-dev/bundle-hash'].slice(0, 12)}`;
+      expect(sources).toEqual([base, `${base}-2`, `${base}-3`, `${base}-4`]);
+    });
+
+    it('then none holds more than the limit', () => {
+      expect(sources).not.toEqual([]);
+      for (const name of sources) {
+        const cm = Object.values(split.json.resource.kubernetes_config_map_v1).find((c: any) => c.metadata.name === name) as any;
+        const bytes = Object.entries(cm.data as Record<string, string>).reduce((sum, [k, v]) => sum + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+        expect(bytes).toBeLessThanOrEqual(3000);
+      }
+    });
+
+    it("then the Job waits for each of them and the stack's owner ConfigMap", () => {
+      // Five ConfigMaps of SQL and the stack's owner ConfigMap.
+      expect(split.job.depends_on).toHaveLength(6);
+    });
+
+    it('then the Job succeeds, with nothing on stderr', () => {
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+    });
+
+    it('then the Job applies it all: the schema and the ten GPU types', async () => {
+      expect(await tables(client)).toEqual(PRODUCT_TABLES);
+      expect((await client.query('SELECT count(*)::int AS n FROM gpu_types')).rows[0].n).toBe(10);
+    });
   });
 
   it('when the image carries a runner of another build, then it refuses to run (exit 8), naming both builds and the image, and changes nothing', async () => {
