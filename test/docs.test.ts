@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
-import { anchorOf, docsPages, generated } from '../scripts/docs';
+import { anchorOf, docsPages, generated, withoutTimings } from '../scripts/docs';
 import { REPO_ROOT } from '../src/build/repository';
 import { USAGE } from '../src/runner/cli/settings';
 import { SQLSTATE_RULES } from '../src/runner/sqlstate';
@@ -43,9 +43,6 @@ async function scratch() {
   const db = await createTestDatabase('docs');
   return { url: db.url, release: () => db.drop() };
 }
-
-/** The review sample's timings and timestamps differ on every run: compared as placeholders. */
-const withoutTimings = (text: string) => text.replace(/\b\d+(\.\d+)? ms\b/g, 'N ms').replace(/\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z\b/g, 'TIMESTAMP');
 
 describe('the docs and the code they document', () => {
   it.each(docsPages())(
