@@ -193,15 +193,6 @@ describe("when a database is upgraded through versions written the platform's wa
 });
 
 describe('when a declaration cannot converge safely', () => {
-  let db: TestDatabase;
-  let client: Client;
-  beforeEach(async () => {
-    db = await createTestDatabase('converge_refuse');
-    client = await db.connect();
-    expect((await applyTo(db, version(1))).code).toBe(0);
-  });
-  afterEach(() => db.drop());
-
   const cases: [string, (sql: string) => string, string[]][] = [
     [
       "a column's type is changed",
@@ -240,34 +231,37 @@ describe('when a declaration cannot converge safely', () => {
     ],
   ];
 
+  // Each case runs once, on a database of its own with version 1 applied, and each outcome is a test.
   describe.each(cases)('when %s', (_, edit, expected) => {
+    let db: TestDatabase;
     let result: RunResult;
     let before: string;
     let after: string;
-    beforeEach(async () => {
+    beforeAll(async () => {
+      db = await createTestDatabase('converge_refuse');
+      const client = await db.connect();
+      expect((await applyTo(db, version(1))).code).toBe(0);
       before = await snapshot(client);
       result = await applyTo(db, version(1, { 'schema/002_items.sql': edit(itemsFile(1)) }));
       after = await snapshot(client);
     });
+    afterAll(() => db.drop());
 
-    it("then the run exits 11 (drift), naming the column, the declaration's line and the remedy, and leaves the database unchanged", () => {
+    it('then the run exits 11 (drift)', () => {
       expect(result.code).toBe(11);
+    });
+
+    it("then it names the column, the declaration's line and the remedy", () => {
       for (const text of expected) expect(result.stderr).toContain(text);
+    });
+
+    it('then the database is unchanged', () => {
       expect(after).toBe(before);
     });
   });
 });
 
 describe('when a generated statement meets rows that break it', () => {
-  let db: TestDatabase;
-  let client: Client;
-  beforeEach(async () => {
-    db = await createTestDatabase('converge_rows');
-    client = await db.connect();
-    expect((await applyTo(db, version(1))).code).toBe(0);
-  });
-  afterEach(() => db.drop());
-
   const cases: [string, string, (sql: string) => string, string[]][] = [
     [
       'a CHECK fails on existing rows',
@@ -289,20 +283,37 @@ describe('when a generated statement meets rows that break it', () => {
     ],
   ];
 
+  // Each case runs once, on a database of its own with version 1 applied, and each outcome is a test.
   describe.each(cases)('when %s', (_, setup, edit, expected) => {
+    let db: TestDatabase;
     let result: RunResult;
     let before: string;
-    beforeEach(async () => {
+    let after: string;
+    beforeAll(async () => {
+      db = await createTestDatabase('converge_rows');
+      const client = await db.connect();
+      expect((await applyTo(db, version(1))).code).toBe(0);
       if (setup) await client.query(setup);
       before = await snapshot(client);
       result = await applyTo(db, version(1, { 'schema/002_items.sql': edit(itemsFile(1)) }));
+      after = await snapshot(client);
+    });
+    afterAll(() => db.drop());
+
+    it('then the run exits 13 (permanent)', () => {
+      expect(result.code).toBe(13);
     });
 
-    it('then the run exits 13 (permanent), names the constraint or column and the generated statement, and rolls back', async () => {
-      expect(result.code).toBe(13);
+    it('then it names the constraint or column and the generated statement', () => {
       for (const text of expected) expect(result.stderr).toContain(text);
+    });
+
+    it('then it says the run was rolled back', () => {
       expect(result.stderr).toContain('the run was rolled back: the database is as it was before');
-      expect(await snapshot(client)).toBe(before);
+    });
+
+    it('then the database is as it was before', () => {
+      expect(after).toBe(before);
     });
   });
 });
@@ -317,12 +328,21 @@ describe('when convergence is off (--converge refuse) and a later statement of t
   });
   afterAll(() => db.drop());
 
-  it('then the failure names the declaration, why PostgreSQL skipped it and the remedy, and exits 11', () => {
+  it('then it exits 11', () => {
     expect(result.code).toBe(11);
+  });
+
+  it('then the failure names the statement that needs the column, by file, line and column', () => {
     expect(result.stderr).toContain('ERROR: schema/002_items.sql line 12, column 70: column "archived" does not exist (SQLSTATE 42703)');
+  });
+
+  it('then the cause names the declaration and why PostgreSQL skipped it', () => {
     expect(result.stderr).toContain(
       'cause: column items.archived is declared at schema/002_items.sql line 8, inside CREATE TABLE IF NOT EXISTS items (schema/002_items.sql line 2), which PostgreSQL skipped because items already exists; convergence is off (--converge refuse, MIGRATION_CONVERGE=refuse).',
     );
+  });
+
+  it('then the remedy says to turn convergence on or add the column right after that CREATE TABLE', () => {
     expect(result.stderr).toContain(
       'remedy: turn convergence on (--converge apply, MIGRATION_CONVERGE=apply), or add ALTER TABLE items ADD COLUMN IF NOT EXISTS archived BOOLEAN DEFAULT false NOT NULL; right after that CREATE TABLE',
     );

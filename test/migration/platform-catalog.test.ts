@@ -2,7 +2,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from 'pg';
 import { createTestDatabase, type TestDatabase } from '../support/database';
-import { copyOfDatabaseFolders, folderArgs, runRunner } from '../support/runner';
+import { copyOfDatabaseFolders, folderArgs, type RunResult, runRunner } from '../support/runner';
 
 /**
  * The platform's deployed schema as PostgreSQL 18 prints it: a byte-for-byte copy of
@@ -55,17 +55,15 @@ function referenceLines(): string[] {
 describe('the schema as the platform deployed it (reference/platform-catalog.txt)', () => {
   let db: TestDatabase;
   let client: Client;
+  const apply = (dirs: { schemaDir: string; fixturesDir: string }, extra: string[] = []) =>
+    runRunner(['apply', ...folderArgs(dirs), ...extra], { DATABASE_URL: db.url });
 
-  beforeEach(async () => {
+  // Each block below builds its own database once, in beforeAll, and checks each outcome in a
+  // test of its own; a beforeEach here would build one before every test.
+  async function freshDatabase() {
     db = await createTestDatabase('platform');
     client = await db.connect();
-  });
-  afterEach(() => db.drop());
-
-  it("when a fresh database is built by the project's files, then its catalog prints the reference line for line", async () => {
-    expect((await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders())], { DATABASE_URL: db.url })).code).toBe(0);
-    expect(await catalogDump(client)).toEqual(referenceLines());
-  });
+  }
 
   /** The product's folders with 001 as it was before it matched the platform (now() defaults, a predicate without is_active) and no 005. */
   function earlierFolders() {
@@ -84,40 +82,102 @@ describe('the schema as the platform deployed it (reference/platform-catalog.txt
     return { earlier, editTo001: () => writeFileSync(schema001, current001), restore005: () => writeFileSync(path005, file005) };
   }
 
-  it('when a database built by the earlier 001 gets the edited 001, then convergence brings its defaults and index predicate to it, and the catalog equals the reference', async () => {
-    const { earlier, editTo001 } = earlierFolders();
-    expect((await runRunner(['apply', ...folderArgs(earlier)], { DATABASE_URL: db.url })).code).toBe(0);
-    editTo001();
-    const edited = await runRunner(['apply', ...folderArgs(earlier)], { DATABASE_URL: db.url });
-    expect(edited.code).toBe(0);
-    expect(edited.stdout).toContain(
-      'converge: schema/001_users_and_keys.sql line 10: ALTER TABLE api_users ALTER COLUMN created_at SET DEFAULT CURRENT_TIMESTAMP [ACCESS EXCLUSIVE; catalog-only]',
-    );
-    expect(edited.stdout).toMatch(
-      /converge: schema\/001_users_and_keys\.sql line 32: CREATE INDEX idx_api_keys_expires_at_converging ON api_keys\(expires_at\)\s+WHERE is_active = true AND expires_at IS NOT NULL \[SHARE; blocks writes while the index builds\]/,
-    );
-    expect(await catalogDump(client)).toEqual(referenceLines());
+  describe("when a fresh database is built by the project's files", () => {
+    let catalog: string[];
+    beforeAll(async () => {
+      await freshDatabase();
+      expect((await apply(copyOfDatabaseFolders())).code).toBe(0);
+      catalog = await catalogDump(client);
+    });
+    afterAll(() => db.drop());
+
+    it('then its catalog prints the reference line for line', () => {
+      expect(catalog).toEqual(referenceLines());
+    });
   });
 
-  it('when convergence is off and a database built by the earlier 001 gets the new files, then the predicate difference is a drift warning until 005 rebuilds the index, and the catalog ends equal to the reference', async () => {
-    const { earlier, editTo001, restore005 } = earlierFolders();
+  describe('when a database built by the earlier 001 gets the edited 001', () => {
+    let edited: RunResult;
+    let catalog: string[];
+    beforeAll(async () => {
+      await freshDatabase();
+      const { earlier, editTo001 } = earlierFolders();
+      expect((await apply(earlier)).code).toBe(0);
+      editTo001();
+      edited = await apply(earlier);
+      catalog = await catalogDump(client);
+    });
+    afterAll(() => db.drop());
+
+    it('then the apply exits 0', () => {
+      expect(edited.code).toBe(0);
+    });
+
+    it('then convergence brings the created_at default to CURRENT_TIMESTAMP', () => {
+      expect(edited.stdout).toContain(
+        'converge: schema/001_users_and_keys.sql line 10: ALTER TABLE api_users ALTER COLUMN created_at SET DEFAULT CURRENT_TIMESTAMP [ACCESS EXCLUSIVE; catalog-only]',
+      );
+    });
+
+    it('then convergence rebuilds the expires_at index with the new predicate', () => {
+      expect(edited.stdout).toMatch(
+        /converge: schema\/001_users_and_keys\.sql line 32: CREATE INDEX idx_api_keys_expires_at_converging ON api_keys\(expires_at\)\s+WHERE is_active = true AND expires_at IS NOT NULL \[SHARE; blocks writes while the index builds\]/,
+      );
+    });
+
+    it('then the catalog equals the reference', () => {
+      expect(catalog).toEqual(referenceLines());
+    });
+  });
+
+  describe('when convergence is off and a database built by the earlier 001 gets the edited 001', () => {
     const refuse = ['--converge', 'refuse'];
-    expect((await runRunner(['apply', ...folderArgs(earlier), ...refuse], { DATABASE_URL: db.url })).code).toBe(0);
+    let earlier: ReturnType<typeof earlierFolders>['earlier'];
+    let restore005: () => void;
+    let edited: RunResult;
+    beforeAll(async () => {
+      await freshDatabase();
+      const folders = earlierFolders();
+      ({ earlier, restore005 } = folders);
+      expect((await apply(earlier, refuse)).code).toBe(0);
+      folders.editTo001();
+      edited = await apply(earlier, refuse);
+    });
+    afterAll(() => db.drop());
 
-    editTo001();
-    const edited = await runRunner(['apply', ...folderArgs(earlier), ...refuse], { DATABASE_URL: db.url });
-    expect(edited.code).toBe(0);
-    expect(edited.stderr).toContain(
-      'WARNING: drift: index idx_api_keys_expires_at exists with a different definition than schema/001_users_and_keys.sql line 32 declares; CREATE INDEX IF NOT EXISTS kept the old one.',
-    );
-    expect(edited.stderr).toContain(
-      'database: CREATE INDEX idx_api_keys_expires_at ON public.api_keys USING btree (expires_at) WHERE (expires_at IS NOT NULL)',
-    );
+    it('then the apply exits 0', () => {
+      expect(edited.code).toBe(0);
+    });
 
-    restore005();
-    const upgraded = await runRunner(['apply', ...folderArgs(earlier), ...refuse], { DATABASE_URL: db.url });
-    expect(upgraded.code).toBe(0);
-    expect(upgraded.stderr).toBe('');
-    expect(await catalogDump(client)).toEqual(referenceLines());
+    it('then the predicate difference is a drift warning naming both definitions', () => {
+      expect(edited.stderr).toContain(
+        'WARNING: drift: index idx_api_keys_expires_at exists with a different definition than schema/001_users_and_keys.sql line 32 declares; CREATE INDEX IF NOT EXISTS kept the old one.',
+      );
+      expect(edited.stderr).toContain(
+        'database: CREATE INDEX idx_api_keys_expires_at ON public.api_keys USING btree (expires_at) WHERE (expires_at IS NOT NULL)',
+      );
+    });
+
+    describe('when 005 comes back and rebuilds the index', () => {
+      let upgraded: RunResult;
+      let catalog: string[];
+      beforeAll(async () => {
+        restore005();
+        upgraded = await apply(earlier, refuse);
+        catalog = await catalogDump(client);
+      });
+
+      it('then the apply exits 0', () => {
+        expect(upgraded.code).toBe(0);
+      });
+
+      it('then it warns of nothing', () => {
+        expect(upgraded.stderr).toBe('');
+      });
+
+      it('then the catalog equals the reference', () => {
+        expect(catalog).toEqual(referenceLines());
+      });
+    });
   });
 });
