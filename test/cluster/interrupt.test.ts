@@ -103,19 +103,39 @@ describeWithToolchain('a deploy interrupted at any moment converges on the next 
       .sort();
   }
 
-  /** The README's deploy, once, then every outcome a converged deploy has. */
-  async function expectConverged(hash: string, deploy: () => Promise<CommandResult> = () => project.tofu(['apply', '-auto-approve'])): Promise<void> {
-    const applied = await deploy();
-    if (applied.code !== 0) throw new Error(describeFailure('deploy', ['after the interruption'], applied));
-    expect((await project.plan()).code).toBe(0);
-    const jobs = await migrationJobs(cluster, NAMESPACE);
-    expect(jobs.map((j) => j.metadata.name)).toEqual([`db-migration-${hash.slice(0, 12)}`]);
-    expect(jobs[0].status.conditions.find((c: any) => c.type === 'Complete')?.status).toBe('True');
-    expect(await clusterObjects()).toEqual(await stateObjects());
-    const deployment = await cluster.kubectlJson(['get', 'deployment', 'gpu-dev-api', '-n', NAMESPACE]);
-    expect({ bundle: deployment.spec.template.metadata.annotations['gpu-dev/bundle-hash'], available: deployment.status.availableReplicas }).toEqual({
-      bundle: hash,
-      available: 2,
+  /** The README's deploy, once (in beforeAll), then one `it` per outcome a converged deploy has. */
+  function describeConvergence(title: string, currentHash: () => string, deploy: () => Promise<CommandResult>): void {
+    describe(title, () => {
+      let applied: CommandResult;
+      beforeAll(async () => {
+        applied = await deploy();
+      });
+
+      it('then it exits 0', () => {
+        if (applied.code !== 0) throw new Error(describeFailure('deploy', ['after the interruption'], applied));
+      });
+
+      it('then a re-plan is clean', async () => {
+        expect((await project.plan()).code).toBe(0);
+      });
+
+      it("then one migration Job is left, the current bundle's, complete", async () => {
+        const jobs = await migrationJobs(cluster, NAMESPACE);
+        expect(jobs.map((j) => j.metadata.name)).toEqual([`db-migration-${currentHash().slice(0, 12)}`]);
+        expect(jobs[0].status.conditions.find((c: any) => c.type === 'Complete')?.status).toBe('True');
+      });
+
+      it('then no object of the stack is outside the state', async () => {
+        expect(await clusterObjects()).toEqual(await stateObjects());
+      });
+
+      it('then the API runs the current bundle', async () => {
+        const deployment = await cluster.kubectlJson(['get', 'deployment', 'gpu-dev-api', '-n', NAMESPACE]);
+        expect({ bundle: deployment.spec.template.metadata.annotations['gpu-dev/bundle-hash'], available: deployment.status.availableReplicas }).toEqual({
+          bundle: currentHash(),
+          available: 2,
+        });
+      });
     });
   }
 
@@ -141,9 +161,11 @@ describeWithToolchain('a deploy interrupted at any moment converges on the next 
       expect(interrupted.sent).toBe(true);
     });
 
-    it('then one more tofu apply converges: exit 0, a clean re-plan, one migration Job, nothing outside the state, the API on the current bundle', async () => {
-      await expectConverged(hash);
-    });
+    describeConvergence(
+      'when one more tofu apply runs',
+      () => hash,
+      () => project.tofu(['apply', '-auto-approve']),
+    );
   });
 
   describe('when cdktf deploy gets SIGKILL while the Job is waited for', () => {
@@ -165,14 +187,15 @@ describeWithToolchain('a deploy interrupted at any moment converges on the next 
       expect(interrupted.sent).toBe(true);
     });
 
-    it('then one more cdktf deploy converges the same way', async () => {
-      await expectConverged(hash, () =>
+    describeConvergence(
+      'when one more cdktf deploy runs',
+      () => hash,
+      () =>
         runCommand('npx', [...CDKTF, 'deploy', 'gpu-dev', '--auto-approve', '--skip-provider-lock'], {
           cwd: project.root,
           env: project.env({ TERRAFORM_BINARY_NAME: 'tofu', CI: '1', FORCE_COLOR: '0' }),
           timeoutMs: 600_000,
         }),
-      );
-    });
+    );
   });
 });

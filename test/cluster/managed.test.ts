@@ -41,31 +41,59 @@ describeWithToolchain('tofu apply of the synthesized stack, managed database mod
     project?.remove();
   });
 
-  it('when applied, then PostgreSQL is Ready on its bound volume before the Job is created, the Job completes, the API rolls out, and re-plan is clean', async () => {
-    const synth = await project.synth();
-    const hash = summaryValue(synth, 'bundle');
-    expect(synth).toMatch(/postgres: ghcr\.io\/pgmq\/pg18-pgmq:v1\.10\.0/);
-    await project.mustTofu(['init']);
-    const applied = await project.mustTofu(['apply', '-auto-approve']);
-    expect(applied.stdout).toMatch(/Apply complete! Resources: 12 added, 0 changed, 0 destroyed\./);
+  describe('when applied', () => {
+    let synth: string;
+    let hash: string;
+    let applied: Awaited<ReturnType<Project['tofu']>>;
+    beforeAll(async () => {
+      synth = await project.synth();
+      hash = summaryValue(synth, 'bundle');
+      await project.mustTofu(['init']);
+      applied = await project.mustTofu(['apply', '-auto-approve']);
+    });
 
-    const claim = await cluster.kubectlJson(['get', 'pvc', 'data-postgres-primary-0', '-n', NAMESPACE]);
-    expect({ phase: claim.status.phase, volume: claim.spec.volumeName }).toEqual({ phase: 'Bound', volume: 'gpu-dev-test-volume' });
-    const pod = await cluster.kubectlJson(['get', 'pod', 'postgres-primary-0', '-n', NAMESPACE]);
-    const ready = pod.status.conditions.find((c: any) => c.type === 'Ready');
-    expect(ready.status).toBe('True');
-    const job = await jobOf(cluster, NAMESPACE, `db-migration-${hash.slice(0, 12)}`);
-    expect(Date.parse(job.metadata.creationTimestamp)).toBeGreaterThanOrEqual(Date.parse(ready.lastTransitionTime));
-    expect(job.status.conditions.find((c: any) => c.type === 'Complete')?.status).toBe('True');
-    const secret = await cluster.kubectlJson(['get', 'secret', 'postgres-credentials', '-n', NAMESPACE]);
-    const password = Buffer.from(secret.data.POSTGRES_PASSWORD, 'base64').toString('utf8');
-    expect(password).toMatch(/^[A-Za-z0-9]{32}$/);
-    // The generated password is in the state and the Secret, never in what synth wrote.
-    expect(await project.readStackFile()).not.toContain(password);
-    expect((await cluster.kubectlJson(['get', 'deployment', 'gpu-dev-api', '-n', NAMESPACE])).status.availableReplicas).toBe(2);
+    it('then synth names the PostgreSQL image', () => {
+      expect(synth).toMatch(/postgres: ghcr\.io\/pgmq\/pg18-pgmq:v1\.10\.0/);
+    });
 
-    const plan = await project.plan();
-    expect({ code: plan.code, changes: plan.changes }).toEqual({ code: 0, changes: [] });
+    it('then it adds the twelve objects of the stack', () => {
+      expect(applied.stdout).toMatch(/Apply complete! Resources: 12 added, 0 changed, 0 destroyed\./);
+    });
+
+    it("then PostgreSQL's claim is bound to the volume", async () => {
+      const claim = await cluster.kubectlJson(['get', 'pvc', 'data-postgres-primary-0', '-n', NAMESPACE]);
+      expect({ phase: claim.status.phase, volume: claim.spec.volumeName }).toEqual({ phase: 'Bound', volume: 'gpu-dev-test-volume' });
+    });
+
+    it('then PostgreSQL is Ready before the Job is created', async () => {
+      const pod = await cluster.kubectlJson(['get', 'pod', 'postgres-primary-0', '-n', NAMESPACE]);
+      const ready = pod.status.conditions.find((c: any) => c.type === 'Ready');
+      expect(ready.status).toBe('True');
+      const job = await jobOf(cluster, NAMESPACE, `db-migration-${hash.slice(0, 12)}`);
+      expect(Date.parse(job.metadata.creationTimestamp)).toBeGreaterThanOrEqual(Date.parse(ready.lastTransitionTime));
+    });
+
+    it('then the Job completes', async () => {
+      const job = await jobOf(cluster, NAMESPACE, `db-migration-${hash.slice(0, 12)}`);
+      expect(job.status.conditions.find((c: any) => c.type === 'Complete')?.status).toBe('True');
+    });
+
+    it('then the generated password is in the Secret, never in what synth wrote', async () => {
+      const secret = await cluster.kubectlJson(['get', 'secret', 'postgres-credentials', '-n', NAMESPACE]);
+      const password = Buffer.from(secret.data.POSTGRES_PASSWORD, 'base64').toString('utf8');
+      expect(password).toMatch(/^[A-Za-z0-9]{32}$/);
+      // The generated password is in the state and the Secret, never in what synth wrote.
+      expect(await project.readStackFile()).not.toContain(password);
+    });
+
+    it('then the API rolls out', async () => {
+      expect((await cluster.kubectlJson(['get', 'deployment', 'gpu-dev-api', '-n', NAMESPACE])).status.availableReplicas).toBe(2);
+    });
+
+    it('then the next plan has nothing to change', async () => {
+      const plan = await project.plan();
+      expect({ code: plan.code, changes: plan.changes }).toEqual({ code: 0, changes: [] });
+    });
   });
 
   it('when destroyed, then the namespace the stack created is gone, and with it everything in it', async () => {

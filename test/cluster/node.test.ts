@@ -77,15 +77,33 @@ describeWithNode('a real node (kubelet, containerd, runc) joined to the kwok con
     return cluster.kubectlJson(['get', 'pod', '-n', NAMESPACE, name]);
   }
 
-  it('when the node has started, then it is Ready with its address as InternalIP, and kwok does not manage it', async () => {
-    const object = await cluster.kubectlJson(['get', 'node', node.name]);
-    expect(object.status.conditions.find((c: any) => c.type === 'Ready').status).toBe('True');
-    expect(object.status.addresses).toContainEqual({ type: 'InternalIP', address: node.address });
-    expect(object.status.nodeInfo.containerRuntimeVersion).toBe('containerd://2.4.2');
-    expect(object.status.nodeInfo.kubeletVersion).toBe(toolchain().versions.KUBERNETES_VERSION);
-    expect(object.metadata.annotations?.['kwok.x-k8s.io/node']).toBeUndefined();
-    expect((await cluster.kubectlJson(['get', 'nodes'])).items.map((n: any) => n.metadata.name)).toEqual([node.name]);
-    expect(imported.map((i) => i.ref)).toEqual([`docker.io/library/${NODE_IMAGE}`, 'docker.io/library/gpu-dev-api:0.1.0']);
+  describe('when the node has started', () => {
+    let object: any;
+    beforeAll(async () => {
+      object = await cluster.kubectlJson(['get', 'node', node.name]);
+    });
+
+    it('then it is Ready', () => {
+      expect(object.status.conditions.find((c: any) => c.type === 'Ready').status).toBe('True');
+    });
+
+    it('then its address is its InternalIP', () => {
+      expect(object.status.addresses).toContainEqual({ type: 'InternalIP', address: node.address });
+    });
+
+    it("then it runs the toolchain's containerd and kubelet", () => {
+      expect(object.status.nodeInfo.containerRuntimeVersion).toBe('containerd://2.4.2');
+      expect(object.status.nodeInfo.kubeletVersion).toBe(toolchain().versions.KUBERNETES_VERSION);
+    });
+
+    it('then kwok does not manage it, and it is the only node', async () => {
+      expect(object.metadata.annotations?.['kwok.x-k8s.io/node']).toBeUndefined();
+      expect((await cluster.kubectlJson(['get', 'nodes'])).items.map((n: any) => n.metadata.name)).toEqual([node.name]);
+    });
+
+    it('then the runner image and the product image are imported', () => {
+      expect(imported.map((i) => i.ref)).toEqual([`docker.io/library/${NODE_IMAGE}`, 'docker.io/library/gpu-dev-api:0.1.0']);
+    });
   });
 
   it('when a pod of the runner image prints a line and exits 0, then it Succeeded on the real node and kubectl logs shows the line', async () => {
@@ -205,31 +223,79 @@ describeWithNode('a real node (kubelet, containerd, runc) joined to the kwok con
     expect(JSON.parse(await cluster.kubectl(['logs', '-n', NAMESPACE, 'reach']))).toEqual({ database: 'N', hostAddress: 'ENETUNREACH' });
   });
 
-  it('when the node is stopped with a pod running, then nothing of its run is left: no process, mount, bridge, cgroup or iptables chain of it, and the sysctls are as before', async () => {
-    const { runDir, nodeBridge, podBridge, cgroup } = node.state;
-    const saved = node.savedHost;
-    // Still running when the node stops: its container, shim, sandbox, veth and mounts must go too.
-    await cluster.apply(pod('lingering', { containers: [{ name: 'main', image: NODE_IMAGE, command: ['node', '-e', 'setInterval(() => {}, 1 << 30)'] }] }));
-    await waitForPhase('lingering', 'Running');
-    expect(processesOf(runDir).some((p) => p.cmd.includes('containerd-shim-runc-v2'))).toBe(true);
-    expect(mountsUnder(runDir).length).toBeGreaterThan(1);
-    await database.stop();
-    expect(await node.stop()).toEqual([]);
-    expect(node.leftovers()).toEqual([]);
-    expect(processesOf(runDir)).toEqual([]);
-    expect(mountsUnder(runDir)).toEqual([]);
-    const links = readdirSync('/sys/class/net');
-    expect(links.filter((l) => l === nodeBridge || l === podBridge)).toEqual([]);
-    // Every hierarchy: the v1 controllers', and the unified (v2) one of a hybrid host, where runc makes cgroups too.
-    expect(
-      cgroupHierarchies(true).flatMap((h) =>
-        readdirSync(h)
-          .filter((d) => d === cgroup)
-          .map((d) => `${h}/${d}`),
-      ),
-    ).toEqual([]);
-    expect(iptablesChains().filter((c) => !before.chains.includes(c))).toEqual([]);
-    expect(Object.fromEntries(SYSCTLS.map((name) => [name, readSysctl(name)]))).toEqual(before.sysctls);
-    if (saved) expect(hostLeftovers(saved)).toEqual([]);
+  describe('when the node is stopped with a pod running', () => {
+    let running: { shim: boolean; mounts: number };
+    let stopped: unknown[];
+    /** What is left right after the stop, read at once. */
+    let left: {
+      node: unknown[];
+      host: unknown[] | undefined;
+      processes: unknown[];
+      mounts: unknown[];
+      bridges: string[];
+      cgroups: string[];
+      chains: string[];
+      sysctls: Record<string, string | undefined>;
+    };
+    beforeAll(async () => {
+      const { runDir, nodeBridge, podBridge, cgroup } = node.state;
+      const saved = node.savedHost;
+      // Still running when the node stops: its container, shim, sandbox, veth and mounts must go too.
+      await cluster.apply(pod('lingering', { containers: [{ name: 'main', image: NODE_IMAGE, command: ['node', '-e', 'setInterval(() => {}, 1 << 30)'] }] }));
+      await waitForPhase('lingering', 'Running');
+      running = { shim: processesOf(runDir).some((p) => p.cmd.includes('containerd-shim-runc-v2')), mounts: mountsUnder(runDir).length };
+      await database.stop();
+      stopped = await node.stop();
+      left = {
+        node: node.leftovers(),
+        host: saved ? hostLeftovers(saved) : undefined,
+        processes: processesOf(runDir),
+        mounts: mountsUnder(runDir),
+        bridges: readdirSync('/sys/class/net').filter((l) => l === nodeBridge || l === podBridge),
+        // Every hierarchy: the v1 controllers', and the unified (v2) one of a hybrid host, where runc makes cgroups too.
+        cgroups: cgroupHierarchies(true).flatMap((h) =>
+          readdirSync(h)
+            .filter((d) => d === cgroup)
+            .map((d) => `${h}/${d}`),
+        ),
+        chains: iptablesChains().filter((c) => !before.chains.includes(c)),
+        sysctls: Object.fromEntries(SYSCTLS.map((name) => [name, readSysctl(name)])),
+      };
+    });
+
+    it("then, before the stop, the pod's shim ran and its mounts were in place (what the stop must remove)", () => {
+      expect(running.shim).toBe(true);
+      expect(running.mounts).toBeGreaterThan(1);
+    });
+
+    it('then the node reports nothing of its run left, nor of what it changed on the host', () => {
+      expect(stopped).toEqual([]);
+      expect(left.node).toEqual([]);
+      if (left.host) expect(left.host).toEqual([]);
+    });
+
+    it('then no process of its run is left', () => {
+      expect(left.processes).toEqual([]);
+    });
+
+    it('then no mount of its run is left', () => {
+      expect(left.mounts).toEqual([]);
+    });
+
+    it('then no bridge of it is left', () => {
+      expect(left.bridges).toEqual([]);
+    });
+
+    it('then no cgroup of it is left', () => {
+      expect(left.cgroups).toEqual([]);
+    });
+
+    it('then no iptables chain of it is left', () => {
+      expect(left.chains).toEqual([]);
+    });
+
+    it('then the sysctls are as before', () => {
+      expect(left.sysctls).toEqual(before.sysctls);
+    });
   });
 });

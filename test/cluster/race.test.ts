@@ -29,17 +29,40 @@ describeWithToolchain('two applies with two state files racing on one cluster', 
     for (const project of projects) project.remove();
   });
 
-  it('when both apply at once, then one deploys, the other fails naming the owner ConfigMap with nothing in its state, and the cluster holds one stack', async () => {
-    const results = await Promise.all(projects.map((p) => p.tofu(['apply', '-auto-approve'])));
-    const winner = results.findIndex((r) => r.code === 0);
-    const loser = results.findIndex((r) => r.code !== 0);
-    expect({ winner: winner >= 0, loser: loser >= 0 }).toEqual({ winner: true, loser: true });
-    expect(results[loser].stderr).toMatch(/configmaps "gpu-dev-deploy-owner" already exists/);
-    expect(await managedObjects(projects[loser])).toEqual([]);
-    expect(await managedObjects(projects[winner])).toHaveLength(6);
-    expect(await migrationJobs(cluster, NAMESPACE)).toHaveLength(1);
-    // The winner's next plan is clean: the loser changed nothing of its objects.
-    expect((await projects[winner].plan()).code).toBe(0);
+  describe('when both apply at once', () => {
+    let results: Awaited<ReturnType<Project['tofu']>>[];
+    let winner: number;
+    let loser: number;
+    beforeAll(async () => {
+      results = await Promise.all(projects.map((p) => p.tofu(['apply', '-auto-approve'])));
+      winner = results.findIndex((r) => r.code === 0);
+      loser = results.findIndex((r) => r.code !== 0);
+    });
+
+    it('then one deploys and the other fails', () => {
+      expect({ winner: winner >= 0, loser: loser >= 0 }).toEqual({ winner: true, loser: true });
+    });
+
+    it("then the other's error names the owner ConfigMap", () => {
+      expect(results[loser].stderr).toMatch(/configmaps "gpu-dev-deploy-owner" already exists/);
+    });
+
+    it("then the other's state holds nothing", async () => {
+      expect(await managedObjects(projects[loser])).toEqual([]);
+    });
+
+    it("then the winner's state holds the stack's six objects", async () => {
+      expect(await managedObjects(projects[winner])).toHaveLength(6);
+    });
+
+    it('then the cluster holds one stack: one migration Job', async () => {
+      expect(await migrationJobs(cluster, NAMESPACE)).toHaveLength(1);
+    });
+
+    it("then the winner's next plan is clean", async () => {
+      // The loser changed nothing of its objects.
+      expect((await projects[winner].plan()).code).toBe(0);
+    });
   });
 
   it("when the loser applies again, then it still fails on the owner ConfigMap: adoption takes only objects of its own state, never the winner's", async () => {
