@@ -17,7 +17,10 @@ const KUBECTL_LOGS = 'kubectl logs -n gpu-controlplane -l app=database-migration
 
 describe('API start-up', () => {
   const databases: TestDatabase[] = [];
-  const track = (db: TestDatabase) => (databases.push(db), db);
+  const track = (db: TestDatabase) => {
+    databases.push(db);
+    return db;
+  };
   afterAll(() => Promise.all(databases.map((db) => db.drop())));
 
   async function queues(db: TestDatabase): Promise<string[]> {

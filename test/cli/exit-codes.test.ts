@@ -18,13 +18,16 @@ interface Run {
   readonly stderr: string;
 }
 
-/** `npm run -s SCRIPT -- ARGS` or `npx ARGS` in the repository, with PATH and `env` only. */
+/**
+ * `npm run -s SCRIPT -- ARGS` or `npx ARGS` in the repository, with PATH and `env` only; killed
+ * after 90 s, before jest's 120 s test timeout, so a hung command ends with the test.
+ */
 function run(command: 'npm' | 'npx', args: readonly string[], env: Record<string, string> = {}, cwd = REPO_ROOT): Promise<Run> {
   return new Promise((resolve) => {
     execFile(
       command,
       args,
-      { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env }, timeout: 120_000, maxBuffer: 16 * 2 ** 20 },
+      { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env }, timeout: 90_000, maxBuffer: 16 * 2 ** 20 },
       (error, stdout, stderr) => {
         resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr });
       },

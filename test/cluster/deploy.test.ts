@@ -178,8 +178,8 @@ describeWithToolchain('tofu apply of the synthesized stack, external database mo
     const stored = mkdtempSync(join(tmpdir(), 'gpu-dev-stored-'));
     for (const cm of configMaps.items) {
       const folder = cm.metadata.name.replace(/^database-/, '').replace(/-[0-9a-f]{12}(-\d+)?$/, '');
-      for (const [name, text] of Object.entries<string>(cm.data))
-        mkdirSync(join(stored, folder), { recursive: true }), writeFileSync(join(stored, folder, name), text);
+      mkdirSync(join(stored, folder), { recursive: true });
+      for (const [name, text] of Object.entries<string>(cm.data)) writeFileSync(join(stored, folder, name), text);
     }
     expect(readFileSync(join(stored, 'schema', '006_templates.sql'), 'utf8')).toBe(TEMPLATE_SQL);
     // The runner's build and image as the Job in the cluster names them.

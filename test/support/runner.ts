@@ -82,13 +82,18 @@ export function smallSchema(files: Record<string, string>): { schemaDir: string;
  */
 export async function killRunnerDuring(observer: Client, args: readonly string[], env: Record<string, string>, fragment: string): Promise<RunResult> {
   const { child, result } = spawnRunner(args, env);
-  await waitFor(`the runner to run ${fragment}`, async () => {
-    const { rows } = await observer.query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE '%' || $1 || '%' AND state = 'active' AND pid <> pg_backend_pid()`, [
-      fragment,
-    ]);
-    return rows.length === 1;
-  });
-  child.kill('SIGKILL');
+  try {
+    await waitFor(`the runner to run ${fragment}`, async () => {
+      const { rows } = await observer.query(
+        `SELECT 1 FROM pg_stat_activity WHERE query LIKE '%' || $1 || '%' AND state = 'active' AND pid <> pg_backend_pid()`,
+        [fragment],
+      );
+      return rows.length === 1;
+    });
+  } finally {
+    // Killed also when the wait gives up: a failing test leaves no runner behind.
+    child.kill('SIGKILL');
+  }
   const killed = await result;
   await waitFor("the server to end the dead runner's session", async () => {
     const { rows } = await observer.query(`SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'gpu-dev-db%'`);
