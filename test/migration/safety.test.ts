@@ -264,22 +264,26 @@ describe('drift after a successful apply: the database changed outside migration
 const runOn = (db: TestDatabase, dirs: { schemaDir: string; fixturesDir: string }, args: string[]) =>
   runRunner([...args, ...folderArgs(dirs)], { DATABASE_URL: db.url });
 
+/** A database the bundle was applied to, then `change` run on it by hand, then the same bundle applied again: that run, and the catalog before and after it. */
+async function applyAfterChangeByHand(change: string) {
+  const db = await createTestDatabase('outside');
+  const client = await db.connect();
+  const dirs = copyOfDatabaseFolders();
+  expect((await runOn(db, dirs, ['apply'])).code).toBe(0);
+  await client.query(change);
+  const before = await snapshot(client);
+  const result = await runOn(db, dirs, ['apply']);
+  return { db, dirs, before, result, after: await snapshot(client) };
+}
+
 describe('when a column is dropped by hand after a successful apply', () => {
   let db: TestDatabase;
-  let client: Client;
   let dirs: ReturnType<typeof copyOfDatabaseFolders>;
   let before: string;
   let result: RunResult;
   let after: string;
   beforeAll(async () => {
-    db = await createTestDatabase('outside');
-    client = await db.connect();
-    dirs = copyOfDatabaseFolders();
-    expect((await runOn(db, dirs, ['apply'])).code).toBe(0);
-    await client.query('ALTER TABLE reservations DROP COLUMN cli_version');
-    before = await snapshot(client);
-    result = await runOn(db, dirs, ['apply']);
-    after = await snapshot(client);
+    ({ db, dirs, before, result, after } = await applyAfterChangeByHand('ALTER TABLE reservations DROP COLUMN cli_version'));
   });
   afterAll(() => db.drop());
 
@@ -361,20 +365,12 @@ describe('when a column is dropped by hand after a successful apply', () => {
 
 describe('when an index is dropped by hand after a successful apply', () => {
   let db: TestDatabase;
-  let client: Client;
   let dirs: ReturnType<typeof copyOfDatabaseFolders>;
   let before: string;
   let result: RunResult;
   let after: string;
   beforeAll(async () => {
-    db = await createTestDatabase('outside');
-    client = await db.connect();
-    dirs = copyOfDatabaseFolders();
-    expect((await runOn(db, dirs, ['apply'])).code).toBe(0);
-    await client.query('DROP INDEX idx_reservations_status');
-    before = await snapshot(client);
-    result = await runOn(db, dirs, ['apply']);
-    after = await snapshot(client);
+    ({ db, dirs, before, result, after } = await applyAfterChangeByHand('DROP INDEX idx_reservations_status'));
   });
   afterAll(() => db.drop());
 
