@@ -78,7 +78,9 @@ async function underLoad<T>(apiUrl: string, key: string, work: () => Promise<T>)
     );
   });
   try {
-    return { result: await work(), load: await (instance?.stop(), done) };
+    const result = await work();
+    instance?.stop();
+    return { result, load: await done };
   } catch (error) {
     instance?.stop();
     await done.catch(() => undefined);

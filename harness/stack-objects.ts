@@ -42,7 +42,7 @@ export function startWatch(cluster: KwokCluster, namespace: string): Watch {
   const template =
     '{.type} {.object.kind} {.object.metadata.name} {.object.metadata.resourceVersion} {.object.status.conditions[?(@.type=="Complete")].status}{"\\n"}';
   const watches = ['jobs.batch', 'deployments.apps'].map((type) =>
-    startCommand(cluster.binDir + '/kubectl', ['get', type, '-n', namespace, '--watch', '--output-watch-events', '-o', `jsonpath=${template}`], {
+    startCommand(`${cluster.binDir}/kubectl`, ['get', type, '-n', namespace, '--watch', '--output-watch-events', '-o', `jsonpath=${template}`], {
       env: { KUBECONFIG: cluster.kubeconfig },
       timeoutMs: 600_000,
     }),

@@ -17,7 +17,7 @@ export type TarEntry =
 const BLOCK = 512;
 
 function octal(value: number, width: number): string {
-  return value.toString(8).padStart(width - 1, '0') + '\0';
+  return `${value.toString(8).padStart(width - 1, '0')}\0`;
 }
 
 function paxRecord(key: string, value: string): string {

@@ -76,7 +76,7 @@ describe('the docs and the code they document', () => {
     const rows = runnerPage.split('\n').filter((line) => line.startsWith('| `--'));
     const stale = [...defaults].filter(([option, value]) => {
       const row = rows.find((r) => r.startsWith(`| \`${option} `) || r.startsWith(`| \`${option}\``));
-      return !row || !row.split(' | ')[2].startsWith(`\`${value}\``);
+      return !row?.split(' | ')[2].startsWith(`\`${value}\``);
     });
     expect(stale).toEqual([]);
   });

@@ -159,6 +159,7 @@ function charIndex(text: string, byteOffset: number): number {
   return Buffer.from(text, 'utf8').subarray(0, byteOffset).toString('utf8').length;
 }
 
+// biome-ignore lint/suspicious/noConstEnum: file-local, so esbuild inlines each code in the splitter's loop; nothing imports it
 const enum Code {
   tab = 9,
   newline = 10,

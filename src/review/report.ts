@@ -1,4 +1,4 @@
-import { type GeneratedStatement } from '../runner';
+import type { GeneratedStatement } from '../runner';
 import { REVIEW_MARKER, type FileRisk, type Review } from './review';
 
 /**
