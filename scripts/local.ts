@@ -72,7 +72,9 @@ async function main(): Promise<number> {
   try {
     postgres = await startPostgres({ dataDir, port: dbPort, password: PASSWORD });
   } catch (cause) {
-    throw new Error(`PostgreSQL did not start on port ${dbPort} (in use? try --db-port): ${(cause as Error).message}`, { cause });
+    const message = (cause as Error).message;
+    const hint = /address already in use/i.test(message) ? ' (the port is taken: choose another with --db-port)' : '';
+    throw new Error(`PostgreSQL did not start on port ${dbPort}${hint}: ${message}`, { cause });
   } finally {
     clearInterval(ticker);
   }

