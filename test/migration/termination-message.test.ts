@@ -8,9 +8,14 @@ import { copyOfDatabaseFolders, folderArgs, runRunner } from '../support/runner'
 
 /** The summary the runner leaves where the kubelet reads a container's termination message. */
 describe('the termination message (MIGRATION_TERMINATION_LOG)', () => {
-  let db: TestDatabase;
-  beforeEach(async () => (db = await createTestDatabase('termination')));
-  afterEach(() => db.drop());
+  // A database only for the cases that run the runner, each its own, dropped at the end.
+  const databases: TestDatabase[] = [];
+  const freshDatabase = async () => {
+    const db = await createTestDatabase('termination');
+    databases.push(db);
+    return db;
+  };
+  afterAll(() => Promise.all(databases.map((db) => db.drop())));
 
   const messageFile = () => join(mkdtempSync(join(tmpdir(), 'gpu-dev-termination-')), 'termination-log');
 
@@ -19,14 +24,13 @@ describe('the termination message (MIGRATION_TERMINATION_LOG)', () => {
     let code: number | null;
     let message: string;
     beforeAll(async () => {
-      failed = await createTestDatabase('termination_failed');
+      failed = await freshDatabase();
       const dirs = copyOfDatabaseFolders();
       writeFileSync(join(dirs.schemaDir, '006_broken.sql'), 'SELECT 1;\nSELECT count(*) FROM table_that_does_not_exist;\n');
       const file = messageFile();
       code = (await runRunner(['apply', ...folderArgs(dirs)], { DATABASE_URL: failed.url, MIGRATION_TERMINATION_LOG: file })).code;
       message = readFileSync(file, 'utf8');
     });
-    afterAll(() => failed?.drop());
 
     it('then the run exits 13', () => {
       expect(code).toBe(13);
@@ -46,6 +50,7 @@ describe('the termination message (MIGRATION_TERMINATION_LOG)', () => {
   });
 
   it('when the run succeeds, then the message says what was applied', async () => {
+    const db = await freshDatabase();
     const file = messageFile();
     const result = await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders())], { DATABASE_URL: db.url, MIGRATION_TERMINATION_LOG: file });
     expect(result.code).toBe(0);
@@ -53,6 +58,7 @@ describe('the termination message (MIGRATION_TERMINATION_LOG)', () => {
   });
 
   it('when the variable names a place that cannot be written, then the run still ends with its own exit code and says why the message is missing', async () => {
+    const db = await freshDatabase();
     const result = await runRunner(['apply', ...folderArgs(copyOfDatabaseFolders())], {
       DATABASE_URL: db.url,
       MIGRATION_TERMINATION_LOG: '/nonexistent/dir/termination-log',
