@@ -115,7 +115,8 @@ CREATE INDEX IF NOT EXISTS idx_reservations_priority ON reservations (priority);
  * default synth migrated. The scratch database's address is shown as a staging database's.
  */
 async function planSample(scratch: Scratch): Promise<string> {
-  const { jobName } = await synthesizedByDefault();
+  const { jobName, bundleHash, images } = await synthesizedByDefault();
+  if (jobName === undefined) throw new Error('the default synth runs no migration Job: the plan sample has nothing to show');
   const root = mkdtempSync(join(tmpdir(), 'gpu-dev-docs-plan-'));
   const database = await scratch();
   try {
@@ -123,7 +124,7 @@ async function planSample(scratch: Scratch): Promise<string> {
     const context = (command: 'apply' | 'plan', name: string, extra: Record<string, string>, lines: string[]) => {
       const dirs = databaseCopy(root, name, extra);
       const argv = [command, '--schema-dir', dirs.schemaDir, '--fixtures-dir', dirs.fixturesDir];
-      const settings = parseSettings([...argv, '--runner-image', loadStackConfig({ env: {} }).runnerImage, '--applied-by', jobName ?? 'db-migration'], {});
+      const settings = parseSettings([...argv, '--runner-image', images.migration, '--applied-by', jobName], {});
       if (!settings) throw new Error('unreachable: --help');
       const log = lineLogger(
         (line) => lines.push(line),
@@ -134,6 +135,8 @@ async function planSample(scratch: Scratch): Promise<string> {
     const applied: string[] = [];
     const apply = await runApply(context('apply', 'deployed', {}, applied));
     if (apply.exitCode !== 0) throw new Error(`the plan sample's apply exited ${apply.exitCode}:\n${applied.join('\n')}`);
+    // The Job the sample names must have applied what the synth sample shows, or the two pages disagree.
+    if (apply.report.bundleHash !== bundleHash) throw new Error(`the plan sample applied bundle ${apply.report.bundleHash}, but synth makes ${bundleHash}`);
     const printed: string[] = [];
     const plan = await runPlan(context('plan', 'proposed', PLAN_SAMPLE_FILE, printed));
     if (plan.exitCode !== 0) throw new Error(`the plan sample's plan exited ${plan.exitCode}:\n${printed.join('\n')}`);
